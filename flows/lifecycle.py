@@ -1,0 +1,24 @@
+"""What surrounds every attempt of a job: its folders, the cancel watch, the clean-up."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect import runtime
+
+from flows.cancellation import watch_for_cancel
+from flows.storage import job_folders
+
+
+@contextmanager
+def job_attempt(job_id: str) -> Iterator[None]:
+    """Watch for a cancel request while the attempt runs; remove its scratch files however it ends.
+
+    Stage results stay (`results/<jobId>/`) so a retry resumes; finalize removes
+    them once the outputs are published.
+    """
+    folders = job_folders(job_id)
+    try:
+        with watch_for_cancel(str(runtime.flow_run.id)):
+            yield
+    finally:
+        folders.remove_work()

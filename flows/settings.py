@@ -1,0 +1,69 @@
+"""Configuration, read once from `AURA_*` environment variables.
+
+Values that change per job are flow parameters (`flows.request`); what lives
+here is how this machine runs jobs: where files go, retry policy, watchdogs.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="AURA_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".aura"),
+        description="Storage root: jobs/, temp/, proxy/, results/ and the embedded Prefect server.",
+    )
+    prefect_port: int = Field(
+        default=4200, ge=1, le=65535, description="Port of the embedded Prefect server."
+    )
+
+    retry_max: int = Field(default=3, ge=0, le=10, description="Retries per stage.")
+    retry_base_seconds: float = Field(
+        default=5.0, ge=0, description="Delay before the first stage retry."
+    )
+    retry_cap_seconds: float = Field(
+        default=300.0, ge=0, description="Longest delay between stage retries."
+    )
+    retry_jitter: float = Field(
+        default=0.2, ge=0, le=1, description="Each delay varies by up to this fraction."
+    )
+
+    render_stall_seconds: float = Field(
+        default=90.0, gt=0, description="Kill FFmpeg after this long without progress."
+    )
+    render_preset: str = Field(
+        default="ultrafast", description="x264 preset used for the final encode."
+    )
+    cancel_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often a running job checks for a cancel request."
+    )
+    progress_interval_seconds: float = Field(
+        default=0.25, ge=0, description="Least time between two progress updates of a stage."
+    )
+    script_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of one chat-completion request."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        # Flow runs may start in another working directory (a worker's), so
+        # the root is fixed as an absolute path when the settings are read.
+        return value.expanduser().resolve()
+
+    @field_validator("retry_cap_seconds")
+    @classmethod
+    def _cap_not_below_base(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("retry_base_seconds", 0.0)
+        if value < base:
+            raise ValueError(f"must be at least AURA_RETRY_BASE_SECONDS ({base})")
+        return value
+
+
+settings = Settings()

@@ -1,0 +1,21 @@
+from flows.models import Script
+from flows.providers import script_rules
+from flows.providers.script_chat import Unreachable
+from flows.reporting import stage_report
+from flows.request import VideoRequest
+from flows.stages import stage_task
+from flows.stages.brief import Choices
+
+
+@stage_task("script")
+def write_script(request: VideoRequest, choices: Choices) -> Script:
+    """Write the scenes and their narration."""
+    with stage_report("script") as report:
+        report.progress(0, 1, f"writing with {choices.script_writer.get_block_type_slug()}")
+        try:
+            script = choices.script_writer.write_script(request)
+        except Unreachable as exc:
+            report.log.warning("script: chat endpoint unreachable (%s); using the offline writer", exc)
+            script = script_rules.write_script(request)
+        report.progress(1, 1, f"{len(script.scenes)} scenes, {len(script.sentences())} sentences")
+        return script

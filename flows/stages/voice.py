@@ -1,0 +1,24 @@
+from flows.models import Narration, Script
+from flows.providers.narrator import narrate
+from flows.reporting import stage_report
+from flows.request import VideoRequest
+from flows.stages import stage_task
+from flows.stages.brief import Choices
+
+
+@stage_task("voice")
+def speak_narration(request: VideoRequest, choices: Choices, script: Script) -> Narration:
+    """Speak every sentence with eSpeak NG into one WAV file."""
+    with stage_report("voice") as report:
+        out = report.folders.stage("voice") / "narration.wav"
+        narration = narrate(
+            script,
+            voice=choices.voice,
+            rate=request.voice.rate,
+            pitch=request.voice.pitch,
+            pacing=request.plan.pacing,
+            out=out,
+            progress=report.progress,
+        )
+        report.log.info("narration: %.2f s, voice %s", narration.seconds, narration.voice)
+        return narration

@@ -1,0 +1,32 @@
+"""The `generate-video` flow: one flow run per video attempt, one task per stage."""
+
+from prefect import flow
+from prefect.states import Cancelled, State
+
+from flows.errors import JobCancelled
+from flows.lifecycle import job_attempt
+from flows.models import Published
+from flows.request import VideoRequest
+from flows.stages.brief import check_brief
+from flows.stages.finalize import finalize
+from flows.stages.render import render
+from flows.stages.script import write_script
+from flows.stages.visuals import draw_visuals
+from flows.stages.voice import speak_narration
+
+
+@flow(name="generate-video", flow_run_name="{job_id}", log_prints=False)
+def generate_video(
+    request: VideoRequest, job_id: str, attempt: int = 1, correlation_id: str | None = None
+) -> Published | State:
+    """Brief → script → voice → visuals → render → finalize; a cancel ends the run Cancelled."""
+    with job_attempt(job_id):
+        try:
+            choices = check_brief(request)
+            script = write_script(request, choices)
+            narration = speak_narration(request, choices, script)
+            slides = draw_visuals(request, choices, script)
+            rendered = render(request, narration, slides)
+            return finalize(request, rendered, attempt)
+        except JobCancelled as exc:
+            return Cancelled(message=exc.message)
