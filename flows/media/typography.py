@@ -59,16 +59,34 @@ def wrap(text: str, face: Font, width: float) -> list[str]:
 
 def fit(
     paragraphs: list[str], *, width: float, height: float, size: int, bold: bool = False,
-    spacing: float = 1.25, min_size: int = 10,
+    spacing: float = 1.25, paragraph_gap: float = 0.0, min_size: int = 10,
 ) -> tuple[Font, list[list[str]]]:
-    """The largest font up to `size` at which all paragraphs fit the box, and their lines."""
+    """The largest font up to `size` at which the paragraphs fit the box, and their lines.
+
+    If they do not fit even at `min_size`, lines past the box are dropped and
+    the last one kept ends with an ellipsis: text never leaves its box.
+    """
     while True:
         face = font(size, bold=bold)
         wrapped = [wrap(paragraph, face, width) for paragraph in paragraphs]
         lines = sum(len(item) for item in wrapped)
-        if lines * size * spacing <= height or size <= min_size:
+        gaps = size * paragraph_gap * (len(paragraphs) - 1)
+        if lines * size * spacing + gaps <= height:
             return face, wrapped
+        if size <= min_size:
+            return face, _truncate(wrapped, max(1, int((height - gaps) // (size * spacing))))
         size = max(min_size, int(size * 0.9))
+
+
+def _truncate(wrapped: list[list[str]], budget: int) -> list[list[str]]:
+    kept: list[list[str]] = []
+    for lines in wrapped:
+        if budget <= 0:
+            break
+        kept.append(lines[:budget])
+        budget -= len(kept[-1])
+    kept[-1][-1] = kept[-1][-1].rstrip(" .…")[:-1] + "…"
+    return kept
 
 
 def missing_glyphs(text: str, face: Font) -> set[str]:

@@ -15,6 +15,7 @@ from flows.media import typography
 from flows.models import Script, Slides
 
 Progress = Callable[[int, int, str], None]
+PARAGRAPH_GAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,11 @@ def _draw_scene(
         width=box_width,
         height=footer_top - body_top - unit * 0.03,
         size=round(unit * 0.05),
+        paragraph_gap=PARAGRAPH_GAP,
     )
     for lines in body_lines:
         y = _draw_lines(draw, lines, body_face, margin, body_top, palette.muted)
-        body_top = y + round(body_face.size * 0.5)
+        body_top = y + body_face.size * PARAGRAPH_GAP
 
     footer = typography.font(footer_size)
     draw.text((margin, footer_top), f"{index + 1} / {total}", font=footer, fill=palette.muted)

@@ -1,0 +1,27 @@
+# Everything runs from the project's own virtual environment, made on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: run test test-fast bench clean
+
+$(BIN)/aura: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+run: $(BIN)/aura ## make a video from the built-in sample brief
+	$(BIN)/aura generate --sample
+
+test: $(BIN)/aura ## every test, the slow end-to-end ones included
+	$(BIN)/pytest
+
+test-fast: $(BIN)/aura ## the unit tests only
+	$(BIN)/pytest -m "not slow"
+
+bench: $(BIN)/aura ## print pipeline timings (see bench/README.md)
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf .aura test-artifacts bench/out

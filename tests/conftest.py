@@ -1,0 +1,64 @@
+"""Shared fixtures: a real Prefect server on SQLite, started once per test session.
+
+The server is started in `pytest_configure`, before any test module imports
+Prefect, because Prefect reads `PREFECT_API_URL` when it is first imported.
+Storage goes to a temporary `AURA_HOME`; retry delays are shortened.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="aura-tests-"))
+os.environ["AURA_HOME"] = str(_SESSION_DIR / "home")
+os.environ["AURA_RETRY_BASE_SECONDS"] = "0.3"
+os.environ["AURA_RETRY_CAP_SECONDS"] = "2"
+os.environ["AURA_RETRY_JITTER"] = "0.1"
+os.environ["AURA_PROGRESS_INTERVAL_SECONDS"] = "0.1"
+for name in [key for key in os.environ if key.startswith("PREFECT_")]:
+    del os.environ[name]
+
+_server: subprocess.Popen[bytes] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _server
+    from api.prefect_server import _free_port, start_server, wait_healthy
+
+    port = _free_port(0)
+    api_url = f"http://127.0.0.1:{port}/api"
+    _server = start_server(_SESSION_DIR / "prefect", port)
+    wait_healthy(api_url, _server, timeout=120)
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        os.killpg(_server.pid, signal.SIGTERM)
+        _server.wait(timeout=30)
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url() -> str:
+    return os.environ["PREFECT_API_URL"]
+
+
+@pytest.fixture(scope="session")
+def aura_home() -> Path:
+    return Path(os.environ["AURA_HOME"])
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Iterator[Path]:
+    """Where tests keep files a person may want to look at after a run (screenshots, videos)."""
+    folder = Path(__file__).resolve().parent.parent / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    yield folder

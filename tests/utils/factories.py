@@ -1,0 +1,56 @@
+"""Requests and small helpers the tests share."""
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flows.request import VideoRequest
+
+T = TypeVar("T")
+
+
+def make_request(topic: str = "Why honeybees matter", **sections: dict[str, Any]) -> VideoRequest:
+    """A small, quick request (short, 320 px wide) unless the test says otherwise."""
+    body: dict[str, Any] = {
+        "brief": {"topic": topic},
+        "plan": {"targetDurationSeconds": 12},
+        "render": {"width": 320},
+    }
+    for name, values in sections.items():
+        body[name] = {**body.get(name, {}), **values}
+    return VideoRequest.model_validate(body)
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs of live processes whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if text in cmdline and "State:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(check: Callable[[], T], *, timeout: float, interval: float = 0.1, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
