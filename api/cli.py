@@ -72,6 +72,7 @@ def generate(
     script_provider: str = typer.Option(None, help="Script block document name."),
     voice_provider: str = typer.Option(None, help="Voice block document name."),
     visuals_provider: str = typer.Option(None, help="Visuals block document name."),
+    job_id: str = typer.Option(None, help="Job id to use (3-64 lowercase letters, digits, dashes); new if not given."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every log line of the run."),
 ) -> None:
     """Make one video and print where it is. Ctrl-C cancels the job."""
@@ -92,7 +93,12 @@ def generate(
     )
     from flows.errors import InvalidRequest
     from flows.providers import espeak
+    from flows.storage import JOB_ID_PATTERN
 
+    job_id = job_id or str(uuid.uuid4())
+    if not JOB_ID_PATTERN.match(job_id):
+        errors.print(f"[red]invalid[/red] --job-id: {job_id!r} is not 3-64 lowercase letters, digits and dashes")
+        raise typer.Exit(EXIT_USAGE)
     try:
         espeak.check_voice(request.voice_name())
     except InvalidRequest as exc:
@@ -102,7 +108,7 @@ def generate(
     server = _use_prefect(verbose)
     from api.embedded_run import run_job
 
-    raise typer.Exit(run_job(request, job_id=str(uuid.uuid4()), ui_url=server.ui_url, console=console))
+    raise typer.Exit(run_job(request, job_id=job_id, ui_url=server.ui_url, console=console))
 
 
 @app.command()

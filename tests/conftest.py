@@ -40,6 +40,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    import sys
+
+    if "prefect" in sys.modules:
+        # Send buffered logs and events while the server is still up, or the
+        # exit handlers retry against a dead server for a minute.
+        from prefect._internal.concurrency.services import QueueService
+
+        QueueService.drain_all(timeout=10)
     if _server is not None:
         os.killpg(_server.pid, signal.SIGTERM)
         _server.wait(timeout=30)
