@@ -6,7 +6,7 @@ from importlib.metadata import version
 from typing import Any
 
 from flows.media.ffmpeg import ffmpeg_version
-from flows.models import Rendered
+from flows.models import Narration, Rendered, Script
 from flows.providers import espeak
 from flows.request import VideoRequest
 
@@ -16,6 +16,8 @@ def build_manifest(
     job_id: str,
     attempt: int,
     request: VideoRequest,
+    script: Script,
+    narration: Narration,
     rendered: Rendered,
     durations: dict[str, float],
     outputs: dict[str, int],
@@ -28,6 +30,9 @@ def build_manifest(
         "request": request.model_dump(mode="json", by_alias=True),
         "video": {"seconds": round(rendered.seconds, 3), "width": width, "height": height,
                   "fps": request.render.fps},
+        "script": {"provider": script.provider, "scenes": len(script.scenes),
+                   "sentences": len(script.sentences())},
+        "narration": {"voice": narration.voice, "seconds": round(narration.seconds, 3)},
         "stages": [{"name": name, "seconds": seconds} for name, seconds in durations.items()],
         "tools": {
             "aura": version("aura-video"),

@@ -27,6 +27,6 @@ def generate_video(
             narration = speak_narration(request, choices, script)
             slides = draw_visuals(request, choices, script)
             rendered = render(request, narration, slides)
-            return finalize(request, rendered, attempt)
+            return finalize(request, script, narration, rendered, attempt)
         except JobCancelled as exc:
             return Cancelled(message=exc.message)

@@ -82,8 +82,7 @@ class _Engine:
 
     def speak(self, text: str, *, voice: str, rate: float, pitch: float) -> Speech:
         with self.lock:
-            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise InvalidRequest(f"voice.name: eSpeak NG has no voice {voice!r}")
+            self._select(voice)
             self.lib.espeak_SetParameter(PARAM_RATE, round(DEFAULT_RATE_WPM * rate), 0)
             self.lib.espeak_SetParameter(PARAM_PITCH, min(100, round(DEFAULT_PITCH * pitch)), 0)
             self._chunks = []
@@ -95,6 +94,16 @@ class _Engine:
             if status != 0:
                 raise VoiceFailed(f"eSpeak NG could not speak {text[:60]!r} (error {status})")
             return Speech(pcm=b"".join(self._chunks), sample_rate=self.sample_rate)
+
+    def _select(self, voice: str) -> None:
+        """Select by voice file name ("en-us"), else by language ("en-gb" is spoken by "en")."""
+        if self.lib.espeak_SetVoiceByName(voice.encode()) == 0:
+            return
+        base, _, variant = voice.partition("+")
+        language = ctypes.create_string_buffer(base.encode())
+        wanted = _Voice(languages=ctypes.cast(language, ctypes.c_void_p).value)
+        if self.lib.espeak_SetVoiceByProperties(ctypes.byref(wanted)) != 0:
+            raise InvalidRequest(f"voice.name: eSpeak NG has no voice {voice!r}")
 
     def voices(self) -> frozenset[str]:
         names: set[str] = set()
@@ -134,7 +143,7 @@ def speak(text: str, *, voice: str, rate: float = 1.0, pitch: float = 1.0) -> Sp
 
 
 def check_voice(name: str) -> None:
-    """Raise `InvalidRequest` naming the field unless eSpeak NG has this voice."""
+    """Raise `InvalidRequest` naming the field unless eSpeak NG can speak with this voice."""
     base, _, variant = name.lower().partition("+")
     if base not in _engine().voices():
         raise InvalidRequest(
@@ -144,11 +153,22 @@ def check_voice(name: str) -> None:
     variants = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
     if variant and not (variants / variant).is_file():
         raise InvalidRequest(f"voice.name: eSpeak NG has no voice variant {variant!r}")
+    if not _speaks(name):
+        raise InvalidRequest(f"voice.name: eSpeak NG lists {name!r} but cannot speak with it")
 
 
+def _speaks(name: str) -> bool:
+    # A few listed voices lack their data in the wheel; one short word tells (about 1 ms).
+    try:
+        return speak("ok", voice=name).seconds > 0
+    except InvalidRequest:
+        return False
+
+
+@cache
 def voices() -> list[str]:
     """Every voice name `check_voice` accepts, sorted."""
-    return sorted(_engine().voices())
+    return sorted(name for name in _engine().voices() if _speaks(name))
 
 
 def sample_rate() -> int:

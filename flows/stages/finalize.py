@@ -2,7 +2,7 @@ import json
 import shutil
 
 from flows.manifest import build_manifest
-from flows.models import Published, Rendered
+from flows.models import Narration, Published, Rendered, Script
 from flows.reporting import recorded_durations, stage_report
 from flows.request import VideoRequest
 from flows.stages import stage_task
@@ -10,7 +10,9 @@ from flows.storage import publish
 
 
 @stage_task("finalize")
-def finalize(request: VideoRequest, rendered: Rendered, attempt: int) -> Published:
+def finalize(
+    request: VideoRequest, script: Script, narration: Narration, rendered: Rendered, attempt: int
+) -> Published:
     """Publish the outputs and the manifest into jobs/<jobId>/, then drop the stage results."""
     # Not recorded: the results folder that holds the timings is removed below.
     with stage_report("finalize", record=False) as report:
@@ -22,7 +24,8 @@ def finalize(request: VideoRequest, rendered: Rendered, attempt: int) -> Publish
         sizes = publish(files, folders.outputs)
         durations = recorded_durations(folders)
         manifest = build_manifest(
-            job_id=folders.job_id, attempt=attempt, request=request, rendered=rendered,
+            job_id=folders.job_id, attempt=attempt, request=request, script=script,
+            narration=narration, rendered=rendered,
             durations=durations, outputs=sizes,
         )
         written = folders.scratch("finalize") / "manifest.json"
