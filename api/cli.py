@@ -10,6 +10,7 @@ from rich.console import Console
 
 from api import prefect_server
 from flows.request import VideoRequest
+from flows.settings import settings
 
 SAMPLE_TOPIC = "Why honeybees matter"
 EXIT_USAGE = 2
@@ -44,6 +45,7 @@ def _use_prefect(verbose: bool) -> prefect_server.PrefectServer:
         console.print(f"Started the embedded Prefect server: UI at {server.ui_url}")
     # Set before Prefect is imported: its settings are read at import time.
     os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ.update(settings.prefect_env())
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     return server

@@ -83,7 +83,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="render comparisons to run (default 3)")
     args = parser.parse_args()
+    from flows.settings import settings
+
     os.environ["PREFECT_API_URL"] = ensure_server().api_url
+    os.environ.update(settings.prefect_env())
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
     wall, manifest = end_to_end()

@@ -6,12 +6,14 @@ from contextlib import contextmanager
 from prefect import runtime
 
 from flows.cancellation import watch_for_cancel
+from flows.reporting import record_failure
 from flows.storage import job_folders
 
 
 @contextmanager
 def job_attempt(job_id: str) -> Iterator[None]:
-    """Watch for a cancel request while the attempt runs; remove its scratch files however it ends.
+    """Watch for a cancel request while the attempt runs; record why it failed;
+    remove its scratch files however it ends.
 
     Stage results stay (`results/<jobId>/`) so a retry resumes; finalize removes
     them once the outputs are published.
@@ -20,5 +22,8 @@ def job_attempt(job_id: str) -> Iterator[None]:
     try:
         with watch_for_cancel(str(runtime.flow_run.id)):
             yield
+    except Exception as exc:
+        record_failure(exc)
+        raise
     finally:
         folders.remove_work()

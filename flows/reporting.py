@@ -19,11 +19,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from prefect import get_run_logger, runtime
-from prefect.artifacts import create_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 
 from flows import cancellation
+from flows.errors import AuraError
 from flows.settings import settings
 from flows.storage import JobFolders, job_folders
 
@@ -90,11 +91,40 @@ def stage_report(stage: str, *, record: bool = True) -> Iterator[StageReport]:
     with get_client(sync_client=True) as client:
         report = StageReport(stage, client)
         report.log.info("%s started", stage)
-        yield report
+        try:
+            yield report
+        except Exception as exc:
+            # Remembered on the error so the job's failure names the stage it came from.
+            exc.stage = getattr(exc, "stage", stage)  # type: ignore[attr-defined]
+            raise
         seconds = time.monotonic() - started
         if record:
             report.record_duration(seconds)
         report.log.info("%s completed in %.2f s", stage, seconds)
+
+
+ERROR_ARTIFACT_KEY = "job-error"
+
+
+def record_failure(error: Exception) -> None:
+    """Store why the attempt failed as an artifact of the flow run (read back by the API).
+
+    The description is JSON: `code`, `stage`, `message`, `suggestedActions`, `logTail`.
+    """
+    aura = error if isinstance(error, AuraError) else None
+    detail = {
+        "code": aura.code if aura else AuraError.code,
+        "stage": getattr(error, "stage", None),
+        "message": aura.message if aura else f"{type(error).__name__}: {error}",
+        "suggestedActions": list(aura.suggested_actions) if aura else
+        ["Retry the job; if it fails again, read the flow run's logs in the Prefect UI."],
+        "logTail": aura.log_tail[-4000:] if aura else "",
+    }
+    create_markdown_artifact(
+        markdown=f"**{detail['code']}** in `{detail['stage']}`: {detail['message']}",
+        key=ERROR_ARTIFACT_KEY,
+        description=json.dumps(detail),
+    )
 
 
 def recorded_durations(folders: JobFolders) -> dict[str, float]:

@@ -66,4 +66,12 @@ class Settings(BaseSettings):
         return value
 
 
+    def prefect_env(self) -> dict[str, str]:
+        """Prefect settings every process that runs flows needs; set before Prefect is imported.
+
+        Persisted stage results (for resume) go under `results/`, next to the files they describe.
+        """
+        return {"PREFECT_LOCAL_STORAGE_PATH": str(self.home / "results")}
+
+
 settings = Settings()

@@ -23,6 +23,7 @@ os.environ["AURA_RETRY_JITTER"] = "0.1"
 os.environ["AURA_PROGRESS_INTERVAL_SECONDS"] = "0.1"
 for name in [key for key in os.environ if key.startswith("PREFECT_")]:
     del os.environ[name]
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_SESSION_DIR / "home" / "results")
 
 _server: subprocess.Popen[bytes] | None = None
 

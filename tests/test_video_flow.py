@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 
 from api.progress import read_snapshot
 from flows.media.ffmpeg import ffmpeg_exe
@@ -168,3 +174,44 @@ def test_missing_provider_fails_at_once_with_its_code() -> None:
     job_id, state = run_job(make_request(providers={"script": "no-such-writer"}))
     assert state.is_failed()
     assert "providers.script: no block document 'no-such-writer'" in state.message
+
+
+def task_states(flow_run_id: object) -> dict[str, str]:
+    with get_client(sync_client=True) as client:
+        def read() -> dict[str, str]:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            final = {run.name: run.state.name for run in runs if run.state and run.state.is_final()}
+            return final if len(final) == len(STAGES) else {}
+
+        return wait_for(read, timeout=20, what="every stage's final state")
+
+
+def test_a_failed_job_resumes_from_its_last_completed_stage_and_records_why_it_failed() -> None:
+    request = make_request(plan={"targetDurationSeconds": 8})
+    job_id = new_job_id()
+    folders = job_folders(job_id)
+    folders.results.mkdir(parents=True)
+    (folders.results / "render").write_text("a file where the render folder should be")
+
+    first = generate_video(request, job_id=job_id, return_state=True)
+    assert first.is_failed()
+    assert "StorageError" in first.message
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["job-error"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[first.state_details.flow_run_id]),
+        ))
+    error = json.loads(artifacts[0].description)
+    assert (error["code"], error["stage"]) == ("E307-STORAGE", "render")
+    assert error["suggestedActions"]
+
+    (folders.results / "render").unlink()
+    second = generate_video(request, job_id=job_id, attempt=2, return_state=True)
+    assert second.is_completed(), second.message
+    states = task_states(second.state_details.flow_run_id)
+    assert {stage: states[stage] for stage in ("script", "voice", "visuals")} == {
+        "script": "Cached", "voice": "Cached", "visuals": "Cached"}
+    assert (states["brief"], states["render"], states["finalize"]) == ("Completed", "Completed", "Completed")
+    manifest = json.loads((folders.outputs / "manifest.json").read_text())
+    assert manifest["attempt"] == 2
+    assert not folders.results.exists()

@@ -6,7 +6,7 @@ from flows.settings import settings
 from flows.stages import stage_task
 
 
-@stage_task("render")
+@stage_task("render", cache=True)
 def render(request: VideoRequest, narration: Narration, slides: Slides) -> Rendered:
     """Encode the video with FFmpeg; write subtitles and the thumbnail."""
     with stage_report("render") as report:

@@ -7,7 +7,7 @@ from flows.stages import stage_task
 from flows.stages.brief import Choices
 
 
-@stage_task("script")
+@stage_task("script", cache=True)
 def write_script(request: VideoRequest, choices: Choices) -> Script:
     """Write the scenes and their narration."""
     with stage_report("script") as report:
@@ -17,5 +17,6 @@ def write_script(request: VideoRequest, choices: Choices) -> Script:
         except Unreachable as exc:
             report.log.warning("script: chat endpoint unreachable (%s); using the offline writer", exc)
             script = script_rules.write_script(request)
+        (report.folders.stage("script") / "script.json").write_text(script.model_dump_json(indent=2))
         report.progress(1, 1, f"{len(script.scenes)} scenes, {len(script.sentences())} sentences")
         return script

@@ -6,7 +6,7 @@ from flows.stages import stage_task
 from flows.stages.brief import Choices
 
 
-@stage_task("visuals")
+@stage_task("visuals", cache=True)
 def draw_visuals(request: VideoRequest, choices: Choices, script: Script) -> Slides:
     """Draw one slide per scene at the output size."""
     with stage_report("visuals") as report:

@@ -6,7 +6,7 @@ from flows.stages import stage_task
 from flows.stages.brief import Choices
 
 
-@stage_task("voice")
+@stage_task("voice", cache=True)
 def speak_narration(request: VideoRequest, choices: Choices, script: Script) -> Narration:
     """Speak every sentence with eSpeak NG into one WAV file."""
     with stage_report("voice") as report:
