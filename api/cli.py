@@ -133,3 +133,66 @@ def server_stop() -> None:
     """Stop the embedded Prefect server started by an earlier command."""
     stopped = prefect_server.stop_server()
     console.print("Stopped the embedded Prefect server." if stopped else "No embedded Prefect server was running.")
+
+
+def _connect(verbose: bool = True) -> prefect_server.PrefectServer:
+    server = _use_prefect(verbose)
+    from api.setup import prepare_prefect
+
+    with console.status("Registering blocks, work pool and deployments…"):
+        prepare_prefect()
+    return server
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(settings.api_host, help="Address the API listens on."),
+    port: int = typer.Option(settings.api_port, help="Port the API listens on."),
+    limit: int = typer.Option(settings.worker_limit, help="Jobs the worker runs at once."),
+) -> None:
+    """Run the whole service on this machine: Prefect (embedded unless PREFECT_API_URL), a worker, the API.
+
+    Ctrl-C stops what this command started, in reverse order.
+    """
+    import uvicorn
+
+    server = _connect()
+    from api.serve import running_worker, worker_name
+
+    try:
+        with running_worker(server.api_url, limit=limit, name=worker_name()):
+            console.print(f"Prefect UI: {server.ui_url}\nAPI:        http://{host}:{port}  (OpenAPI at /docs)")
+            uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        if server.started:
+            prefect_server.stop_server()
+            console.print("Stopped the embedded Prefect server.")
+
+
+@app.command()
+def worker(
+    limit: int = typer.Option(settings.worker_limit, help="Jobs this worker runs at once."),
+    name: str = typer.Option(None, help="Worker name shown in Prefect; host and PID if not given."),
+) -> None:
+    """Run one worker on the video work pool (scale-out: one or more per machine)."""
+    server = _connect()
+    from api.serve import running_worker, wait_forever, worker_name
+
+    with running_worker(server.api_url, limit=limit, name=name or worker_name()) as process:
+        console.print(f"Worker {name or worker_name()} on pool {settings.work_pool}, up to {limit} jobs at once.")
+        try:
+            raise typer.Exit(wait_forever(process))
+        except KeyboardInterrupt:
+            console.print("Stopping the worker…")
+
+
+@app.command()
+def api(
+    host: str = typer.Option(settings.api_host, help="Address to listen on."),
+    port: int = typer.Option(settings.api_port, help="Port to listen on."),
+) -> None:
+    """Run one API process (stateless; run several behind a load balancer)."""
+    import uvicorn
+
+    _use_prefect(verbose=True)
+    uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

@@ -1,11 +1,12 @@
-"""A job's progress as Prefect stores it: flow-run state plus the stages' progress artifacts.
+"""A job's progress as Prefect stores it: the stages' progress artifacts.
 
 Each stage task keeps one progress artifact whose description is a JSON object
 (`flows.reporting`); the newest one is the stage running now.
 """
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterName,
 )
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import Artifact, FlowRun
 from prefect.client.schemas.sorting import ArtifactSort
 
 from flows.pipeline import STAGES, overall_percent
@@ -34,13 +35,37 @@ class Snapshot:
     total_items: int
 
 
+WAITING = Snapshot(state="Pending", final=False, stage=None, stage_percent=0.0, percent=0.0,
+                   message="waiting to start", current_item=0, total_items=0)
+
+
+def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
+    """Progress from one flow run's artifacts, oldest first; other kinds of artifact are skipped."""
+    snapshot = WAITING
+    for artifact in artifacts:
+        if artifact.type != "progress":
+            continue
+        detail = json.loads(artifact.description or "{}")
+        stage = detail.get("stage")
+        if stage not in STAGES:
+            continue
+        stage_percent = float(artifact.data or 0.0)  # type: ignore[arg-type]
+        snapshot = replace(
+            snapshot, stage=stage, stage_percent=stage_percent,
+            percent=max(snapshot.percent, overall_percent(stage, stage_percent)),
+            message=detail.get("message", ""), current_item=detail.get("currentItem", 0),
+            total_items=detail.get("totalItems", 0),
+        )
+    return snapshot
+
+
 def find_flow_run(client: Any, name: str) -> FlowRun | None:
     runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), limit=1)
     return runs[0] if runs else None
 
 
 def read_snapshot(client: Any, flow_run_id: UUID) -> Snapshot:
-    """Where a flow run stands now, in one read of the run and one of its artifacts."""
+    """Where a flow run stands now, in one read of the run and one of its artifacts (sync client)."""
     flow_run = client.read_flow_run(flow_run_id)
     artifacts = client.read_artifacts(
         artifact_filter=ArtifactFilter(
@@ -51,24 +76,8 @@ def read_snapshot(client: Any, flow_run_id: UUID) -> Snapshot:
         limit=len(STAGES) * 4,
     )
     state = flow_run.state
-    snapshot = Snapshot(
-        state=state.name if state else "Pending",
-        final=bool(state and state.is_final()),
-        stage=None, stage_percent=0.0, percent=0.0, message="waiting to start",
-        current_item=0, total_items=0,
-    )
-    for artifact in reversed(artifacts):
-        detail = json.loads(artifact.description or "{}")
-        stage = detail.get("stage")
-        if stage not in STAGES:
-            continue
-        stage_percent = float(artifact.data or 0.0)
-        snapshot = Snapshot(
-            state=snapshot.state, final=snapshot.final, stage=stage, stage_percent=stage_percent,
-            percent=max(snapshot.percent, overall_percent(stage, stage_percent)),
-            message=detail.get("message", ""), current_item=detail.get("currentItem", 0),
-            total_items=detail.get("totalItems", 0),
-        )
+    snapshot = replace(stage_snapshot(reversed(artifacts)), state=state.name if state else "Pending",
+                       final=bool(state and state.is_final()))
     if state and state.is_completed():
-        snapshot = Snapshot(**{**snapshot.__dict__, "percent": 100.0})
+        snapshot = replace(snapshot, percent=100.0)
     return snapshot

@@ -4,6 +4,7 @@ Values that change per job are flow parameters (`flows.request`); what lives
 here is how this machine runs jobs: where files go, retry policy, watchdogs.
 """
 
+import os
 from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -48,6 +49,34 @@ class Settings(BaseSettings):
     )
     script_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Timeout of one chat-completion request."
+    )
+
+    api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
+    api_max_body_bytes: int = Field(default=64 * 1024, gt=0, description="Largest request body accepted.")
+    prefect_ui_url: str | None = Field(
+        default=None, description="Prefect UI base URL for links; derived from PREFECT_API_URL if unset."
+    )
+    work_pool: str = Field(default="video", description="Prefect work pool the video jobs run on.")
+    worker_limit: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, description="Jobs one worker runs at once."
+    )
+    worker_query_seconds: float = Field(
+        default=0.5, gt=0, description="How often a worker asks Prefect for queued jobs."
+    )
+    worker_lost_seconds: float = Field(
+        default=60.0, ge=45, description="A running job with no heartbeat for this long is failed."
+    )
+    manual_retry_max: int = Field(default=3, ge=0, description="Retries a user may ask for per job.")
+    manual_retry_base_seconds: float = Field(
+        default=5.0, ge=0, description="Wait before the second manual retry; doubles after."
+    )
+    manual_retry_cap_seconds: float = Field(default=300.0, ge=0, description="Longest wait between manual retries.")
+
+    cleanup_temp_hours: float = Field(default=24, ge=0, description="Temp folders older than this are removed.")
+    cleanup_proxy_hours: float = Field(default=48, ge=0, description="Proxy folders older than this are removed.")
+    cleanup_ended_days: float = Field(
+        default=7, ge=0, description="Outputs and results of failed or cancelled jobs older than this are removed."
     )
 
     @field_validator("home")

@@ -55,6 +55,23 @@ class JobFolders:
         shutil.rmtree(self.proxy, ignore_errors=True)
 
 
+def reusable_stages(job_id: str) -> list[str]:
+    """Stages a new attempt would reuse: those with a persisted result, in order, without gaps.
+
+    `brief` is never persisted (it re-checks providers each attempt) and counts
+    as done once `script` is.
+    """
+    from flows.pipeline import STAGES
+
+    cache = job_folders(job_id).results / ".cache"
+    done: list[str] = []
+    for stage in STAGES[1:]:
+        if not any(cache.glob(f"{stage}-*")):
+            break
+        done.append(stage)
+    return ["brief", *done] if done else []
+
+
 def job_folders(job_id: str) -> JobFolders:
     if not JOB_ID_PATTERN.match(job_id):
         raise ValueError(f"job id {job_id!r} is not 3-64 lowercase letters, digits and dashes")

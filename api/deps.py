@@ -1,0 +1,21 @@
+"""Dependencies shared by the routes."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from prefect.client.orchestration import PrefectClient
+
+from api.correlation import correlation_id
+
+
+def prefect(request: Request) -> PrefectClient:
+    """The process's one Prefect client, opened by the app's lifespan."""
+    return request.app.state.prefect
+
+
+def correlation(request: Request) -> str:
+    return correlation_id(request)
+
+
+Prefect = Annotated[PrefectClient, Depends(prefect)]
+Correlation = Annotated[str, Depends(correlation)]

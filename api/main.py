@@ -1,0 +1,38 @@
+"""The FastAPI facade: wiring only. Run with `aura api` or `aura serve`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prefect.client.orchestration import get_client
+
+from api import problems
+from api.body_limit import BodyLimitMiddleware
+from api.correlation import CorrelationMiddleware
+from api.routes import jobs, queue, render, system
+from flows.settings import settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with get_client() as client:
+        app.state.prefect = client
+        yield
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Aura video jobs",
+        version="0.1.0",
+        description="Narrated videos from a brief. Each job is a Prefect flow run; errors are RFC 7807 problems.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for router in (jobs.router, queue.router, render.router, system.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(CorrelationMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,131 @@
+"""The public contract's bodies (DESIGN.md), camelCase on the wire."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from flows.job_status import JobStatus
+from flows.request import VideoRequest
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
+class ArtifactPublic(ApiModel):
+    name: str = Field(description="File name inside the job's folder.")
+    type: str = Field(description="Media type.")
+    size_bytes: int
+    url: str = Field(description="Download URL; supports HTTP Range.")
+
+
+class ErrorPublic(ApiModel):
+    code: str = Field(description="Error code, e.g. E305-JOB_STALLED (README, Errors).")
+    stage: str | None = Field(description="Stage that failed, if known.")
+    message: str
+    suggested_actions: list[str]
+    log_tail: str = Field(description="Last lines of the relevant log (FFmpeg's for render).")
+
+
+class JobLinks(ApiModel):
+    self: str
+    progress: str
+    events: str
+    cancel: str
+    retry: str
+    prefect: str | None
+
+
+class JobCreated(ApiModel):
+    job_id: str
+    status: JobStatus
+    correlation_id: str
+    links: JobLinks
+
+
+class StepPublic(ApiModel):
+    name: str
+    status: str = Field(description="Prefect state name of the stage's task run.")
+    progress_pct: float
+
+
+class JobPublic(ApiModel):
+    job_id: str
+    status: JobStatus
+    stage: str | None
+    percent: float
+    eta_seconds: float | None
+    elapsed_seconds: float | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    ended_at: datetime | None
+    last_completed_stage: str | None = Field(description="Last stage whose results a retry would reuse.")
+    can_resume: bool
+    attempt: int
+    priority: int
+    request: VideoRequest
+    artifacts: list[ArtifactPublic]
+    error: ErrorPublic | None
+    flow_run_id: str
+    prefect_url: str | None
+    correlation_id: str | None
+
+
+class QueueStats(ApiModel):
+    total: int
+    queued: int
+    running: int = Field(description="Running jobs, cancelling ones included.")
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class JobsPublic(ApiModel):
+    jobs: list[JobPublic]
+    total: int = Field(description="Jobs matching the filter, over all pages.")
+    stats: QueueStats
+
+
+class QueuePublic(ApiModel):
+    jobs: list[JobPublic] = Field(description="Queued and running jobs, highest priority first.")
+    stats: QueueStats
+
+
+class ProgressPublic(ApiModel):
+    job_id: str
+    status: JobStatus
+    stage: str | None
+    percent: float
+    eta_seconds: float | None
+    elapsed_seconds: float | None
+    current_step: StepPublic | None
+    completed_steps: list[str]
+    message: str
+
+
+class JobStatusPublic(ApiModel):
+    job_id: str
+    status: JobStatus
+
+
+class StoragePublic(ApiModel):
+    root: str
+    total_bytes: int
+    folders: dict[str, int] = Field(description="Bytes used by jobs, temp, proxy and results.")
+    jobs: int = Field(description="Job output folders on disk.")
+    disk_free_bytes: int
+
+
+class CleanupStarted(ApiModel):
+    flow_run_id: str
+    prefect_url: str | None
+
+
+class HealthPublic(ApiModel):
+    status: Literal["ok", "degraded"]
+    prefect: bool
+    prefect_api_url: str

@@ -1,0 +1,116 @@
+"""RFC 7807 problem responses: the one place where errors become HTTP answers.
+
+Every error answer is `application/problem+json` with `type, title, status,
+detail, instance, correlationId, code`, and `suggestedActions` where a user can
+act. Bad input is always a 4xx; a Prefect server that does not answer is a 503;
+only a bug in this service is a 500.
+"""
+
+import logging
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prefect.exceptions import PrefectHTTPStatusError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.correlation import correlation_id
+
+log = logging.getLogger(__name__)
+PROBLEM_TYPE = "https://aura.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answer; raise it anywhere under `api/`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        *,
+        suggested_actions: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail = status, code, title, detail
+        self.suggested_actions = suggested_actions
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + problem.code,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+        "correlationId": correlation_id(request),
+        "code": problem.code,
+    }
+    if problem.suggested_actions:
+        body["suggestedActions"] = problem.suggested_actions
+    body |= problem.extra
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
+
+
+def not_found(what: str, value: str) -> Problem:
+    return Problem(404, "E404-NOT_FOUND", "Not found", f"no {what} {value!r}")
+
+
+def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": ".".join(str(part) for part in error["loc"] if part != "body"), "message": error["msg"]}
+        for error in exc.errors()
+    ]
+    detail = "; ".join(f"{error['field'] or 'body'}: {error['message']}" for error in errors)
+    return problem_response(request, Problem(
+        422, "E400-VALIDATION", "Invalid request", detail,
+        suggested_actions=["Correct the fields listed in `errors` and send the request again."],
+        extra={"errors": errors},
+    ))
+
+
+def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "E404-NOT_FOUND", 405: "E405-METHOD_NOT_ALLOWED", 413: "E413-TOO_LARGE"}.get(
+        exc.status_code, f"E{exc.status_code}-HTTP"
+    )
+    return problem_response(request, Problem(exc.status_code, code, str(exc.detail), str(exc.detail),
+                                             headers=dict(exc.headers or {})))
+
+
+def _prefect_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("Prefect did not answer: %s", exc)
+    return problem_response(request, Problem(
+        503, "E503-PREFECT_UNAVAILABLE", "Prefect is unavailable",
+        "the Prefect server did not answer; the request was not carried out",
+        suggested_actions=["Retry in a few seconds."], headers={"Retry-After": "5"},
+    ))
+
+
+def _prefect_status(request: Request, exc: PrefectHTTPStatusError) -> JSONResponse:
+    if exc.response.status_code >= 500:
+        return _prefect_down(request, exc)
+    raise exc
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error [correlation %s]", correlation_id(request))
+    return problem_response(request, Problem(
+        500, "E500-INTERNAL", "Internal error", "the service failed; the correlation id identifies its log",
+    ))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, lambda request, exc: problem_response(request, exc))  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(httpx.TransportError, _prefect_down)
+    app.add_exception_handler(PrefectHTTPStatusError, _prefect_status)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,151 @@
+"""`/api/jobs`: create, read, list, follow, cancel and retry video jobs."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterTimestamp
+from prefect.client.schemas.sorting import LogSort
+from pydantic import Field
+
+from api import jobs
+from api.deps import Correlation, Prefect
+from api.models import (
+    ApiModel,
+    JobCreated,
+    JobLinks,
+    JobPublic,
+    JobsPublic,
+    JobStatus,
+    JobStatusPublic,
+    ProgressPublic,
+    StepPublic,
+)
+from api.problems import Problem, not_found
+from api.progress import stage_snapshot
+from flows.errors import InvalidRequest
+from flows.providers import espeak
+from flows.request import VideoRequest
+from flows.storage import job_folders
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+NOT_FOUND = {404: {"description": "No such job (problem+json)."}}
+
+
+def links(job_id: str, prefect_url: str | None) -> JobLinks:
+    base = f"/api/jobs/{job_id}"
+    return JobLinks(self=base, progress=f"{base}/progress", events=f"{base}/events",
+                    cancel=f"{base}/cancel", retry=f"{base}/retry", prefect=prefect_url)
+
+
+@router.post("", status_code=202, response_model=JobCreated,
+             responses={422: {"description": "Invalid request (problem+json)."}})
+async def create_job(body: VideoRequest, response: Response, client: Prefect, correlation_id: Correlation) -> JobCreated:
+    """Queue a video job; it starts when a worker has a free slot, higher priority first."""
+    try:
+        espeak.check_voice(body.voice_name())
+    except InvalidRequest as exc:
+        raise Problem(422, exc.code, "Invalid request", exc.message, suggested_actions=list(exc.suggested_actions)) from exc
+    flow_run = await jobs.submit(client, body, correlation_id=correlation_id)
+    job_id = flow_run.parameters["job_id"]
+    response.headers["Location"] = f"/api/jobs/{job_id}"
+    prefect_url = f"{jobs.prefect_ui(client)}/runs/flow-run/{flow_run.id}"
+    return JobCreated(job_id=job_id, status="queued", correlation_id=correlation_id, links=links(job_id, prefect_url))
+
+
+@router.get("", response_model=JobsPublic)
+async def list_jobs(
+    client: Prefect,
+    status: Annotated[list[JobStatus] | None, Query(description="Only jobs in these states.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> JobsPublic:
+    """Jobs, newest first, with the count over all pages and the queue's stats."""
+    page, total = await jobs.list_jobs(client, statuses=status, limit=limit, offset=offset)
+    return JobsPublic(jobs=page, total=total, stats=await jobs.queue_stats(client))
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
+async def read_job(job_id: str, client: Prefect) -> JobPublic:
+    return jobs.job_public(await jobs.read_job_runs(client, job_id), ui=jobs.prefect_ui(client))
+
+
+@router.get("/{job_id}/progress", response_model=ProgressPublic, responses=NOT_FOUND)
+async def read_progress(job_id: str, client: Prefect) -> ProgressPublic:
+    """Where the job stands: stage, overall percent, elapsed time and estimate."""
+    runs = await jobs.read_job_runs(client, job_id)
+    job = jobs.job_public(runs, ui=jobs.prefect_ui(client))
+    snapshot = stage_snapshot(a for a in runs.artifacts if a.flow_run_id == runs.latest.id)
+    current = None
+    if snapshot.stage and job.status != "completed":
+        current = StepPublic(name=snapshot.stage, status=runs.latest.state.name if runs.latest.state else "Pending",
+                             progress_pct=round(snapshot.stage_percent, 2))
+    return ProgressPublic(
+        job_id=job.job_id, status=job.status, stage=job.stage, percent=job.percent, eta_seconds=job.eta_seconds,
+        elapsed_seconds=job.elapsed_seconds, current_step=current, completed_steps=jobs.completed_steps(job),
+        message=snapshot.message,
+    )
+
+
+class LogLine(ApiModel):
+    timestamp: datetime
+    level: int
+    attempt: int
+    message: str
+
+
+class LogsPublic(ApiModel):
+    job_id: str
+    logs: list[LogLine]
+    next_after: datetime | None = Field(description="Pass as `after` for the next page; none when this page is the last.")
+
+
+@router.get("/{job_id}/logs", response_model=LogsPublic, responses=NOT_FOUND)
+async def read_logs(
+    job_id: str, client: Prefect,
+    after: Annotated[datetime | None, Query(description="Only lines after this time (ISO 8601).")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 200,
+) -> LogsPublic:
+    """Log lines of every attempt, oldest first, paged by time."""
+    runs = await jobs.read_job_runs(client, job_id)
+    attempt_of = {run.id: run.parameters.get("attempt", 1) for run in runs.attempts}
+    log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(attempt_of)))
+    if after:
+        log_filter.timestamp = LogFilterTimestamp(after_=after)
+    found = await client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=limit + 1)
+    found = [log for log in found if after is None or log.timestamp > after][:limit]
+    lines = [LogLine(timestamp=log.timestamp, level=log.level, attempt=attempt_of.get(log.flow_run_id, 1),
+                     message=log.message) for log in found]
+    return LogsPublic(job_id=job_id, logs=lines, next_after=lines[-1].timestamp if len(lines) == limit else None)
+
+
+@router.get("/{job_id}/artifacts/{name}", response_class=FileResponse,
+            responses={200: {"description": "The file; Range requests answer 206."}, **NOT_FOUND})
+async def download_artifact(job_id: str, name: str) -> FileResponse:
+    """A finished job's output file, with HTTP Range support for seeking."""
+    jobs.check_job_id(job_id)
+    media_type = jobs.ARTIFACT_TYPES.get(name)
+    if media_type is None:
+        raise not_found("artifact", name)
+    folder = job_folders(job_id).outputs.resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise not_found("artifact", name)
+    return FileResponse(path, media_type=media_type, filename=name, content_disposition_type="inline")
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=JobStatusPublic,
+             responses={**NOT_FOUND, 409: {"description": "The job already ended (problem+json)."}})
+async def cancel_job(job_id: str, client: Prefect) -> JobStatusPublic:
+    """Cancel: a queued job at once; a running one stops its stage and FFmpeg within a second."""
+    return JobStatusPublic(job_id=job_id, status=await jobs.cancel(client, job_id))
+
+
+@router.post("/{job_id}/retry", status_code=202, response_model=JobPublic,
+             responses={**NOT_FOUND, 409: {"description": "Not retryable, limit reached, or too soon (Retry-After)."}})
+async def retry_job(job_id: str, response: Response, client: Prefect, correlation_id: Correlation) -> JobPublic:
+    """Start the next attempt of a failed or cancelled job; it resumes after the last completed stage."""
+    await jobs.retry(client, job_id, correlation_id=correlation_id)
+    response.headers["Location"] = f"/api/jobs/{job_id}"
+    return jobs.job_public(await jobs.read_job_runs(client, job_id), ui=jobs.prefect_ui(client))

@@ -1,0 +1,19 @@
+"""`/api/queue`: the seeds' queue view."""
+
+from fastapi import APIRouter
+
+from api import jobs
+from api.deps import Prefect
+from api.models import QueuePublic
+
+router = APIRouter(prefix="/api/queue", tags=["queue"])
+QUEUE_VIEW_LIMIT = 200
+
+
+@router.get("", response_model=QueuePublic)
+async def read_queue(client: Prefect) -> QueuePublic:
+    """Queued and running jobs in the order they are served (priority, then age), and the stats."""
+    page, _ = await jobs.list_jobs(client, statuses=["queued", "running", "cancelling"], limit=QUEUE_VIEW_LIMIT,
+                                   offset=0)
+    page.sort(key=lambda job: (job.status == "queued", job.priority, job.created_at))
+    return QueuePublic(jobs=page, stats=await jobs.queue_stats(client))

@@ -1,0 +1,52 @@
+"""Health, storage statistics and the cleanup sweep."""
+
+import shutil
+from pathlib import Path
+
+import httpx
+from fastapi import APIRouter
+
+from api import jobs
+from api.deps import Prefect
+from api.models import CleanupStarted, HealthPublic, StoragePublic
+from flows.settings import settings
+
+router = APIRouter(tags=["system"])
+FOLDERS = ("jobs", "temp", "proxy", "results")
+CLEANUP_DEPLOYMENT = "cleanup-sweep/cleanup-sweep"
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+@router.get("/health", response_model=HealthPublic)
+async def health(client: Prefect) -> HealthPublic:
+    """Liveness of this API process, and whether Prefect answers."""
+    try:
+        prefect_ok = (await client.api_healthcheck()) is None
+    except httpx.HTTPError:
+        prefect_ok = False
+    return HealthPublic(status="ok" if prefect_ok else "degraded", prefect=prefect_ok,
+                        prefect_api_url=str(client.api_url))
+
+
+@router.get("/api/storage", response_model=StoragePublic, tags=["storage"])
+async def read_storage() -> StoragePublic:
+    """Bytes used under the storage root, per folder."""
+    root = settings.home
+    sizes = {name: folder_bytes(root / name) for name in FOLDERS}
+    jobs_dir = root / "jobs"
+    count = sum(1 for path in jobs_dir.iterdir() if path.is_dir()) if jobs_dir.is_dir() else 0
+    root.mkdir(parents=True, exist_ok=True)
+    return StoragePublic(root=str(root), total_bytes=sum(sizes.values()), folders=sizes, jobs=count,
+                         disk_free_bytes=shutil.disk_usage(root).free)
+
+
+@router.post("/api/cleanup", status_code=202, response_model=CleanupStarted, tags=["storage"])
+async def start_cleanup(client: Prefect) -> CleanupStarted:
+    """Run the cleanup sweep now, as a flow run of its deployment."""
+    deployment = await client.read_deployment_by_name(CLEANUP_DEPLOYMENT)
+    flow_run = await client.create_flow_run_from_deployment(deployment.id, work_queue_name=jobs.queue_name(1))
+    return CleanupStarted(flow_run_id=str(flow_run.id),
+                          prefect_url=f"{jobs.prefect_ui(client)}/runs/flow-run/{flow_run.id}")

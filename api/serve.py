@@ -1,0 +1,100 @@
+"""The processes of the service: Prefect server, worker, API; started in order, stopped in reverse.
+
+`aura serve` runs all three on one machine; `aura worker` and `aura api` run one
+part each for a scale-out layout. A worker's flow runs are processes of their
+own (Prefect starts each in its own session), so stopping a worker also
+terminates the flow runs it started: they end Crashed, their FFmpeg dies with
+them, and the jobs can be resumed.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from api.setup import HEARTBEAT_SECONDS
+from flows.settings import settings
+
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def worker_env(api_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        **settings.prefect_env(),
+        "PREFECT_API_URL": api_url,
+        # Flow runs start in the project folder: the storage root must not depend on the working directory.
+        "AURA_HOME": str(settings.home),
+        "PREFECT_WORKER_QUERY_SECONDS": str(settings.worker_query_seconds),
+        # Heartbeats let the worker-lost automation notice a run whose machine died.
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+    }
+
+
+def stop_process_group(process: subprocess.Popen[bytes], *, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """SIGTERM the process's group, then SIGKILL whatever is left after `timeout`."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def child_pids(parent: int) -> list[int]:
+    """Live child processes of `parent`, read from /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            children.append(int(entry))
+    return children
+
+
+def terminate_flow_runs(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM each flow-run process the worker started (each leads a process group of its own)."""
+    for pid in child_pids(worker.pid):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@contextmanager
+def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A Prefect process worker on the video pool, for the duration of the block."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool, "--type", "process",
+         "--limit", str(limit), "--name", name],
+        env=worker_env(api_url), start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        # Flow runs first, while the worker is alive to record them Crashed; then the worker.
+        terminate_flow_runs(process)
+        stop_process_group(process)
+
+
+def worker_name() -> str:
+    return f"aura-{socket.gethostname()}-{os.getpid()}"
+
+
+def wait_forever(process: subprocess.Popen[bytes]) -> int:
+    while process.poll() is None:
+        time.sleep(0.5)
+    return process.returncode

@@ -1,0 +1,88 @@
+"""Make a Prefect server ready for jobs: Block types, the work pool and its priority queues,
+the deployments of `prefect.yaml`, and the automation that fails jobs whose worker died.
+
+Every step is idempotent, so any number of `aura serve`/`aura worker` processes can run it.
+"""
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from prefect.automations import Automation
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from blocks import PROVIDER_BLOCKS
+from flows.settings import settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PRIORITIES = range(1, 11)
+WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
+# Prefect accepts no heartbeat interval under 30 s.
+HEARTBEAT_SECONDS = 30
+
+
+def register_blocks() -> None:
+    for block_types in PROVIDER_BLOCKS.values():
+        for block_type in block_types:
+            block_type.register_type_and_schema()
+
+
+def create_work_pool() -> None:
+    """The process work pool and one queue per priority (queue priority n serves jobs of priority n)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=settings.work_pool, type="process"))
+        except ObjectAlreadyExists:
+            pass
+        existing = {queue.name for queue in client.read_work_queues(work_pool_name=settings.work_pool)}
+        for priority in PRIORITIES:
+            name = f"priority-{priority}"
+            if name not in existing:
+                client.create_work_queue(name=name, work_pool_name=settings.work_pool, priority=priority)
+
+
+def deploy() -> None:
+    """Apply `prefect.yaml` (the same as `prefect deploy --all` in the project folder)."""
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=PROJECT_DIR, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def create_worker_lost_automation() -> None:
+    """Fail a running job whose flow run stops sending heartbeats (its worker or machine died)."""
+    try:
+        Automation.read(name=WORKER_LOST_AUTOMATION)
+        return
+    except (ValueError, ObjectNotFound):
+        pass
+    Automation(
+        name=WORKER_LOST_AUTOMATION,
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match={"prefect.resource.id": ["prefect.flow-run.*"]},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=settings.worker_lost_seconds - HEARTBEAT_SECONDS),
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.CRASHED,
+            message=f"worker lost: no heartbeat for {settings.worker_lost_seconds:g} s",
+        )],
+    ).create()
+
+
+def prepare_prefect() -> None:
+    register_blocks()
+    create_work_pool()
+    deploy()
+    create_worker_lost_automation()
