@@ -66,6 +66,20 @@ def aura_home() -> Path:
 
 
 @pytest.fixture(scope="session")
+def service() -> Iterator["object"]:
+    """Deployments applied, one worker limited to one job at a time, one API process."""
+    from api.serve import running_worker
+    from api.setup import prepare_prefect
+    from tests.utils.stack import ApiProcess
+
+    prepare_prefect()
+    api = ApiProcess(_SESSION_DIR / "api.log", AURA_MANUAL_RETRY_BASE_SECONDS="1").start()
+    with running_worker(os.environ["PREFECT_API_URL"], limit=1, name="test-worker"):
+        yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Iterator[Path]:
     """Where tests keep files a person may want to look at after a run (screenshots, videos)."""
     folder = Path(__file__).resolve().parent.parent / "test-artifacts"

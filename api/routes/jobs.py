@@ -113,8 +113,9 @@ async def read_logs(
     log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(attempt_of)))
     if after:
         log_filter.timestamp = LogFilterTimestamp(after_=after)
-    found = await client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=limit + 1)
-    found = [log for log in found if after is None or log.timestamp > after][:limit]
+    found = await client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=limit)
+    # Prefect's `after_` is inclusive: the line at the cursor was on the previous page.
+    found = [log for log in found if after is None or log.timestamp > after]
     lines = [LogLine(timestamp=log.timestamp, level=log.level, attempt=attempt_of.get(log.flow_run_id, 1),
                      message=log.message) for log in found]
     return LogsPublic(job_id=job_id, logs=lines, next_after=lines[-1].timestamp if len(lines) == limit else None)

@@ -1,0 +1,218 @@
+"""The REST facade against the real stack: Prefect server, a worker limited to one job, `aura api`."""
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+
+from flows.storage import job_folders
+from tests.utils.factories import processes_mentioning, wait_for
+
+pytestmark = pytest.mark.slow
+SHORT = {"plan": {"targetDurationSeconds": 6}, "render": {"width": 320}}
+# Long enough to interrupt: about 20 s of FFmpeg at 1080p.
+LONG = {"plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
+
+
+def body(topic: str = "Bees", priority: int = 5, shape: dict | None = None) -> dict[str, Any]:
+    return {"brief": {"topic": topic}, "priority": priority, **(shape or SHORT)}
+
+
+def submit(api: Any, topic: str = "Bees", priority: int = 5, shape: dict | None = None, **headers: str) -> str:
+    answer = httpx.post(f"{api.url}/api/jobs", json=body(topic, priority, shape), headers=headers, timeout=30)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["jobId"]
+
+
+def job(api: Any, job_id: str) -> dict[str, Any]:
+    answer = httpx.get(f"{api.url}/api/jobs/{job_id}", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def wait_status(api: Any, job_id: str, *statuses: str, timeout: float = 90) -> dict[str, Any]:
+    return wait_for(lambda: (found := job(api, job_id))["status"] in statuses and found,
+                    timeout=timeout, interval=0.3, what=f"job {job_id} to be {'/'.join(statuses)}")
+
+
+def ffmpeg_of(job_id: str) -> list[int]:
+    return [pid for pid in processes_mentioning(job_id) if b"ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> None:
+    job_id = submit(service, "Honeybees", **{"X-Correlation-ID": "test-corr-42"})
+    done = wait_status(service, job_id, "completed", "failed")
+    assert done["status"] == "completed", done["error"]
+    assert done["percent"] == 100 and done["attempt"] == 1 and done["correlationId"] == "test-corr-42"
+    assert done["createdAt"] <= done["startedAt"] <= done["completedAt"] == done["endedAt"]
+    assert done["prefectUrl"].endswith(done["flowRunId"])
+    names = {artifact["name"]: artifact for artifact in done["artifacts"]}
+    assert {"video.mp4", "video.srt", "thumbnail.jpg", "manifest.json"} <= set(names)
+
+    video = names["video.mp4"]
+    whole = httpx.get(f"{service.url}{video['url']}")
+    assert whole.status_code == 200 and len(whole.content) == video["sizeBytes"]
+    assert whole.headers["content-type"] == "video/mp4" and whole.headers["accept-ranges"] == "bytes"
+    part = httpx.get(f"{service.url}{video['url']}", headers={"Range": "bytes=100-1099"})
+    assert part.status_code == 206
+    assert part.content == whole.content[100:1100]
+    assert part.headers["content-range"] == f"bytes 100-1099/{video['sizeBytes']}"
+
+    with get_client(sync_client=True) as client:
+        def tagged_lines() -> list:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[done["flowRunId"]])))
+            return [log for log in logs if "correlation=test-corr-42" in log.message and f"job={job_id}" in log.message]
+
+        wait_for(tagged_lines, timeout=10, what="log lines carrying the job and correlation ids")
+    progress = httpx.get(f"{service.url}/api/jobs/{job_id}/progress").json()
+    assert progress["completedSteps"] == ["brief", "script", "voice", "visuals", "render", "finalize"]
+    assert httpx.get(f"{service.url}/api/render/{job_id}/progress").json() == progress
+
+
+def test_jobs_list_filters_pages_and_counts(service: Any) -> None:
+    first, second = submit(service, "List one"), submit(service, "List two")
+    for job_id in (first, second):
+        wait_status(service, job_id, "completed")
+    listed = httpx.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1}).json()
+    assert len(listed["jobs"]) == 1 and listed["total"] >= 2
+    assert all(entry["status"] == "completed" for entry in listed["jobs"])
+    page_two = httpx.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1, "offset": 1}).json()
+    assert page_two["jobs"][0]["jobId"] != listed["jobs"][0]["jobId"]
+    stats = listed["stats"]
+    assert stats["completed"] >= 2
+    assert stats["total"] == sum(stats[key] for key in ("queued", "running", "completed", "failed", "cancelled"))
+    queue = httpx.get(f"{service.url}/api/queue").json()
+    assert queue["stats"] == stats and all(entry["status"] in ("queued", "running") for entry in queue["jobs"])
+
+
+def test_with_the_worker_full_higher_priority_jobs_start_first(service: Any) -> None:
+    blocker = submit(service, "Blocker", shape=LONG)
+    wait_status(service, blocker, "running")
+    priorities = [5, 9, 1, 5, 3, 10, 2, 5, 7, 1, 4, 6]
+    submitted = [(priority, index, submit(service, f"Priority {priority}", priority)) for index, priority
+                 in enumerate(priorities)]
+    queue = httpx.get(f"{service.url}/api/queue").json()["jobs"]
+    assert [entry["priority"] for entry in queue if entry["status"] == "queued"] == sorted(priorities)
+    httpx.post(f"{service.url}/api/jobs/{blocker}/cancel")
+    finished = {job_id: wait_status(service, job_id, "completed", timeout=240) for _, _, job_id in submitted}
+    started_order = sorted(finished, key=lambda job_id: finished[job_id]["startedAt"])
+    assert started_order == [job_id for _, _, job_id in sorted(submitted)]
+
+
+def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: Any) -> None:
+    running = submit(service, "Long", shape=LONG)
+    queued = submit(service, "Waiting")
+    answer = httpx.post(f"{service.url}/api/jobs/{queued}/cancel")
+    assert answer.status_code == 202 and answer.json() == {"jobId": queued, "status": "cancelled"}
+    assert job(service, queued)["status"] == "cancelled"
+
+    wait_for(lambda: ffmpeg_of(running), timeout=90, what="FFmpeg rendering the long job")
+    started = time.monotonic()
+    answer = httpx.post(f"{service.url}/api/render/{running}/cancel")
+    assert answer.status_code == 202 and answer.json()["status"] == "cancelling"
+    ended = wait_status(service, running, "cancelled", timeout=30)
+    assert ffmpeg_of(running) == []
+    assert time.monotonic() - started < 10
+    assert ended["cancelledAt"] and ended["canResume"] is True and ended["lastCompletedStage"] == "visuals"
+    assert not job_folders(running).temp.exists() and not job_folders(running).proxy.exists()
+
+    again = httpx.post(f"{service.url}/api/jobs/{running}/cancel")
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["code"] == "E409-JOB_ENDED"
+
+
+def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service: Any) -> None:
+    blocker = submit(service, "Blocker", shape={"plan": {"targetDurationSeconds": 60}, "render": {"width": 640}})
+    wait_status(service, blocker, "running")
+    job_id = submit(service, "Fails at render")
+    folders = job_folders(job_id)
+    folders.results.mkdir(parents=True)
+    (folders.results / "render").write_text("a file where the render folder should be")
+
+    failed = wait_status(service, job_id, "failed", "completed", timeout=120)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "E307-STORAGE" and failed["error"]["stage"] == "render"
+    assert failed["error"]["suggestedActions"]
+    assert failed["lastCompletedStage"] == "visuals" and failed["canResume"] is True
+
+    (folders.results / "render").unlink()
+    answer = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["attempt"] == 2 and answer.json()["jobId"] == job_id
+    done = wait_status(service, job_id, "completed", "failed", timeout=120)
+    assert done["status"] == "completed" and done["attempt"] == 2
+    with get_client(sync_client=True) as client:
+        def states() -> dict[str, str]:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[done["flowRunId"]])))
+            found = {run.name: run.state.name for run in runs if run.state and run.state.is_final()}
+            return found if len(found) == 6 else {}
+
+        reused = wait_for(states, timeout=20, what="the second attempt's task runs")
+    assert [reused[stage] for stage in ("script", "voice", "visuals")] == ["Cached"] * 3
+    assert reused["render"] == "Completed"
+    logs = httpx.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]
+    assert {line["attempt"] for line in logs} == {1, 2}
+
+
+def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any) -> None:
+    with get_client(sync_client=True) as client:
+        client.update_work_queue(_queue_id(client, "priority-10"), is_paused=True)
+    try:
+        job_id = submit(service, "Retry policy", priority=10)
+        completed_job = submit(service, "Completed one")
+        httpx.post(f"{service.url}/api/jobs/{job_id}/cancel")
+        for retry_number, wait in ((1, 0), (2, 2), (3, 4)):
+            answer = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+            if wait:
+                assert answer.status_code == 409 and answer.json()["code"] == "E409-RETRY_BACKOFF"
+                assert 1 <= int(answer.headers["Retry-After"]) <= wait
+                time.sleep(int(answer.headers["Retry-After"]) + 0.2)
+                answer = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["attempt"] == retry_number + 1
+            httpx.post(f"{service.url}/api/jobs/{job_id}/cancel")
+        time.sleep(8.2)
+        limit = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+        assert limit.status_code == 409 and limit.json()["code"] == "E409-RETRY_LIMIT"
+        wait_status(service, completed_job, "completed")
+        not_retryable = httpx.post(f"{service.url}/api/jobs/{completed_job}/retry")
+        assert not_retryable.status_code == 409 and not_retryable.json()["code"] == "E409-NOT_RETRYABLE"
+    finally:
+        with get_client(sync_client=True) as client:
+            client.update_work_queue(_queue_id(client, "priority-10"), is_paused=False)
+
+
+def _queue_id(client: Any, name: str) -> Any:
+    return next(queue.id for queue in client.read_work_queues(work_pool_name="video") if queue.name == name)
+
+
+def test_a_killed_flow_run_process_fails_the_job_as_worker_lost_and_it_resumes(service: Any) -> None:
+    job_id = submit(service, "Killed", shape=LONG)
+    ffmpeg = wait_for(lambda: ffmpeg_of(job_id), timeout=90, what="FFmpeg rendering")
+    flow_process = int(Path(f"/proc/{ffmpeg[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    killed_at = time.monotonic()
+    os.kill(flow_process, signal.SIGKILL)
+    failed = wait_status(service, job_id, "failed", timeout=60)
+    assert time.monotonic() - killed_at < 60
+    assert failed["error"]["code"] == "E309-WORKER_LOST"
+    assert failed["canResume"] is True and failed["lastCompletedStage"] == "visuals"
+    wait_for(lambda: ffmpeg_of(job_id) == [], timeout=5, what="FFmpeg to die with its flow run")
+
+    assert httpx.post(f"{service.url}/api/jobs/{job_id}/retry").status_code == 202
+    wait_for(lambda: ffmpeg_of(job_id), timeout=90, what="the resumed render")
+    assert httpx.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
+    assert wait_status(service, job_id, "cancelled", timeout=30)["attempt"] == 2
+
+
+def test_jobs_survive_an_api_restart_unchanged(service: Any) -> None:
+    job_id = submit(service, "Restart")
+    before = wait_status(service, job_id, "completed")
+    service.restart()
+    assert job(service, job_id) == before
