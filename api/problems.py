@@ -64,11 +64,14 @@ def not_found(what: str, value: str) -> Problem:
     return Problem(404, "E404-NOT_FOUND", "Not found", f"no {what} {value!r}")
 
 
+def _field(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        return "body"
+    return ".".join(str(part) for part in error["loc"] if part != "body")
+
+
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [
-        {"field": ".".join(str(part) for part in error["loc"] if part != "body"), "message": error["msg"]}
-        for error in exc.errors()
-    ]
+    errors = [{"field": _field(error), "message": error["msg"]} for error in exc.errors()]
     detail = "; ".join(f"{error['field'] or 'body'}: {error['message']}" for error in errors)
     return problem_response(request, Problem(
         422, "E400-VALIDATION", "Invalid request", detail,
