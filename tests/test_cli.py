@@ -78,7 +78,10 @@ def test_ctrl_c_during_render_cancels_the_run_and_leaves_no_ffmpeg_or_temp_files
     assert process.returncode == 130, err
     assert "Cancelled" in out
     assert ffmpeg_of(job_id) == []
-    assert wait_for(lambda: flow_run_state(job_id) == "Cancelled", timeout=10, what="flow run Cancelled")
+    try:
+        wait_for(lambda: flow_run_state(job_id) == "Cancelled", timeout=10, what="flow run Cancelled")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it is {flow_run_state(job_id)!r}; aura printed: {out}{err}") from exc
     assert not job_folders(job_id).temp.exists()
     assert not (job_folders(job_id).outputs / "video.mp4").exists()
 

@@ -1,0 +1,124 @@
+"""Service benchmark: submit → running, orchestration overhead per job, cancel → stopped.
+
+Starts what it needs on loopback (embedded Prefect unless PREFECT_API_URL, one
+worker, one `aura api`), runs short jobs one after another through the REST API,
+and prints figures. Asserts nothing. Run by hand: `python bench/service.py`.
+
+    submit → running   POST /api/jobs answered → flow run Running (its start_time), and → brief started
+    overhead           (flow run end − flow run created) − Σ task run times, per job
+    cancel             POST cancel → flow run Cancelled, and → no FFmpeg of the job left
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.prefect_server import ensure_server  # noqa: E402
+from flows.settings import settings  # noqa: E402
+
+SHORT = {"brief": {"topic": "Bench"}, "plan": {"targetDurationSeconds": 4}, "render": {"width": 320}}
+LONG = {"brief": {"topic": "Bench cancel"}, "plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def wait(check: Any, timeout: float, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(interval)
+    raise TimeoutError("gave up waiting")
+
+
+def ffmpeg_running(job_id: str) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"ffmpeg" in cmdline and job_id.encode() in cmdline:
+                return True
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--cancels", type=int, default=5)
+    args = parser.parse_args()
+    os.environ["PREFECT_API_URL"] = ensure_server().api_url
+    os.environ.update(settings.prefect_env())
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
+
+    from api.serve import running_worker
+    from api.setup import prepare_prefect
+    from tests.utils.stack import ApiProcess
+
+    prepare_prefect()
+    api = ApiProcess(Path("/tmp/aura-bench-api.log")).start()
+    to_running, to_brief, overhead = [], [], []
+    with running_worker(os.environ["PREFECT_API_URL"], limit=1, name="bench-worker"), \
+            get_client(sync_client=True) as client:
+        time.sleep(2)
+        for _ in range(args.jobs):
+            answered = datetime.now(timezone.utc)
+            created = httpx.post(f"{api.url}/api/jobs", json=SHORT).json()
+            flow_run_id = created["links"]["prefect"].rsplit("/", 1)[1]
+            run = wait(lambda: (r := client.read_flow_run(flow_run_id)).state.is_final() and r, timeout=120)
+            to_running.append((run.start_time - answered).total_seconds())
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+            brief = min(a.created for a in artifacts if a.type == "progress")
+            to_brief.append((brief - answered).total_seconds())
+            tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+            work = sum(task.total_run_time.total_seconds() for task in tasks)
+            overhead.append((run.end_time - run.created).total_seconds() - work)
+
+        cancel_state, cancel_ffmpeg = [], []
+        for _ in range(args.cancels):
+            job_id = httpx.post(f"{api.url}/api/jobs", json=LONG).json()["jobId"]
+            wait(lambda: ffmpeg_running(job_id), timeout=120)
+            time.sleep(1)
+            started = time.monotonic()
+            httpx.post(f"{api.url}/api/jobs/{job_id}/cancel")
+            wait(lambda: not ffmpeg_running(job_id), timeout=60, interval=0.01)
+            cancel_ffmpeg.append(time.monotonic() - started)
+            wait(lambda: httpx.get(f"{api.url}/api/jobs/{job_id}").json()["status"] == "cancelled", timeout=60)
+            cancel_state.append(time.monotonic() - started)
+    api.stop()
+
+    def line(name: str, values: list[float]) -> str:
+        return (f"{name:<34} p50 {statistics.median(values):5.2f} s   p95 {percentile(values, 0.95):5.2f} s"
+                f"   max {max(values):5.2f} s   (n={len(values)})")
+
+    print(line("submit answered → flow run Running", to_running))
+    print(line("submit answered → brief started", to_brief))
+    print(line("orchestration overhead per job", overhead))
+    print(line("cancel → FFmpeg gone", cancel_ffmpeg))
+    print(line("cancel → job cancelled (API)", cancel_state))
+
+
+if __name__ == "__main__":
+    main()
