@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast bench clean
+.PHONY: run demo test test-fast bench clean
 
 $(BIN)/aura: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,7 +11,10 @@ $(BIN)/aura: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $@
 
-run: $(BIN)/aura ## make a video from the built-in sample brief
+run: $(BIN)/aura ## the service: Prefect, a worker and the API on http://127.0.0.1:8000
+	$(BIN)/aura serve
+
+demo: $(BIN)/aura ## make one video from the built-in sample brief, with a progress bar
 	$(BIN)/aura generate --sample
 
 test: $(BIN)/aura ## every test, the slow end-to-end ones included
@@ -20,8 +23,9 @@ test: $(BIN)/aura ## every test, the slow end-to-end ones included
 test-fast: $(BIN)/aura ## the unit tests only
 	$(BIN)/pytest -m "not slow"
 
-bench: $(BIN)/aura ## print pipeline timings (see bench/README.md)
+bench: $(BIN)/aura ## print pipeline and service timings (see bench/README.md)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/service.py
 
 clean:
 	rm -rf .aura test-artifacts bench/out
