@@ -51,13 +51,18 @@ class StepPublic(ApiModel):
     progress_pct: float
 
 
-class JobPublic(ApiModel):
+class JobSnapshot(ApiModel):
+    """Where a job stands; the first fields of both the job body and the progress body."""
+
     job_id: str
     status: JobStatus
-    stage: str | None
-    percent: float
-    eta_seconds: float | None
-    elapsed_seconds: float | None
+    stage: str | None = Field(description="Stage running now, or the last one that ran.")
+    percent: float = Field(description="0-100 over the whole job; never decreases within an attempt.")
+    eta_seconds: float | None = Field(description="Estimated seconds left; none when not running.")
+    elapsed_seconds: float | None = Field(description="Seconds since the current attempt started.")
+
+
+class JobPublic(JobSnapshot):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -95,13 +100,7 @@ class QueuePublic(ApiModel):
     stats: QueueStats
 
 
-class ProgressPublic(ApiModel):
-    job_id: str
-    status: JobStatus
-    stage: str | None
-    percent: float
-    eta_seconds: float | None
-    elapsed_seconds: float | None
+class ProgressPublic(JobSnapshot):
     current_step: StepPublic | None
     completed_steps: list[str]
     message: str

@@ -12,39 +12,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 
 from flows.storage import job_folders
-from tests.utils.factories import processes_mentioning, wait_for
+from tests.utils.factories import wait_for
+from tests.utils.service import LONG, ffmpeg_of, job, queue_id, submit, wait_status
 
 pytestmark = pytest.mark.slow
-SHORT = {"plan": {"targetDurationSeconds": 6}, "render": {"width": 320}}
-# Long enough to interrupt: about 20 s of FFmpeg at 1080p.
-LONG = {"plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
-
-
-def body(topic: str = "Bees", priority: int = 5, shape: dict | None = None) -> dict[str, Any]:
-    return {"brief": {"topic": topic}, "priority": priority, **(shape or SHORT)}
-
-
-def submit(api: Any, topic: str = "Bees", priority: int = 5, shape: dict | None = None, **headers: str) -> str:
-    answer = httpx.post(f"{api.url}/api/jobs", json=body(topic, priority, shape), headers=headers, timeout=30)
-    assert answer.status_code == 202, answer.text
-    return answer.json()["jobId"]
-
-
-def job(api: Any, job_id: str) -> dict[str, Any]:
-    answer = httpx.get(f"{api.url}/api/jobs/{job_id}", timeout=30)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def wait_status(api: Any, job_id: str, *statuses: str, timeout: float = 90) -> dict[str, Any]:
-    return wait_for(lambda: (found := job(api, job_id))["status"] in statuses and found,
-                    timeout=timeout, interval=0.3, what=f"job {job_id} to be {'/'.join(statuses)}")
-
-
-def ffmpeg_of(job_id: str) -> list[int]:
-    return [pid for pid in processes_mentioning(job_id) if b"ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-
 def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> None:
     job_id = submit(service, "Honeybees", **{"X-Correlation-ID": "test-corr-42"})
     done = wait_status(service, job_id, "completed", "failed")
@@ -163,7 +134,7 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
 
 def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any) -> None:
     with get_client(sync_client=True) as client:
-        client.update_work_queue(_queue_id(client, "priority-10"), is_paused=True)
+        client.update_work_queue(queue_id(client, "priority-10"), is_paused=True)
     try:
         job_id = submit(service, "Retry policy", priority=10)
         completed_job = submit(service, "Completed one")
@@ -186,11 +157,7 @@ def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any
         assert not_retryable.status_code == 409 and not_retryable.json()["code"] == "E409-NOT_RETRYABLE"
     finally:
         with get_client(sync_client=True) as client:
-            client.update_work_queue(_queue_id(client, "priority-10"), is_paused=False)
-
-
-def _queue_id(client: Any, name: str) -> Any:
-    return next(queue.id for queue in client.read_work_queues(work_pool_name="video") if queue.name == name)
+            client.update_work_queue(queue_id(client, "priority-10"), is_paused=False)
 
 
 def test_a_killed_flow_run_process_fails_the_job_as_worker_lost_and_it_resumes(service: Any) -> None:

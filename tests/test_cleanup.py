@@ -13,7 +13,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from flows.cleanup import cleanup_sweep
 from flows.settings import settings
 from flows.sweep import plan_sweep
-from tests.test_api_jobs import _queue_id, submit, wait_status
+from tests.utils.service import queue_id, submit, wait_status
 from tests.utils.factories import new_job_id
 
 HOUR = 3600
@@ -47,7 +47,7 @@ def test_plan_keeps_active_jobs_and_recent_folders(tmp_path: Path) -> None:
 def test_sweep_removes_old_work_and_ended_outputs_but_never_an_active_jobs(service: Any) -> None:
     home = settings.home
     with get_client(sync_client=True) as client:
-        client.update_work_queue(_queue_id(client, "priority-10"), is_paused=True)
+        client.update_work_queue(queue_id(client, "priority-10"), is_paused=True)
     try:
         queued = submit(service, "Queued during sweep", priority=10)
         cancelled = submit(service, "Cancelled long ago", priority=10)
@@ -62,7 +62,7 @@ def test_sweep_removes_old_work_and_ended_outputs_but_never_an_active_jobs(servi
         freed = cleanup_sweep()
     finally:
         with get_client(sync_client=True) as client:
-            client.update_work_queue(_queue_id(client, "priority-10"), is_paused=False)
+            client.update_work_queue(queue_id(client, "priority-10"), is_paused=False)
         httpx.post(f"{service.url}/api/jobs/{queued}/cancel")
     assert all(folder.exists() for folder in keep)
     assert not any(folder.exists() for folder in remove)

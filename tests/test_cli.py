@@ -11,7 +11,8 @@ from prefect.client.orchestration import get_client
 
 from api.progress import find_flow_run
 from flows.storage import job_folders
-from tests.utils.factories import new_job_id, processes_mentioning, wait_for
+from tests.utils.factories import new_job_id, wait_for
+from tests.utils.service import ffmpeg_of
 
 AURA = str(Path(sys.executable).with_name("aura"))
 # A slow preset and a larger frame keep FFmpeg busy long enough to interrupt it.
@@ -21,10 +22,6 @@ SLOW_RENDER = ["generate", "Slow bees", "--duration", "40", "--width", "1280"]
 def aura(*args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen([AURA, *args], env={**os.environ, **env}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def ffmpeg_of(job_id: str) -> list[int]:
-    return [pid for pid in processes_mentioning(job_id) if b"ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def flow_run_state(job_id: str) -> str:

@@ -53,14 +53,14 @@ def frame_at(video: Path, at: float, out: Path) -> Image.Image:
     return Image.open(out).convert("RGB")
 
 
+def subtitled_request(subtitles: str) -> object:
+    return make_request(brief={"audience": "school children", "aspect": "16:9"},
+                        plan={"targetDurationSeconds": 20}, render={"width": 640, "subtitles": subtitles})
+
+
 @pytest.fixture(scope="module")
 def sidecar_job(artifacts_dir: Path) -> str:
-    request = make_request(
-        brief={"audience": "school children", "aspect": "16:9"},
-        plan={"targetDurationSeconds": 20},
-        render={"width": 640, "subtitles": "sidecar"},
-    )
-    job_id, state = run_job(request, artifacts_dir, "sidecar")
+    job_id, state = run_job(subtitled_request("sidecar"), artifacts_dir, "sidecar")
     assert state.is_completed(), state.message
     return job_id
 
@@ -129,12 +129,7 @@ def test_prefect_shows_one_task_run_per_stage_and_their_progress(sidecar_job: st
 def test_burned_subtitles_draw_text_where_the_plain_video_has_none(
     sidecar_job: str, artifacts_dir: Path, tmp_path: Path
 ) -> None:
-    request = make_request(
-        brief={"audience": "school children", "aspect": "16:9"},
-        plan={"targetDurationSeconds": 20},
-        render={"width": 640, "subtitles": "burned"},
-    )
-    burned_job, state = run_job(request, artifacts_dir, "burned")
+    burned_job, state = run_job(subtitled_request("burned"), artifacts_dir, "burned")
     assert state.is_completed(), state.message
     srt = (job_folders(sidecar_job).outputs / "video.srt").read_text()
     start, end = [seconds(*part) for part in (SRT_TIME.search(srt).groups()[:4], SRT_TIME.search(srt).groups()[4:])]

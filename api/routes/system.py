@@ -1,7 +1,6 @@
 """Health, storage statistics and the cleanup sweep."""
 
 import shutil
-from pathlib import Path
 
 import httpx
 from fastapi import APIRouter
@@ -10,14 +9,11 @@ from api import jobs
 from api.deps import Prefect
 from api.models import CleanupStarted, HealthPublic, StoragePublic
 from flows.settings import settings
+from flows.sweep import folder_bytes
 
 router = APIRouter(tags=["system"])
 FOLDERS = ("jobs", "temp", "proxy", "results")
 CLEANUP_DEPLOYMENT = "cleanup-sweep/cleanup-sweep"
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
 
 
 @router.get("/health", response_model=HealthPublic)
@@ -35,7 +31,7 @@ async def health(client: Prefect) -> HealthPublic:
 async def read_storage() -> StoragePublic:
     """Bytes used under the storage root, per folder."""
     root = settings.home
-    sizes = {name: folder_bytes(root / name) for name in FOLDERS}
+    sizes = {name: folder_bytes(root / name) if (root / name).is_dir() else 0 for name in FOLDERS}
     jobs_dir = root / "jobs"
     count = sum(1 for path in jobs_dir.iterdir() if path.is_dir()) if jobs_dir.is_dir() else 0
     root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,42 @@
+"""Talking to the service under test over HTTP, as a client would."""
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.utils.factories import processes_mentioning, wait_for
+
+SHORT = {"plan": {"targetDurationSeconds": 6}, "render": {"width": 320}}
+# Long enough to interrupt: about 20 s of FFmpeg at 1080p.
+LONG = {"plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
+
+
+def body(topic: str = "Bees", priority: int = 5, shape: dict | None = None) -> dict[str, Any]:
+    return {"brief": {"topic": topic}, "priority": priority, **(shape or SHORT)}
+
+
+def submit(api: Any, topic: str = "Bees", priority: int = 5, shape: dict | None = None, **headers: str) -> str:
+    answer = httpx.post(f"{api.url}/api/jobs", json=body(topic, priority, shape), headers=headers, timeout=30)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["jobId"]
+
+
+def job(api: Any, job_id: str) -> dict[str, Any]:
+    answer = httpx.get(f"{api.url}/api/jobs/{job_id}", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def wait_status(api: Any, job_id: str, *statuses: str, timeout: float = 90) -> dict[str, Any]:
+    return wait_for(lambda: (found := job(api, job_id))["status"] in statuses and found,
+                    timeout=timeout, interval=0.3, what=f"job {job_id} to be {'/'.join(statuses)}")
+
+
+def ffmpeg_of(job_id: str) -> list[int]:
+    """PIDs of FFmpeg processes working for a job."""
+    return [pid for pid in processes_mentioning(job_id) if b"ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def queue_id(client: Any, name: str) -> Any:
+    return next(queue.id for queue in client.read_work_queues(work_pool_name="video") if queue.name == name)
