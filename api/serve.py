@@ -12,19 +12,25 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from api.setup import HEARTBEAT_SECONDS
 from flows.settings import settings
 
 STOP_TIMEOUT_SECONDS = 10.0
+ZYGOTE_START_SECONDS = 60.0
 
 
-def worker_env(api_url: str) -> dict[str, str]:
+def worker_env(api_url: str, zygote_socket: Path) -> dict[str, str]:
     return {
         **os.environ,
+        # `aura-launch`, the deployments' command, lives beside this interpreter.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AURA_ZYGOTE_SOCKET": str(zygote_socket),
         **settings.prefect_env(),
         "PREFECT_API_URL": api_url,
         # Flow runs start in the project folder: the storage root must not depend on the working directory.
@@ -65,9 +71,10 @@ def child_pids(parent: int) -> list[int]:
     return children
 
 
-def terminate_flow_runs(worker: subprocess.Popen[bytes]) -> None:
-    """SIGTERM each flow-run process the worker started (each leads a process group of its own)."""
-    for pid in child_pids(worker.pid):
+def terminate_flow_runs(worker: subprocess.Popen[bytes], zygote: subprocess.Popen[bytes]) -> None:
+    """SIGTERM each flow-run process (each leads a process group of its own): the launchers
+    the worker started and the processes the warm parent forked for them."""
+    for pid in child_pids(worker.pid) + child_pids(zygote.pid):
         try:
             os.killpg(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
@@ -75,19 +82,37 @@ def terminate_flow_runs(worker: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A Prefect process worker on the video pool, for the duration of the block."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool, "--type", "process",
-         "--limit", str(limit), "--name", name],
-        env=worker_env(api_url), start_new_session=True,
-    )
+def running_zygote(api_url: str, socket_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The warm parent of this worker's flow runs (`api.zygote`), ready when the block starts."""
+    process = subprocess.Popen([sys.executable, "-m", "api.zygote", str(socket_path)],
+                               env=worker_env(api_url, socket_path), start_new_session=True)
     try:
+        deadline = time.monotonic() + ZYGOTE_START_SECONDS
+        while not socket_path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the flow-run parent did not start (exit code {process.poll()})")
+            time.sleep(0.05)
         yield process
     finally:
-        # Flow runs first, while the worker is alive to record them Crashed; then the worker.
-        terminate_flow_runs(process)
         stop_process_group(process)
+
+
+@contextmanager
+def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A Prefect process worker on the video pool, with its warm parent, for the duration of the block."""
+    socket_path = Path(tempfile.gettempdir()) / f"aura-zygote-{os.getpid()}-{name}.sock"
+    with running_zygote(api_url, socket_path) as zygote:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool, "--type",
+             "process", "--limit", str(limit), "--name", name],
+            env=worker_env(api_url, socket_path), start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            # Flow runs first, while the worker is alive to record them Crashed; then the worker.
+            terminate_flow_runs(process, zygote)
+            stop_process_group(process)
 
 
 def worker_name() -> str:

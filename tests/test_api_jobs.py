@@ -6,14 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 
 from flows.storage import job_folders
 from tests.utils.factories import wait_for
-from tests.utils.service import LONG, ffmpeg_of, job, queue_id, submit, wait_status
+from tests.utils.service import LONG, ffmpeg_of, http, job, queue_id, submit, wait_status
 
 pytestmark = pytest.mark.slow
 def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> None:
@@ -27,10 +26,10 @@ def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> Non
     assert {"video.mp4", "video.srt", "thumbnail.jpg", "manifest.json"} <= set(names)
 
     video = names["video.mp4"]
-    whole = httpx.get(f"{service.url}{video['url']}")
+    whole = http.get(f"{service.url}{video['url']}")
     assert whole.status_code == 200 and len(whole.content) == video["sizeBytes"]
     assert whole.headers["content-type"] == "video/mp4" and whole.headers["accept-ranges"] == "bytes"
-    part = httpx.get(f"{service.url}{video['url']}", headers={"Range": "bytes=100-1099"})
+    part = http.get(f"{service.url}{video['url']}", headers={"Range": "bytes=100-1099"})
     assert part.status_code == 206
     assert part.content == whole.content[100:1100]
     assert part.headers["content-range"] == f"bytes 100-1099/{video['sizeBytes']}"
@@ -41,24 +40,24 @@ def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> Non
             return [log for log in logs if "correlation=test-corr-42" in log.message and f"job={job_id}" in log.message]
 
         wait_for(tagged_lines, timeout=10, what="log lines carrying the job and correlation ids")
-    progress = httpx.get(f"{service.url}/api/jobs/{job_id}/progress").json()
+    progress = http.get(f"{service.url}/api/jobs/{job_id}/progress").json()
     assert progress["completedSteps"] == ["brief", "script", "voice", "visuals", "render", "finalize"]
-    assert httpx.get(f"{service.url}/api/render/{job_id}/progress").json() == progress
+    assert http.get(f"{service.url}/api/render/{job_id}/progress").json() == progress
 
 
 def test_jobs_list_filters_pages_and_counts(service: Any) -> None:
     first, second = submit(service, "List one"), submit(service, "List two")
     for job_id in (first, second):
         wait_status(service, job_id, "completed")
-    listed = httpx.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1}).json()
+    listed = http.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1}).json()
     assert len(listed["jobs"]) == 1 and listed["total"] >= 2
     assert all(entry["status"] == "completed" for entry in listed["jobs"])
-    page_two = httpx.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1, "offset": 1}).json()
+    page_two = http.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1, "offset": 1}).json()
     assert page_two["jobs"][0]["jobId"] != listed["jobs"][0]["jobId"]
     stats = listed["stats"]
     assert stats["completed"] >= 2
     assert stats["total"] == sum(stats[key] for key in ("queued", "running", "completed", "failed", "cancelled"))
-    queue = httpx.get(f"{service.url}/api/queue").json()
+    queue = http.get(f"{service.url}/api/queue").json()
     assert queue["stats"] == stats and all(entry["status"] in ("queued", "running") for entry in queue["jobs"])
 
 
@@ -68,9 +67,9 @@ def test_with_the_worker_full_higher_priority_jobs_start_first(service: Any) -> 
     priorities = [5, 9, 1, 5, 3, 10, 2, 5, 7, 1, 4, 6]
     submitted = [(priority, index, submit(service, f"Priority {priority}", priority)) for index, priority
                  in enumerate(priorities)]
-    queue = httpx.get(f"{service.url}/api/queue").json()["jobs"]
+    queue = http.get(f"{service.url}/api/queue").json()["jobs"]
     assert [entry["priority"] for entry in queue if entry["status"] == "queued"] == sorted(priorities)
-    httpx.post(f"{service.url}/api/jobs/{blocker}/cancel")
+    http.post(f"{service.url}/api/jobs/{blocker}/cancel")
     finished = {job_id: wait_status(service, job_id, "completed", timeout=240) for _, _, job_id in submitted}
     started_order = sorted(finished, key=lambda job_id: finished[job_id]["startedAt"])
     assert started_order == [job_id for _, _, job_id in sorted(submitted)]
@@ -79,13 +78,13 @@ def test_with_the_worker_full_higher_priority_jobs_start_first(service: Any) -> 
 def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: Any) -> None:
     running = submit(service, "Long", shape=LONG)
     queued = submit(service, "Waiting")
-    answer = httpx.post(f"{service.url}/api/jobs/{queued}/cancel")
+    answer = http.post(f"{service.url}/api/jobs/{queued}/cancel")
     assert answer.status_code == 202 and answer.json() == {"jobId": queued, "status": "cancelled"}
     assert job(service, queued)["status"] == "cancelled"
 
     wait_for(lambda: ffmpeg_of(running), timeout=90, what="FFmpeg rendering the long job")
     started = time.monotonic()
-    answer = httpx.post(f"{service.url}/api/render/{running}/cancel")
+    answer = http.post(f"{service.url}/api/render/{running}/cancel")
     assert answer.status_code == 202 and answer.json()["status"] == "cancelling"
     ended = wait_status(service, running, "cancelled", timeout=30)
     assert ffmpeg_of(running) == []
@@ -93,7 +92,7 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: 
     assert ended["cancelledAt"] and ended["canResume"] is True and ended["lastCompletedStage"] == "visuals"
     assert not job_folders(running).temp.exists() and not job_folders(running).proxy.exists()
 
-    again = httpx.post(f"{service.url}/api/jobs/{running}/cancel")
+    again = http.post(f"{service.url}/api/jobs/{running}/cancel")
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
     assert again.json()["code"] == "E409-JOB_ENDED"
@@ -114,7 +113,7 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
     assert failed["lastCompletedStage"] == "visuals" and failed["canResume"] is True
 
     (folders.results / "render").unlink()
-    answer = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+    answer = http.post(f"{service.url}/api/jobs/{job_id}/retry")
     assert answer.status_code == 202, answer.text
     assert answer.json()["attempt"] == 2 and answer.json()["jobId"] == job_id
     done = wait_status(service, job_id, "completed", "failed", timeout=120)
@@ -128,7 +127,7 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
         reused = wait_for(states, timeout=20, what="the second attempt's task runs")
     assert [reused[stage] for stage in ("script", "voice", "visuals")] == ["Cached"] * 3
     assert reused["render"] == "Completed"
-    logs = httpx.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]
+    logs = http.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]
     assert {line["attempt"] for line in logs} == {1, 2}
 
 
@@ -138,22 +137,22 @@ def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any
     try:
         job_id = submit(service, "Retry policy", priority=10)
         completed_job = submit(service, "Completed one")
-        httpx.post(f"{service.url}/api/jobs/{job_id}/cancel")
+        http.post(f"{service.url}/api/jobs/{job_id}/cancel")
         for retry_number, wait in ((1, 0), (2, 2), (3, 4)):
-            answer = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+            answer = http.post(f"{service.url}/api/jobs/{job_id}/retry")
             if wait:
                 assert answer.status_code == 409 and answer.json()["code"] == "E409-RETRY_BACKOFF"
                 assert 1 <= int(answer.headers["Retry-After"]) <= wait
                 time.sleep(int(answer.headers["Retry-After"]) + 0.2)
-                answer = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+                answer = http.post(f"{service.url}/api/jobs/{job_id}/retry")
             assert answer.status_code == 202, answer.text
             assert answer.json()["attempt"] == retry_number + 1
-            httpx.post(f"{service.url}/api/jobs/{job_id}/cancel")
+            http.post(f"{service.url}/api/jobs/{job_id}/cancel")
         time.sleep(8.2)
-        limit = httpx.post(f"{service.url}/api/jobs/{job_id}/retry")
+        limit = http.post(f"{service.url}/api/jobs/{job_id}/retry")
         assert limit.status_code == 409 and limit.json()["code"] == "E409-RETRY_LIMIT"
         wait_status(service, completed_job, "completed")
-        not_retryable = httpx.post(f"{service.url}/api/jobs/{completed_job}/retry")
+        not_retryable = http.post(f"{service.url}/api/jobs/{completed_job}/retry")
         assert not_retryable.status_code == 409 and not_retryable.json()["code"] == "E409-NOT_RETRYABLE"
     finally:
         with get_client(sync_client=True) as client:
@@ -172,9 +171,9 @@ def test_a_killed_flow_run_process_fails_the_job_as_worker_lost_and_it_resumes(s
     assert failed["canResume"] is True and failed["lastCompletedStage"] == "visuals"
     wait_for(lambda: ffmpeg_of(job_id) == [], timeout=5, what="FFmpeg to die with its flow run")
 
-    assert httpx.post(f"{service.url}/api/jobs/{job_id}/retry").status_code == 202
+    assert http.post(f"{service.url}/api/jobs/{job_id}/retry").status_code == 202
     wait_for(lambda: ffmpeg_of(job_id), timeout=90, what="the resumed render")
-    assert httpx.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
+    assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
     assert wait_status(service, job_id, "cancelled", timeout=30)["attempt"] == 2
 
 

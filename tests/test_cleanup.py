@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -13,7 +12,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from flows.cleanup import cleanup_sweep
 from flows.settings import settings
 from flows.sweep import plan_sweep
-from tests.utils.service import queue_id, submit, wait_status
+from tests.utils.service import http, queue_id, submit, wait_status
 from tests.utils.factories import new_job_id
 
 HOUR = 3600
@@ -51,7 +50,7 @@ def test_sweep_removes_old_work_and_ended_outputs_but_never_an_active_jobs(servi
     try:
         queued = submit(service, "Queued during sweep", priority=10)
         cancelled = submit(service, "Cancelled long ago", priority=10)
-        httpx.post(f"{service.url}/api/jobs/{cancelled}/cancel")
+        http.post(f"{service.url}/api/jobs/{cancelled}/cancel")
         wait_status(service, cancelled, "cancelled")
         stranger = new_job_id()
         keep = [aged(home / "temp" / queued, 72), aged(home / "proxy" / queued, 72),
@@ -63,7 +62,7 @@ def test_sweep_removes_old_work_and_ended_outputs_but_never_an_active_jobs(servi
     finally:
         with get_client(sync_client=True) as client:
             client.update_work_queue(queue_id(client, "priority-10"), is_paused=False)
-        httpx.post(f"{service.url}/api/jobs/{queued}/cancel")
+        http.post(f"{service.url}/api/jobs/{queued}/cancel")
     assert all(folder.exists() for folder in keep)
     assert not any(folder.exists() for folder in remove)
     assert freed >= 8000
@@ -75,10 +74,10 @@ def test_sweep_removes_old_work_and_ended_outputs_but_never_an_active_jobs(servi
 @pytest.mark.slow
 def test_storage_reports_usage_and_cleanup_can_be_started_now(service: Any) -> None:
     aged(settings.home / "temp" / new_job_id(), 1, 4096)
-    storage = httpx.get(f"{service.url}/api/storage").json()
+    storage = http.get(f"{service.url}/api/storage").json()
     assert storage["folders"]["temp"] >= 4096 and storage["totalBytes"] >= storage["folders"]["temp"]
     assert storage["diskFreeBytes"] > 0
-    started = httpx.post(f"{service.url}/api/cleanup")
+    started = http.post(f"{service.url}/api/cleanup")
     assert started.status_code == 202
     with get_client(sync_client=True) as client:
         deadline = time.monotonic() + 60

@@ -7,6 +7,9 @@ import httpx
 
 from tests.utils.factories import processes_mentioning, wait_for
 
+# Generous: on a loaded 2-core machine one API call (several Prefect queries on SQLite) took over 5 s.
+http = httpx.Client(timeout=30)
+
 SHORT = {"plan": {"targetDurationSeconds": 6}, "render": {"width": 320}}
 # Long enough to interrupt: about 20 s of FFmpeg at 1080p.
 LONG = {"plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
@@ -17,13 +20,13 @@ def body(topic: str = "Bees", priority: int = 5, shape: dict | None = None) -> d
 
 
 def submit(api: Any, topic: str = "Bees", priority: int = 5, shape: dict | None = None, **headers: str) -> str:
-    answer = httpx.post(f"{api.url}/api/jobs", json=body(topic, priority, shape), headers=headers, timeout=30)
+    answer = http.post(f"{api.url}/api/jobs", json=body(topic, priority, shape), headers=headers)
     assert answer.status_code == 202, answer.text
     return answer.json()["jobId"]
 
 
 def job(api: Any, job_id: str) -> dict[str, Any]:
-    answer = httpx.get(f"{api.url}/api/jobs/{job_id}", timeout=30)
+    answer = http.get(f"{api.url}/api/jobs/{job_id}")
     assert answer.status_code == 200, answer.text
     return answer.json()
 
