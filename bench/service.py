@@ -4,7 +4,8 @@ Starts what it needs on loopback (embedded Prefect unless PREFECT_API_URL, one
 worker, one `aura api`), runs short jobs one after another through the REST API,
 and prints figures. Asserts nothing. Run by hand: `python bench/service.py`.
 
-    submit → running   POST /api/jobs answered → flow run Running (its start_time), and → brief started
+    submit → running   POST /api/jobs answered → flow run Running (its start_time), and → brief started;
+                       jobs are --gap seconds apart so each meets an idle worker
     overhead           (flow run end − flow run created) − Σ task run times, per job
     cancel             POST cancel → flow run Cancelled, and → no FFmpeg of the job left
 """
@@ -26,6 +27,7 @@ from api.prefect_server import ensure_server  # noqa: E402
 from flows.settings import settings  # noqa: E402
 
 SHORT = {"brief": {"topic": "Bench"}, "plan": {"targetDurationSeconds": 4}, "render": {"width": 320}}
+http = httpx.Client(timeout=60)
 LONG = {"brief": {"topic": "Bench cancel"}, "plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
 
 
@@ -59,6 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--cancels", type=int, default=5)
+    parser.add_argument("--gap", type=float, default=2.0,
+                        help="seconds between one job's end and the next submit, so the worker is idle (default 2)")
     args = parser.parse_args()
     os.environ["PREFECT_API_URL"] = ensure_server().api_url
     os.environ.update(settings.prefect_env())
@@ -83,8 +87,9 @@ def main() -> None:
             get_client(sync_client=True) as client:
         time.sleep(2)
         for _ in range(args.jobs):
+            time.sleep(args.gap)
             answered = datetime.now(timezone.utc)
-            created = httpx.post(f"{api.url}/api/jobs", json=SHORT).json()
+            created = http.post(f"{api.url}/api/jobs", json=SHORT).json()
             flow_run_id = created["links"]["prefect"].rsplit("/", 1)[1]
             run = wait(lambda: (r := client.read_flow_run(flow_run_id)).state.is_final() and r, timeout=120)
             to_running.append((run.start_time - answered).total_seconds())
@@ -98,14 +103,14 @@ def main() -> None:
 
         cancel_state, cancel_ffmpeg = [], []
         for _ in range(args.cancels):
-            job_id = httpx.post(f"{api.url}/api/jobs", json=LONG).json()["jobId"]
+            job_id = http.post(f"{api.url}/api/jobs", json=LONG).json()["jobId"]
             wait(lambda: ffmpeg_running(job_id), timeout=120)
             time.sleep(1)
             started = time.monotonic()
-            httpx.post(f"{api.url}/api/jobs/{job_id}/cancel")
+            http.post(f"{api.url}/api/jobs/{job_id}/cancel")
             wait(lambda: not ffmpeg_running(job_id), timeout=60, interval=0.01)
             cancel_ffmpeg.append(time.monotonic() - started)
-            wait(lambda: httpx.get(f"{api.url}/api/jobs/{job_id}").json()["status"] == "cancelled", timeout=60)
+            wait(lambda: http.get(f"{api.url}/api/jobs/{job_id}").json()["status"] == "cancelled", timeout=60)
             cancel_state.append(time.monotonic() - started)
     api.stop()
 
@@ -113,11 +118,13 @@ def main() -> None:
         return (f"{name:<34} p50 {statistics.median(values):5.2f} s   p95 {percentile(values, 0.95):5.2f} s"
                 f"   max {max(values):5.2f} s   (n={len(values)})")
 
+    print(f"{args.jobs} short jobs one after another, {args.gap:g} s apart; worker limit 1")
     print(line("submit answered → flow run Running", to_running))
     print(line("submit answered → brief started", to_brief))
     print(line("orchestration overhead per job", overhead))
     print(line("cancel → FFmpeg gone", cancel_ffmpeg))
     print(line("cancel → job cancelled (API)", cancel_state))
+    print("submit → Running, in submission order: " + " ".join(f"{value:.2f}" for value in to_running))
 
 
 if __name__ == "__main__":
