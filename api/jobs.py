@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
-from prefect.exceptions import ObjectNotFound
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
@@ -30,12 +29,13 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import Artifact, FlowRun, StateType
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
 from api.models import ArtifactPublic, ErrorPublic, JobPublic, QueueStats
 from api.problems import Problem, not_found
 from api.progress import stage_snapshot
-from flows.job_status import LATEST_TAG, STATES_OF_STATUS, JobStatus, job_tag, status_of
+from flows.job_status import LATEST_TAG, STATES_OF_STATUS, JobStatus, job_id_of, job_tag, status_of
 from flows.pipeline import STAGES
 from flows.reporting import ERROR_ARTIFACT_KEY
 from flows.request import VideoRequest
@@ -127,7 +127,7 @@ async def read_artifacts(client: PrefectClient, flow_run_ids: list[UUID]) -> lis
 def job_public(runs: JobRuns, *, ui: str) -> JobPublic:
     latest = runs.latest
     status = status_of(latest)
-    snapshot = stage_snapshot(artifacts for artifacts in runs.artifacts if artifacts.flow_run_id == latest.id)
+    snapshot = stage_snapshot(artifact for artifact in runs.artifacts if artifact.flow_run_id == latest.id)
     percent = 100.0 if status == "completed" else snapshot.percent
     now = datetime.now(timezone.utc)
     ended_at = latest.end_time if status in ("completed", "failed", "cancelled") else None
@@ -212,11 +212,32 @@ async def list_jobs(
                                        sort=sort, limit=limit, offset=offset)
     total = await client.count_flow_runs(flow_run_filter=_latest_filter(statuses), deployment_filter=deployments)
     artifacts = await read_artifacts(client, [run.id for run in runs])
+    earlier = await _earlier_attempts(client, [run for run in runs if run.parameters.get("attempt", 1) > 1])
     ui = prefect_ui(client)
-    # A job's first attempt is only needed for `createdAt`; the newest one stands in for it in lists.
-    jobs = [job_public(JobRuns(attempts=[run], artifacts=[a for a in artifacts if a.flow_run_id == run.id]), ui=ui)
-            for run in runs]
+    jobs = [
+        job_public(JobRuns(attempts=[*earlier.get(job_id_of(run), []), run],
+                           artifacts=[a for a in artifacts if a.flow_run_id == run.id]), ui=ui)
+        for run in runs
+    ]
     return jobs, total
+
+
+async def _earlier_attempts(client: PrefectClient, retried: list[FlowRun]) -> dict[str, list[FlowRun]]:
+    """Earlier attempts of retried jobs, oldest first, in one query (they give `createdAt`)."""
+    if not retried:
+        return {}
+    found = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job_id_of(run)) for run in retried])),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200,
+    )
+    newest = {run.id for run in retried}
+    earlier: dict[str, list[FlowRun]] = {}
+    for run in found:
+        if run.id not in newest:
+            earlier.setdefault(job_id_of(run), []).append(run)
+    for attempts in earlier.values():
+        attempts.sort(key=lambda run: run.parameters.get("attempt", 1))
+    return earlier
 
 
 async def queue_stats(client: PrefectClient) -> QueueStats:

@@ -129,6 +129,8 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
     assert reused["render"] == "Completed"
     logs = http.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]
     assert {line["attempt"] for line in logs} == {1, 2}
+    listed = http.get(f"{service.url}/api/jobs", params={"limit": 200}).json()["jobs"]
+    assert next(entry for entry in listed if entry["jobId"] == job_id) == job(service, job_id)
 
 
 def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any) -> None:
