@@ -175,9 +175,11 @@ def _error(flow_run: FlowRun, artifacts: list[Artifact]) -> ErrorPublic:
             return ErrorPublic.model_validate(json.loads(artifact.description))
     state = flow_run.state
     if state and state.type == StateType.CRASHED:
+        detail = state.message or ""
         return ErrorPublic(
             code=WORKER_LOST, stage=None,
-            message=f"worker lost: the process running this job ended unexpectedly ({state.message})",
+            message=detail if detail.startswith("worker lost") else
+            f"worker lost: the process running this job ended unexpectedly ({detail})",
             suggested_actions=["Retry the job: it resumes from the last completed stage."], log_tail="",
         )
     return ErrorPublic(code="E500-INTERNAL", stage=None, message=(state.message if state else "") or "failed",
