@@ -32,7 +32,7 @@ def flow_run_state(job_id: str) -> str:
 
 def test_help_lists_the_commands() -> None:
     result = subprocess.run([AURA, "--help"], capture_output=True, text=True, check=True)
-    for command in ("generate", "voices", "server"):
+    for command in ("generate", "voices", "server", "serve", "worker", "api"):
         assert command in result.stdout
 
 
