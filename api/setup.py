@@ -17,7 +17,7 @@ from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from blocks import PROVIDER_BLOCKS
+from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
 from flows.settings import settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -27,10 +27,19 @@ WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
 HEARTBEAT_SECONDS = 30
 
 
+DEFAULT_DOCUMENTS = {"offline": RuleScriptWriter, "default": EspeakVoice, "slides": SlideVisuals}
+
+
 def register_blocks() -> None:
+    """Register the Block types, and save default documents to copy and edit in the Prefect UI."""
     for block_types in PROVIDER_BLOCKS.values():
         for block_type in block_types:
             block_type.register_type_and_schema()
+    for name, block_type in DEFAULT_DOCUMENTS.items():
+        try:
+            block_type.load(name)
+        except (ValueError, ObjectNotFound):
+            block_type().save(name)
 
 
 def create_work_pool() -> None:

@@ -32,3 +32,11 @@ def test_a_voice_block_named_in_the_request_sets_the_voice() -> None:
     assert state.is_completed(), state.message
     manifest = json.loads((job_folders(job_id).outputs / "manifest.json").read_text())
     assert manifest["narration"]["voice"] == "en-gb"
+
+
+@pytest.mark.slow
+def test_the_service_saves_default_documents_that_jobs_can_name(service: object) -> None:
+    from blocks import RuleScriptWriter, SlideVisuals
+
+    assert RuleScriptWriter.load("offline") and SlideVisuals.load("slides")
+    assert EspeakVoice.load("default").voice == "en"
