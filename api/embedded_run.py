@@ -11,12 +11,12 @@ from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.states import Cancelled, Cancelling, State
+from prefect.states import Cancelling, State
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from api.progress import Snapshot, find_flow_run, read_snapshot
-from flows.cancellation import request_cancel
+from flows.cancellation import request_cancel, settle_cancelled
 from flows.request import VideoRequest
 from flows.storage import job_folders
 from flows.video import generate_video
@@ -61,7 +61,8 @@ def run_job(request: VideoRequest, *, job_id: str, ui_url: str, console: Console
                 client.set_flow_run_state(flow_run_id, Cancelling(message="Ctrl-C"), force=True)
                 request_cancel(str(flow_run_id))
             runner.join(CANCEL_WAIT_SECONDS)
-            _record_cancelled(client, flow_run_id, runner)
+            if flow_run_id and not runner.is_alive():
+                settle_cancelled(str(flow_run_id), reason="cancelled with Ctrl-C")
         flow_run_id = flow_run_id or _flow_run_id(client, job_id)
         if flow_run_id:
             _draw(bar, task, read_snapshot(client, flow_run_id))
@@ -71,20 +72,6 @@ def run_job(request: VideoRequest, *, job_id: str, ui_url: str, console: Console
 def _flow_run_id(client: Any, job_id: str) -> UUID | None:
     flow_run = find_flow_run(client, job_id)
     return flow_run.id if flow_run else None
-
-
-def _record_cancelled(client: Any, flow_run_id: UUID | None, runner: _FlowThread) -> None:
-    """Make sure Prefect shows the run Cancelled once the flow has stopped here.
-
-    The engine proposes Cancelled itself; in one full test run that proposal
-    was not recorded and the run stayed Cancelling. This process ran the flow
-    and saw it stop, so it records the outcome.
-    """
-    if flow_run_id is None or runner.is_alive():
-        return
-    state = client.read_flow_run(flow_run_id).state
-    if state is not None and state.is_cancelling():
-        client.set_flow_run_state(flow_run_id, Cancelled(message="cancelled with Ctrl-C"), force=True)
 
 
 def _wait_for_flow_run(client: Any, job_id: str, runner: threading.Thread) -> UUID | None:
