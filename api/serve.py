@@ -2,9 +2,10 @@
 
 `aura serve` runs all three on one machine; `aura worker` and `aura api` run one
 part each for a scale-out layout. A worker's flow runs are processes of their
-own (Prefect starts each in its own session), so stopping a worker also
-terminates the flow runs it started: they end Crashed, their FFmpeg dies with
-them, and the jobs can be resumed.
+own (each a launcher started by the worker, and the flow process its warm
+parent forked), so stopping a worker also terminates the flow runs it
+started: they end Crashed, their FFmpeg dies with them, and the jobs can be
+resumed.
 """
 
 import os

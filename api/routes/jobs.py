@@ -16,6 +16,7 @@ from api.models import (
     JobCreated,
     JobLinks,
     JobPublic,
+    JobSnapshot,
     JobsPublic,
     JobStatus,
     JobStatusPublic,
@@ -68,6 +69,7 @@ async def list_jobs(
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
 async def read_job(job_id: str, client: Prefect) -> JobPublic:
+    """The job: status, stage, percent, timestamps, attempt, artifacts, and the error if it failed."""
     return jobs.job_public(await jobs.read_job_runs(client, job_id), ui=jobs.prefect_ui(client))
 
 
@@ -82,9 +84,8 @@ async def read_progress(job_id: str, client: Prefect) -> ProgressPublic:
         current = StepPublic(name=snapshot.stage, status=runs.latest.state.name if runs.latest.state else "Pending",
                              progress_pct=round(snapshot.stage_percent, 2))
     return ProgressPublic(
-        job_id=job.job_id, status=job.status, stage=job.stage, percent=job.percent, eta_seconds=job.eta_seconds,
-        elapsed_seconds=job.elapsed_seconds, current_step=current, completed_steps=jobs.completed_steps(job),
-        message=snapshot.message,
+        **job.model_dump(include=set(JobSnapshot.model_fields), by_alias=False),
+        current_step=current, completed_steps=jobs.completed_steps(job), message=snapshot.message,
     )
 
 
