@@ -81,9 +81,9 @@ def main() -> None:
     from tests.utils.stack import ApiProcess
 
     prepare_prefect()
-    api = ApiProcess(Path("/tmp/aura-bench-api.log")).start()
     to_running, to_brief, overhead = [], [], []
-    with running_worker(os.environ["PREFECT_API_URL"], limit=1, name="bench-worker"), \
+    with ApiProcess(Path("/tmp/aura-bench-api.log")) as api, \
+            running_worker(os.environ["PREFECT_API_URL"], limit=1, name="bench-worker"), \
             get_client(sync_client=True) as client:
         time.sleep(2)
         for _ in range(args.jobs):
@@ -112,7 +112,6 @@ def main() -> None:
             cancel_ffmpeg.append(time.monotonic() - started)
             wait(lambda: http.get(f"{api.url}/api/jobs/{job_id}").json()["status"] == "cancelled", timeout=60)
             cancel_state.append(time.monotonic() - started)
-    api.stop()
 
     def line(name: str, values: list[float]) -> str:
         return (f"{name:<34} p50 {statistics.median(values):5.2f} s   p95 {percentile(values, 0.95):5.2f} s"

@@ -73,10 +73,9 @@ def service() -> Iterator["object"]:
     from tests.utils.stack import ApiProcess
 
     prepare_prefect()
-    api = ApiProcess(_SESSION_DIR / "api.log", AURA_MANUAL_RETRY_BASE_SECONDS="1").start()
-    with running_worker(os.environ["PREFECT_API_URL"], limit=1, name="test-worker"):
+    with ApiProcess(_SESSION_DIR / "api.log", AURA_MANUAL_RETRY_BASE_SECONDS="1") as api, \
+            running_worker(os.environ["PREFECT_API_URL"], limit=1, name="test-worker"):
         yield api
-    api.stop()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ def free_port() -> int:
 
 
 class ApiProcess:
-    """`aura api` on a free port; `restart()` keeps the port."""
+    """`aura api` on a free port; `restart()` keeps the port; as a context manager, stopped however the block ends."""
 
     def __init__(self, log: Path, **env: str) -> None:
         self.port = free_port()
@@ -52,3 +52,9 @@ class ApiProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def __enter__(self) -> "ApiProcess":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
