@@ -35,7 +35,15 @@ from prefect.states import Cancelled, Cancelling
 from api.models import ArtifactPublic, ErrorPublic, JobPublic, QueueStats
 from api.problems import Problem, not_found
 from api.progress import stage_snapshot
-from flows.job_status import LATEST_TAG, STATES_OF_STATUS, JobStatus, job_id_of, job_tag, status_of
+from flows.job_status import (
+    LATEST_TAG,
+    STATES_OF_STATUS,
+    JobStatus,
+    job_id_of,
+    job_tag,
+    queue_name,
+    status_of,
+)
 from flows.pipeline import STAGES
 from flows.reporting import ERROR_ARTIFACT_KEY
 from flows.request import VideoRequest
@@ -48,11 +56,6 @@ ARTIFACT_TYPES = {
     "manifest.json": "application/json", "ffmpeg.log": "text/plain",
 }
 WORKER_LOST = "E309-WORKER_LOST"
-
-
-def queue_name(priority: int) -> str:
-    """Work queue of a priority; queue `priority-1` is served first (`aura serve` creates them)."""
-    return f"priority-{priority}"
 
 
 def check_job_id(job_id: str) -> None:

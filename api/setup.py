@@ -18,6 +18,7 @@ from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
+from flows.job_status import queue_name
 from flows.settings import settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def create_work_pool() -> None:
             pass
         existing = {queue.name for queue in client.read_work_queues(work_pool_name=settings.work_pool)}
         for priority in PRIORITIES:
-            name = f"priority-{priority}"
+            name = queue_name(priority)
             if name not in existing:
                 client.create_work_queue(name=name, work_pool_name=settings.work_pool, priority=priority)
 

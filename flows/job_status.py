@@ -27,6 +27,11 @@ def job_tag(job_id: str) -> str:
     return JOB_TAG_PREFIX + job_id
 
 
+def queue_name(priority: int) -> str:
+    """Work queue of a priority; queue `priority-1` is served first (`aura serve` creates them)."""
+    return f"priority-{priority}"
+
+
 def job_id_of(flow_run: FlowRun) -> str:
     return flow_run.parameters["job_id"]
 

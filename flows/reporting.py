@@ -31,6 +31,17 @@ from flows.storage import JobFolders, job_folders
 TIMINGS_FILE = "stages.json"
 
 
+class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every line with the job id and the correlation id."""
+
+    def __init__(self, logger: Any, job_id: str, correlation_id: str | None) -> None:
+        super().__init__(logger, {})
+        self.prefix = f"job={job_id} correlation={correlation_id} | "
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"{self.prefix}{msg}", kwargs
+
+
 class StageReport:
     """Progress, logs and cancellation checks for one run of one stage."""
 
@@ -39,20 +50,12 @@ class StageReport:
         self.stage = stage
         self.flow_run_id = str(runtime.flow_run.id)
         self.folders: JobFolders = job_folders(parameters["job_id"])
-        self.log = logging.LoggerAdapter(
-            get_run_logger(),
-            {"job_id": self.folders.job_id, "correlation_id": parameters.get("correlation_id")},
-        )
-        self.log.process = self._prefix  # type: ignore[method-assign]
+        self.log = JobLogger(get_run_logger(), self.folders.job_id, parameters.get("correlation_id"))
         self._client = client
         self._last_update = 0.0
         self._artifact_id = create_progress_artifact(
             progress=0.0, description=self._describe(0, 0, f"{stage} started")
         )
-
-    def _prefix(self, message: str, kwargs: Any) -> tuple[str, Any]:
-        extra = self.log.extra or {}
-        return f"job={extra['job_id']} correlation={extra['correlation_id']} | {message}", kwargs
 
     def _describe(self, current: int, total: int, message: str) -> str:
         return json.dumps(

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from api import jobs
 from api.deps import Prefect
 from api.models import CleanupStarted, HealthPublic, StoragePublic
+from flows.job_status import queue_name
 from flows.settings import settings
 from flows.sweep import folder_bytes
 
@@ -43,6 +44,6 @@ async def read_storage() -> StoragePublic:
 async def start_cleanup(client: Prefect) -> CleanupStarted:
     """Run the cleanup sweep now, as a flow run of its deployment."""
     deployment = await client.read_deployment_by_name(CLEANUP_DEPLOYMENT)
-    flow_run = await client.create_flow_run_from_deployment(deployment.id, work_queue_name=jobs.queue_name(1))
+    flow_run = await client.create_flow_run_from_deployment(deployment.id, work_queue_name=queue_name(1))
     return CleanupStarted(flow_run_id=str(flow_run.id),
                           prefect_url=f"{jobs.prefect_ui(client)}/runs/flow-run/{flow_run.id}")
