@@ -6,11 +6,17 @@ from fastapi import Depends, Request
 from prefect.client.orchestration import PrefectClient
 
 from api.correlation import correlation_id
+from api.poller import Poller
 
 
 def prefect(request: Request) -> PrefectClient:
     """The process's one Prefect client, opened by the app's lifespan."""
     return request.app.state.prefect
+
+
+def poller(request: Request) -> Poller:
+    """The process's one event poller, started by the app's lifespan."""
+    return request.app.state.poller
 
 
 def correlation(request: Request) -> str:
@@ -19,3 +25,4 @@ def correlation(request: Request) -> str:
 
 Prefect = Annotated[PrefectClient, Depends(prefect)]
 Correlation = Annotated[str, Depends(correlation)]
+Events = Annotated[Poller, Depends(poller)]

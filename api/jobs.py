@@ -34,7 +34,8 @@ from prefect.states import Cancelled, Cancelling
 
 from api.models import ArtifactPublic, ErrorPublic, JobPublic, QueueStats
 from api.problems import Problem, not_found
-from api.progress import stage_snapshot
+from api.eta import EtaModel, done_fraction, from_average
+from api.progress import Snapshot, stage_snapshot
 from flows.job_status import (
     LATEST_TAG,
     STATES_OF_STATUS,
@@ -127,7 +128,8 @@ async def read_artifacts(client: PrefectClient, flow_run_ids: list[UUID]) -> lis
     return list(reversed(artifacts))
 
 
-def job_public(runs: JobRuns, *, ui: str) -> JobPublic:
+def job_public(runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float | None = None) -> JobPublic:
+    """The job body; `live_eta` is the event stream's estimate when this process streams the job."""
     latest = runs.latest
     status = status_of(latest)
     snapshot = stage_snapshot(artifact for artifact in runs.artifacts if artifact.flow_run_id == latest.id)
@@ -138,6 +140,7 @@ def job_public(runs: JobRuns, *, ui: str) -> JobPublic:
         ended_at = latest.state.timestamp
     elapsed = ((ended_at or now) - latest.start_time).total_seconds() if latest.start_time else None
     job_id = latest.parameters["job_id"]
+    request = VideoRequest.model_validate(latest.parameters["request"])
     reusable = reusable_stages(job_id)
     last_completed = "finalize" if status == "completed" else (reusable[-1] if reusable else None)
     return JobPublic(
@@ -145,7 +148,8 @@ def job_public(runs: JobRuns, *, ui: str) -> JobPublic:
         status=status,
         stage=snapshot.stage,
         percent=round(percent, 2),
-        eta_seconds=_eta(status, percent, elapsed),
+        eta_seconds=(live_eta if live_eta is not None else _eta(eta_model, request, snapshot, elapsed))
+        if status == "running" else None,
         elapsed_seconds=round(elapsed, 3) if elapsed is not None else None,
         created_at=runs.attempts[0].created or now,
         started_at=latest.start_time,
@@ -156,23 +160,22 @@ def job_public(runs: JobRuns, *, ui: str) -> JobPublic:
         can_resume=status in ("failed", "cancelled") and bool(reusable),
         attempt=latest.parameters.get("attempt", 1),
         priority=latest.parameters["request"].get("priority", 5),
-        request=VideoRequest.model_validate(latest.parameters["request"]),
+        request=request,
         artifacts=list_outputs(job_id) if status == "completed" else [],
-        error=_error(latest, runs.artifacts) if status == "failed" else None,
+        error=error_of(latest, runs.artifacts) if status == "failed" else None,
         flow_run_id=str(latest.id),
         prefect_url=f"{ui}/runs/flow-run/{latest.id}",
         correlation_id=latest.parameters.get("correlation_id"),
     )
 
 
-def _eta(status: str, percent: float, elapsed: float | None) -> float | None:
-    # Provisional: the job's own average speed so far. The SSE work replaces it with a learning estimator.
-    if status != "running" or not elapsed or percent < 1:
-        return None
-    return round(elapsed * (100 - percent) / percent, 1)
+def _eta(model: EtaModel, request: VideoRequest, snapshot: Snapshot, elapsed: float | None) -> float:
+    expected = model.expected_seconds(request)
+    fraction = done_fraction(expected, snapshot.stage, snapshot.stage_percent / 100)
+    return from_average(sum(expected.values()), fraction, elapsed or 0.0)
 
 
-def _error(flow_run: FlowRun, artifacts: list[Artifact]) -> ErrorPublic:
+def error_of(flow_run: FlowRun, artifacts: list[Artifact]) -> ErrorPublic:
     for artifact in reversed(artifacts):
         if artifact.key == ERROR_ARTIFACT_KEY and artifact.flow_run_id == flow_run.id and artifact.description:
             return ErrorPublic.model_validate(json.loads(artifact.description))
@@ -208,7 +211,7 @@ def _latest_filter(statuses: list[str] | None) -> FlowRunFilter:
 
 
 async def list_jobs(
-    client: PrefectClient, *, statuses: list[str] | None, limit: int, offset: int,
+    client: PrefectClient, eta_model: EtaModel, *, statuses: list[str] | None, limit: int, offset: int,
     sort: FlowRunSort = FlowRunSort.EXPECTED_START_TIME_DESC,
 ) -> tuple[list[JobPublic], int]:
     """One page of jobs (newest attempt first) and how many match, in three Prefect queries."""
@@ -221,7 +224,7 @@ async def list_jobs(
     ui = prefect_ui(client)
     jobs = [
         job_public(JobRuns(attempts=[*earlier.get(job_id_of(run), []), run],
-                           artifacts=[a for a in artifacts if a.flow_run_id == run.id]), ui=ui)
+                           artifacts=[a for a in artifacts if a.flow_run_id == run.id]), ui=ui, eta_model=eta_model)
         for run in runs
     ]
     return jobs, total

@@ -1,5 +1,6 @@
 """The FastAPI facade: wiring only. Run with `aura api` or `aura serve`."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,15 +10,22 @@ from prefect.client.orchestration import get_client
 from api import problems
 from api.body_limit import BodyLimitMiddleware
 from api.correlation import CorrelationMiddleware
-from api.routes import jobs, queue, render, system
+from api.poller import Poller, RequestCounter, counting_client
+from api.routes import events, jobs, queue, render, system
 from flows.settings import settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with get_client() as client:
+    counter = RequestCounter()
+    async with get_client() as client, counting_client(counter) as poll_client:
         app.state.prefect = client
-        yield
+        app.state.poller = Poller(poll_client, counter)
+        polling = asyncio.create_task(app.state.poller.run())
+        try:
+            yield
+        finally:
+            polling.cancel()
 
 
 def create_app() -> FastAPI:
@@ -28,7 +36,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (jobs.router, queue.router, render.router, system.router):
+    for router in (jobs.router, events.router, queue.router, render.router, system.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(CorrelationMiddleware)

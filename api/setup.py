@@ -66,12 +66,20 @@ def deploy() -> None:
 
 
 def create_worker_lost_automation() -> None:
-    """Fail a running job whose flow run stops sending heartbeats (its worker or machine died)."""
+    """Fail a running job whose flow run stops sending heartbeats (its worker or machine died).
+
+    The window is the whole `worker_lost_seconds` after the last heartbeat: heartbeats come every
+    30 s and a little late, so a window of one interval would fail healthy jobs.
+    """
+    within = timedelta(seconds=settings.worker_lost_seconds)
     try:
-        Automation.read(name=WORKER_LOST_AUTOMATION)
-        return
+        existing = Automation.read(name=WORKER_LOST_AUTOMATION)
     except (ValueError, ObjectNotFound):
-        pass
+        existing = None
+    if existing is not None:
+        if getattr(existing.trigger, "within", None) == within:
+            return
+        existing.delete()
     Automation(
         name=WORKER_LOST_AUTOMATION,
         trigger=EventTrigger(
@@ -82,7 +90,7 @@ def create_worker_lost_automation() -> None:
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=timedelta(seconds=settings.worker_lost_seconds - HEARTBEAT_SECONDS),
+            within=within,
         ),
         actions=[ChangeFlowRunState(
             state=StateType.CRASHED,

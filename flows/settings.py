@@ -79,6 +79,38 @@ class Settings(BaseSettings):
         default=7, ge=0, description="Outputs and results of failed or cancelled jobs older than this are removed."
     )
 
+    events_poll_seconds: float = Field(
+        default=0.25, gt=0, description="How often the API asks Prefect what changed for the jobs it streams."
+    )
+    events_settle_seconds: float = Field(
+        default=0.4, ge=0,
+        description="Events wait this long before they are sent, so records Prefect stores late (task-run "
+                    "states, measured up to 0.32 s) still take their place in order.",
+    )
+    events_end_grace_seconds: float = Field(
+        default=3.0, ge=0,
+        description="The terminal event waits this long after the run ends for its last log lines "
+                    "(Prefect sends logs in batches every 2 s).",
+    )
+    events_log_lookback_seconds: float = Field(
+        default=15.0, gt=0, description="How far back each poll looks for log lines that arrived late."
+    )
+    events_ping_seconds: float = Field(default=10.0, gt=0, description="A `: ping` comment after this long idle.")
+    events_retry_ms: int = Field(default=3000, ge=0, description="Reconnect delay sent to clients (`retry:`).")
+    events_client_buffer: int = Field(
+        default=2000, ge=10, description="Events queued for a client that reads slowly before it is dropped."
+    )
+    events_keep_seconds: float = Field(
+        default=30.0, ge=0, description="How long a job with no watchers stays in the API's memory."
+    )
+    stall_seconds: float = Field(
+        default=60.0, gt=0, description="A running stage with no progress for this long gets a `stall` warning."
+    )
+    eta_history_runs: int = Field(
+        default=50, ge=0, le=200, description="Finished jobs the ETA learns stage timings from."
+    )
+    eta_refresh_seconds: float = Field(default=60.0, gt=0, description="How often the ETA re-reads that history.")
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

@@ -15,12 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.chat import chat_server  # noqa: F401  (a fixture for any test module)
+
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="aura-tests-"))
 os.environ["AURA_HOME"] = str(_SESSION_DIR / "home")
 os.environ["AURA_RETRY_BASE_SECONDS"] = "0.3"
 os.environ["AURA_RETRY_CAP_SECONDS"] = "2"
 os.environ["AURA_RETRY_JITTER"] = "0.1"
 os.environ["AURA_PROGRESS_INTERVAL_SECONDS"] = "0.1"
+# Short enough for a test to see the watchdog end a stalled render; FFmpeg reports every 0.5 s even when slow.
+os.environ["AURA_RENDER_STALL_SECONDS"] = "15"
 for name in [key for key in os.environ if key.startswith("PREFECT_")]:
     del os.environ[name]
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_SESSION_DIR / "home" / "results")

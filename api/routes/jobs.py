@@ -10,7 +10,7 @@ from prefect.client.schemas.sorting import LogSort
 from pydantic import Field
 
 from api import jobs
-from api.deps import Correlation, Prefect
+from api.deps import Correlation, Events, Prefect
 from api.models import (
     ApiModel,
     JobCreated,
@@ -23,6 +23,7 @@ from api.models import (
     ProgressPublic,
     StepPublic,
 )
+from api.poller import Poller
 from api.problems import Problem, not_found
 from api.progress import stage_snapshot
 from flows.errors import InvalidRequest
@@ -38,6 +39,11 @@ def links(job_id: str, prefect_url: str | None) -> JobLinks:
     base = f"/api/jobs/{job_id}"
     return JobLinks(self=base, progress=f"{base}/progress", events=f"{base}/events",
                     cancel=f"{base}/cancel", retry=f"{base}/retry", prefect=prefect_url)
+
+
+def _job(runs: jobs.JobRuns, client: Prefect, poller: Poller) -> JobPublic:
+    job_id = runs.latest.parameters["job_id"]
+    return jobs.job_public(runs, ui=jobs.prefect_ui(client), eta_model=poller.eta, live_eta=poller.live_eta(job_id))
 
 
 @router.post("", status_code=202, response_model=JobCreated,
@@ -57,27 +63,27 @@ async def create_job(body: VideoRequest, response: Response, client: Prefect, co
 
 @router.get("", response_model=JobsPublic)
 async def list_jobs(
-    client: Prefect,
+    client: Prefect, poller: Events,
     status: Annotated[list[JobStatus] | None, Query(description="Only jobs in these states.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobsPublic:
     """Jobs, newest first, with the count over all pages and the queue's stats."""
-    page, total = await jobs.list_jobs(client, statuses=status, limit=limit, offset=offset)
+    page, total = await jobs.list_jobs(client, poller.eta, statuses=status, limit=limit, offset=offset)
     return JobsPublic(jobs=page, total=total, stats=await jobs.queue_stats(client))
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-async def read_job(job_id: str, client: Prefect) -> JobPublic:
+async def read_job(job_id: str, client: Prefect, poller: Events) -> JobPublic:
     """The job: status, stage, percent, timestamps, attempt, artifacts, and the error if it failed."""
-    return jobs.job_public(await jobs.read_job_runs(client, job_id), ui=jobs.prefect_ui(client))
+    return _job(await jobs.read_job_runs(client, job_id), client, poller)
 
 
 @router.get("/{job_id}/progress", response_model=ProgressPublic, responses=NOT_FOUND)
-async def read_progress(job_id: str, client: Prefect) -> ProgressPublic:
+async def read_progress(job_id: str, client: Prefect, poller: Events) -> ProgressPublic:
     """Where the job stands: stage, overall percent, elapsed time and estimate."""
     runs = await jobs.read_job_runs(client, job_id)
-    job = jobs.job_public(runs, ui=jobs.prefect_ui(client))
+    job = _job(runs, client, poller)
     snapshot = stage_snapshot(a for a in runs.artifacts if a.flow_run_id == runs.latest.id)
     current = None
     if snapshot.stage and job.status != "completed":
@@ -146,8 +152,9 @@ async def cancel_job(job_id: str, client: Prefect) -> JobStatusPublic:
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobPublic,
              responses={**NOT_FOUND, 409: {"description": "Not retryable, limit reached, or too soon (Retry-After)."}})
-async def retry_job(job_id: str, response: Response, client: Prefect, correlation_id: Correlation) -> JobPublic:
+async def retry_job(job_id: str, response: Response, client: Prefect, poller: Events,
+                    correlation_id: Correlation) -> JobPublic:
     """Start the next attempt of a failed or cancelled job; it resumes after the last completed stage."""
-    await jobs.retry(client, job_id, correlation_id=correlation_id)
+    poller.saw_run(await jobs.retry(client, job_id, correlation_id=correlation_id))
     response.headers["Location"] = f"/api/jobs/{job_id}"
-    return jobs.job_public(await jobs.read_job_runs(client, job_id), ui=jobs.prefect_ui(client))
+    return _job(await jobs.read_job_runs(client, job_id), client, poller)

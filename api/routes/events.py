@@ -1,0 +1,103 @@
+"""`GET /api/jobs/{id}/events`: a job's story as Server-Sent Events, resumable with `Last-Event-ID`."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.deps import Events
+from api.models import ApiModel
+from api.poller import Feed, Poller
+from api.stream_models import EVENT_NAMES, WarningEvent
+from api.timeline import ORIGIN, EventId
+from flows.settings import settings
+
+router = APIRouter(tags=["events"])
+# A client that stops reading is dropped once one write has waited this long.
+SEND_TIMEOUT_SECONDS = 30
+STREAM_DOC = """\
+`text/event-stream`. Every event has `event:`, `id:` and JSON `data:`; the first carries `retry:`.
+Events: `job-status` (first of every connection: the job as of `Last-Event-ID`, then on every status
+change), `step-status`, `step-progress`, `job-log`, `warning` (`stall` when a stage stops moving),
+and a terminal `job-completed`, `job-failed` or `job-cancelled`, after which the stream ends.
+`: ping` comments keep an idle stream open. Reconnect with `Last-Event-ID` (header) or `lastEventId`
+(query) to get exactly what was missed, from any API process. A client that already had the job's
+terminal event is answered 204, which tells a browser's EventSource to stop reconnecting."""
+
+
+@router.get(
+    "/api/jobs/{job_id}/events", response_class=EventSourceResponse, description=STREAM_DOC,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
+               204: {"description": "The client already had the terminal event."},
+               404: {"description": "No such job (problem+json)."}},
+)
+async def job_events(
+    job_id: str, poller: Events,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+    last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=100)] = None,
+) -> Response:
+    """The job's events from `Last-Event-ID` on (from the beginning without one), then live ones."""
+    feed = await poller.watch(job_id)
+    given = last_event_id_header or last_event_id_query
+    cursor = EventId.parse(given) if given else ORIGIN
+    warning = None
+    if cursor is None or not feed.timeline.valid_cursor(cursor, datetime.now(timezone.utc)):
+        warning = f"Last-Event-ID {given!r} is not an event of this job; starting from the beginning"
+        cursor = ORIGIN
+    elif given and feed.timeline.ended_by(cursor):
+        return Response(status_code=204)
+    return EventSourceResponse(_stream(poller, feed, cursor, warning), ping=0, send_timeout=SEND_TIMEOUT_SECONDS,
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _stream(poller: Poller, feed: Feed, cursor: EventId, warning: str | None) -> AsyncIterator[ServerSentEvent | bytes]:
+    timeline = feed.timeline
+    subscriber = poller.subscribe(feed)
+    try:
+        first = timeline.status_at(cursor)
+        yield ServerSentEvent(data=first.model_dump_json(), event="job-status", id=str(cursor),
+                              retry=settings.events_retry_ms)
+        if warning:
+            notice = WarningEvent(job_id=timeline.job_id, step=None, kind="replay", message=warning,
+                                  timestamp=datetime.now(timezone.utc))
+            yield ServerSentEvent(data=notice.model_dump_json(), event=EVENT_NAMES[WarningEvent], id=str(cursor))
+        last = cursor
+        for event in timeline.after(cursor):
+            yield event.wire
+            last = event.id
+            if timeline.is_last_word(event):
+                return
+        while True:
+            try:
+                queued = await asyncio.wait_for(subscriber.queue.get(), timeout=settings.events_ping_seconds)
+            except TimeoutError:
+                yield ServerSentEvent(comment="ping")
+                continue
+            if queued is None:
+                return
+            if queued.id <= last:
+                continue
+            yield queued.wire
+            last = queued.id
+            if timeline.is_last_word(queued):
+                return
+    finally:
+        poller.unsubscribe(feed, subscriber)
+
+
+class EventsStats(ApiModel):
+    watched_jobs: int = Field(description="Jobs this API process is streaming or keeps in memory.")
+    subscribers: int = Field(description="Open event streams.")
+    prefect_requests: int = Field(description="Requests the poll loop has made to Prefect since start.")
+    ticks: int = Field(description="Poll loop iterations since start.")
+
+
+@router.get("/api/events/stats", response_model=EventsStats)
+async def events_stats(poller: Events) -> EventsStats:
+    """This API process's event poller: how much it watches and how much it asks of Prefect."""
+    return EventsStats(watched_jobs=len(poller.feeds), subscribers=poller.subscriber_count(),
+                       prefect_requests=poller.counter.count, ticks=poller.ticks)

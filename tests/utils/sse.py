@@ -1,0 +1,54 @@
+"""Reading a job's event stream over HTTP with an SSE client (httpx-sse), as the app frontend would."""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import connect_sse
+
+
+@dataclass
+class Received:
+    id: str
+    event: str
+    data: dict[str, Any]
+    at: float  # time.time() when it arrived
+
+    @property
+    def key(self) -> tuple[int, int]:
+        micros, n = self.id.split("-")
+        return int(micros), int(n)
+
+
+def read_events(url: str, *, last_event_id: str | None = None, stop_after: int | None = None,
+                until: str | None = None, timeout: float = 120,
+                params: dict[str, str] | None = None) -> list[Received]:
+    """Events of one connection, until the server ends it, `stop_after` events, or an event named `until`."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    received: list[Received] = []
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=httpx.Timeout(timeout, read=30)) as client, \
+            connect_sse(client, "GET", url, headers=headers, params=params) as source:
+        source.response.raise_for_status()
+        for sse in source.iter_sse():
+            if not sse.data:
+                continue  # the blank line after a `: ping` comment
+            received.append(Received(sse.id, sse.event, json.loads(sse.data), time.time()))
+            if (stop_after and len(received) >= stop_after) or sse.event == until or time.monotonic() > deadline:
+                break
+    return received
+
+
+def raw_stream(url: str, *, seconds: float) -> list[str]:
+    """The stream's lines as sent, comments included, for `seconds`."""
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=httpx.Timeout(seconds + 10)) as client, client.stream("GET", url) as response:
+        for line in response.iter_lines():
+            if line:
+                lines.append(line)
+            if time.monotonic() > deadline:
+                break
+    return lines
