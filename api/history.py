@@ -5,9 +5,10 @@ so that any API process, reading the same records, puts them in the same
 order and gives them the same event ids:
 
 - flow-run states: their timestamp, which the Prefect server sets;
-- task-run states: their timestamp (set by the flow process; Prefect's task
-  run recorder stores them a few tenths of a second later, which the settle
-  delay of the stream covers);
+- task-run states: their timestamp, set by the flow process. Prefect's task
+  run recorder stores them up to a few tenths of a second later, but the
+  server's event stream carries the same state (same timestamp) the moment it
+  arrives: `fact_from_event` makes the identical fact from it;
 - log lines: when the server stored them (`created`), not when they were
   written: the flow process sends them in batches every 2 s, so their own
   timestamps arrive out of order;
@@ -17,6 +18,7 @@ order and gives them the same event ids:
   last log lines come before it.
 """
 
+import calendar
 import json
 import re
 from dataclasses import dataclass, field
@@ -24,8 +26,14 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, StateType, TaskRun
+from prefect.events.schemas.events import Event
 
 from flows.pipeline import STAGES
+
+def micros(at: datetime) -> int:
+    """Microseconds since the epoch, in integers: Prefect's datetimes are pendulum's, whose arithmetic differs."""
+    return calendar.timegm(at.utctimetuple()) * 1_000_000 + at.microsecond
+
 
 PREFIX = re.compile(r"^job=\S+ correlation=\S+ \| ")
 STEP_STATUS_OF_STATE = {
@@ -97,17 +105,25 @@ class RunEnd(Fact):
     rank = 4
 
 
-def flow_state_facts(flow_run: FlowRun, states: list[State], *, end_grace: float) -> list[Fact]:
-    facts: list[Fact] = [
-        FlowState(state.timestamp, flow_run.id, ref=f"flow-state:{state.id}", type=state.type,
-                  name=state.name or state.type.value, message=state.message or "")
-        for state in states
-    ]
-    final = states[-1] if states else None
-    if final and final.is_final():
-        facts.append(RunEnd(final.timestamp + timedelta(seconds=end_grace), flow_run.id, ref=f"end:{flow_run.id}",
-                            type=final.type, ended_at=final.timestamp, started_at=flow_run.start_time))
-    return facts
+def flow_state_facts(flow_run: FlowRun, states: list[State]) -> list[Fact]:
+    return [FlowState(state.timestamp, flow_run.id, ref=f"flow-state:{state.id}", type=state.type,
+                      name=state.name or state.type.value, message=state.message or "")
+            for state in states]
+
+
+def run_end_fact(flow_run: FlowRun, *, end_grace: float) -> RunEnd | None:
+    """The end of an attempt, `end_grace` seconds after its final state, once it has one."""
+    final = flow_run.state
+    if final is None or not final.is_final():
+        return None
+    return RunEnd(final.timestamp + timedelta(seconds=end_grace), flow_run.id, ref=f"end:{flow_run.id}",
+                  type=final.type, ended_at=final.timestamp, started_at=flow_run.start_time)
+
+
+def task_state_ref(task_run: TaskRun) -> str | None:
+    """The reference of the task run's current state's fact, to tell whether it is already known."""
+    state = task_run.state
+    return _task_ref(task_run.id, state.name, state.timestamp) if state else None
 
 
 def needs_history(task_run: TaskRun) -> bool:
@@ -127,10 +143,41 @@ def task_state_facts(task_run: TaskRun, states: list[State] | None) -> list[Fact
     for state in states:
         status = STEP_STATUS_OF_STATE.get(state.name or "")
         if status:
-            # Named by run, state and time, not state id: a history told from the run has no state ids.
-            ref = f"task-state:{task_run.id}:{state.name}:{state.timestamp.isoformat()}"
-            facts.append(TaskState(state.timestamp, task_run.flow_run_id, ref=ref, stage=stage, status=status))
+            facts.append(TaskState(state.timestamp, task_run.flow_run_id, ref=_task_ref(task_run.id, state.name, state.timestamp),
+                                   stage=stage, status=status))
     return facts
+
+
+def _task_ref(task_run_id: UUID, state_name: str | None, at: datetime) -> str:
+    # By run, state and time, not state id: a history told from the run itself has no state ids.
+    return f"task-state:{task_run_id}:{state_name}:{micros(at)}"
+
+
+def fact_from_event(event: Event) -> tuple[UUID, Fact, tuple[UUID, str] | None] | None:
+    """The fact a state-change event from Prefect's event stream tells, the same fact its stored state gives.
+
+    Returns the flow run it belongs to, the fact, and for a task run its id and stage.
+    """
+    kind, _, state_name = event.event.removeprefix("prefect.").partition(".")
+    resource = event.resource
+    if kind == "flow-run":
+        if "prefect.state-type" not in resource:
+            return None  # a heartbeat, not a state change
+        state_type = StateType(resource["prefect.state-type"])
+        fact: Fact = FlowState(event.occurred, resource.prefect_object_id("prefect.flow-run"),
+                               ref=f"flow-state:{event.id}", type=state_type, name=state_name,
+                               message=resource.get("prefect.state-message", ""))
+        return fact.flow_run_id, fact, None
+    status = STEP_STATUS_OF_STATE.get(state_name)
+    stage = resource.get("prefect.resource.name")
+    flow_runs = [related for related in event.related if related.role == "flow-run"]
+    if kind != "task-run" or status is None or stage not in STAGES or not flow_runs:
+        return None
+    task_run_id = resource.prefect_object_id("prefect.task-run")
+    flow_run_id = flow_runs[0].prefect_object_id("prefect.flow-run")
+    fact = TaskState(event.occurred, flow_run_id, ref=_task_ref(task_run_id, state_name, event.occurred),
+                     stage=stage, status=status)
+    return flow_run_id, fact, (task_run_id, stage)
 
 
 def _simple_history(task_run: TaskRun) -> list[State]:

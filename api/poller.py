@@ -1,16 +1,22 @@
 """One poll loop per API process: what Prefect stores about watched jobs, turned into events.
 
-Every tick asks Prefect, for all watched jobs at once, one filtered query per
-kind: their flow runs, the task runs, the log lines and the artifacts of the
-runs still going (or just ended). Only a run whose state changed costs one more
-query (its state history; a task run's only when it retried or failed). The
-load grows with the jobs watched, never with the clients watching them: every
-client of a job reads the same timeline.
+Two sources, one set of facts (`api.history`):
 
-Prefect's own event stream (`/api/events/out`) was the other way to learn of
-changes: it tells of state changes sooner, but not of log lines or progress,
-and a replay still has to read what is stored, so polling is what serves
-(bench/events.py measures the latency it gives).
+- Prefect's event stream (`/api/events/out`) tells of every flow-run and
+  task-run state change the moment the server hears of it. Task-run states
+  reach Prefect's database only after its task run recorder has stored them
+  (measured up to 0.3 s later); the stream does not wait for that.
+- Polls read what only the database has: log lines and progress artifacts on
+  every tick, flow runs and task runs every `events_full_poll_every` ticks
+  (every tick while the event stream is down), and a run's state history only
+  when a state is missing from what the stream told. Each read is one filtered
+  query for all watched jobs at once, so the load grows with the jobs watched,
+  never with the clients watching them.
+
+Facts are committed up to the start of the last poll, less the settle delay:
+everything stored before then has been read, so every API process commits the
+same facts in the same order. A state change heard on the stream brings the
+next poll forward to the moment its fact can be committed.
 """
 
 import asyncio
@@ -36,10 +42,24 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import Artifact, FlowRun
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
+from prefect.events.clients import get_events_subscriber
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+from prefect.events.schemas.events import Event
 
 from api import jobs
 from api.eta import EtaModel, learn_from_prefect
-from api.history import flow_state_facts, log_fact, needs_history, progress_fact, task_state_facts
+from api.history import (
+    Fact,
+    FlowState,
+    fact_from_event,
+    flow_state_facts,
+    log_fact,
+    needs_history,
+    progress_fact,
+    run_end_fact,
+    task_state_facts,
+    task_state_ref,
+)
 from api.problems import not_found
 from api.timeline import Emitted, Outcome, Timeline
 from flows.job_status import job_id_of, job_tag
@@ -93,6 +113,8 @@ class Feed:
     errors: dict[UUID, list[Artifact]] = field(default_factory=dict)
     subscribers: set[Subscriber] = field(default_factory=set)
     idle_since: float | None = None
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    held_from: datetime | None = None  # a new attempt was heard of but not read yet
 
     @property
     def job_id(self) -> str:
@@ -108,21 +130,74 @@ class Poller:
         self.feeds: dict[str, Feed] = {}
         self.eta = EtaModel()
         self.ticks = 0
-        self._eta_read_at = float("-inf")
+        self.listening_since: datetime | None = None
+        self._feed_of_run: dict[UUID, Feed] = {}
         self._lock = asyncio.Lock()
+        self._active: dict[UUID, Feed] = {}
+        self._next_tick = 0.0
+        self._last_tick_started = 0.0
+        self._full_poll_at = float("-inf")
 
     async def run(self) -> None:
-        """The loop; runs for the life of the API process."""
+        """The poll loop and the event stream listener; they run for the life of the API process."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._listen())
+            group.create_task(self._learn_eta())
+            while True:
+                started = time.monotonic()
+                self._next_tick = started + settings.events_poll_seconds
+                try:
+                    await self.tick()
+                except (httpx.HTTPError, OSError) as exc:
+                    log.warning("event poll failed, trying again: %s", exc)
+                except Exception:
+                    # One bad record must not stop every stream of this process: log it and poll on.
+                    log.exception("event poll failed")
+                while (wait := self._next_tick - time.monotonic()) > 0:
+                    await asyncio.sleep(min(wait, 0.02))
+
+    async def _listen(self) -> None:
+        names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
         while True:
-            started = time.monotonic()
             try:
-                await self.tick()
-            except (httpx.HTTPError, OSError) as exc:
-                log.warning("event poll failed, trying again: %s", exc)
-            except Exception:
-                # One bad record must not stop every stream of this process: log it and poll on.
-                log.exception("event poll failed")
-            await asyncio.sleep(max(0.0, settings.events_poll_seconds - (time.monotonic() - started)))
+                since = EventOccurredFilter(since=datetime.now(timezone.utc))
+                async with get_events_subscriber(filter=EventFilter(event=names, occurred=since),
+                                                 reconnect_on_clean_close=True) as events:
+                    self.listening_since = datetime.now(timezone.utc)
+                    async for event in events:
+                        self.hear(event)
+            except Exception as exc:  # the stream is a fast path: without it, polls still read every state
+                log.warning("Prefect's event stream is down, polling states instead: %s", exc)
+            self.listening_since = None
+            await asyncio.sleep(1)
+
+    def hear(self, event: Event) -> None:
+        """A state change from the event stream: its fact now, and a poll as soon as it can be committed."""
+        told = fact_from_event(event)
+        if told is None:
+            return
+        flow_run_id, fact, task = told
+        feed = self._feed_of_run.get(flow_run_id)
+        if feed is None:
+            self._hold_for_new_attempt(event, fact)
+            return
+        if task is not None:
+            feed.timeline.stage_of_task[task[0]] = task[1]
+        feed.timeline.add([fact])
+        ready = time.monotonic() + settings.events_settle_seconds
+        if ready < self._next_tick:
+            self._next_tick = max(ready, self._last_tick_started + settings.events_min_poll_seconds)
+
+    def _hold_for_new_attempt(self, event: Event, fact: Fact) -> None:
+        # A new attempt of a watched job: its attempt number is in the flow run, which the next full
+        # poll reads; until then, nothing of the job after this state is committed.
+        tags = [related.id.removeprefix("prefect.tag.aura-job:") for related in event.related
+                if related.id.startswith("prefect.tag.aura-job:")]
+        feed = self.feeds.get(tags[0]) if tags else None
+        if feed is not None and isinstance(fact, FlowState):
+            feed.held_from = min(fact.at, feed.held_from or fact.at)
+            self._full_poll_at = float("-inf")
+            self._next_tick = min(self._next_tick, self._last_tick_started + settings.events_min_poll_seconds)
 
     # Watching.
 
@@ -163,6 +238,7 @@ class Poller:
     # Reading Prefect.
 
     async def _load(self, job_id: str) -> Feed:
+        polled_at = datetime.now(timezone.utc)
         runs = await self.client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[job_tag(job_id)])),
             sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50,
@@ -171,63 +247,91 @@ class Poller:
             raise not_found("job", job_id)
         first = min(runs, key=lambda run: run.parameters.get("attempt", 1))
         timeline = Timeline(job_id, VideoRequest.model_validate(first.parameters["request"]),
-                            first.created or datetime.now(timezone.utc), lambda: self.eta)
-        feed = Feed(timeline=timeline, idle_since=time.monotonic())
-        await self._read_states(feed, runs)
-        await self._read_details({run.id: feed for run in runs}, since=None)
-        self._commit(feed)
+                            first.created or polled_at, lambda: self.eta)
+        feed = Feed(timeline=timeline, idle_since=time.monotonic(), loaded_at=polled_at)
+        by_run = {run.id: feed for run in runs}
+        await self._read_runs({job_id: feed}, runs)
+        await self._read_task_runs(by_run)
+        await self._read_stored(by_run, since=None)
+        self._active.update(by_run)
+        self._commit(feed, polled_at)
         return feed
 
     async def tick(self) -> None:
+        """Read what changed; commit what can be: one query per kind, for all watched jobs at once."""
         self.ticks += 1
+        self._last_tick_started = time.monotonic()
         self._forget_idle()
-        await self._learn_eta()
         if not self.feeds:
             return
         async with self._lock:
-            feeds = list(self.feeds.values())
-            runs = await self._paged(lambda offset: self.client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(feed.job_id) for feed in feeds])),
-                limit=PAGE, offset=offset))
-            by_job = {feed.job_id: feed for feed in feeds}
-            changed: dict[str, list[FlowRun]] = {}
-            for run in runs:
-                feed = by_job.get(job_id_of(run))
-                if feed is not None and (run.id not in feed.runs or feed.runs[run.id].state_id != run.state_id):
-                    changed.setdefault(feed.job_id, []).append(run)
-            for job_id, changed_runs in changed.items():
-                await self._read_states(by_job[job_id], changed_runs)
-            recent = datetime.now(timezone.utc) - timedelta(
-                seconds=settings.events_end_grace_seconds + settings.events_log_lookback_seconds)
-            active = {run.id: by_job[job_id_of(run)] for run in runs if job_id_of(run) in by_job
-                      and (run.end_time is None or run.end_time > recent)}
-            since = datetime.now(timezone.utc) - timedelta(seconds=settings.events_log_lookback_seconds)
-            await self._read_details(active, since=since)
-            for feed in feeds:
-                self._commit(feed)
+            polled_at = datetime.now(timezone.utc)
+            feeds = {feed.job_id: feed for feed in self.feeds.values()}
+            full = self.listening_since is None or (
+                time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds)
+            since = polled_at - timedelta(seconds=settings.events_log_lookback_seconds)
+            stored = asyncio.create_task(self._read_stored(dict(self._active), since=since))
+            if full:
+                # States are read alongside; without the event stream, nothing is committed before them.
+                self._full_poll_at = time.monotonic()
+                await self._read_states_of(feeds, polled_at)
+            await stored
+            for feed in feeds.values():
+                self._commit(feed, polled_at)
 
-    async def _read_states(self, feed: Feed, runs: list[FlowRun]) -> None:
+    async def _read_states_of(self, feeds: dict[str, Feed], polled_at: datetime) -> None:
+        runs = await self._paged(lambda offset: self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job) for job in feeds])),
+            limit=PAGE, offset=offset))
+        await self._read_runs(feeds, runs)
+        recent = polled_at - timedelta(seconds=settings.events_end_grace_seconds + settings.events_log_lookback_seconds)
+        new = {run.id: feeds[job_id_of(run)] for run in runs if run.end_time is None or run.end_time > recent}
+        await self._read_task_runs(new)
+        # A new attempt's lines and progress so far; later ticks read them with the others.
+        await self._read_stored({run_id: feed for run_id, feed in new.items() if run_id not in self._active}, since=None)
+        self._active = new
+
+    def _trusts_stream(self, feed: Feed) -> bool:
+        """Whether the event stream has been up since the feed was loaded, so it told every state since."""
+        return self.listening_since is not None and self.listening_since <= feed.loaded_at
+
+    async def _read_runs(self, feeds: dict[str, Feed], runs: list[FlowRun]) -> None:
+        """Register new attempts; read a run's state history only when its state is news."""
         for run in runs:
+            feed = feeds[job_id_of(run)]
             feed.timeline.register_run(run.id, run.parameters.get("attempt", 1))
-            states = await self.client.read_flow_run_states(run.id)
-            feed.timeline.add(flow_state_facts(run, states, end_grace=settings.events_end_grace_seconds))
+            self._feed_of_run[run.id] = feed
+            feed.held_from = None
+            known = feed.runs.get(run.id)
+            if known is None or known.state_id != run.state_id:
+                if not (self._trusts_stream(feed) and feed.timeline.knows(f"flow-state:{run.state_id}")):
+                    feed.timeline.add(flow_state_facts(run, await self.client.read_flow_run_states(run.id)))
+                end = run_end_fact(run, end_grace=settings.events_end_grace_seconds)
+                feed.timeline.add([end] if end else [])
             feed.runs[run.id] = run
 
-    async def _read_details(self, feeds: dict[UUID, Feed], *, since: datetime | None) -> None:
-        """Task runs, log lines and artifacts of these flow runs: one query per kind (more pages if long)."""
+    async def _read_task_runs(self, feeds: dict[UUID, Feed]) -> None:
+        """Stage states the event stream did not tell (all of them when it is down): one query for all runs."""
         if not feeds:
             return
-        run_ids = list(feeds)
         task_runs = await self._paged(lambda offset: self.client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)), limit=PAGE, offset=offset))
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(feeds))), limit=PAGE, offset=offset))
         for task_run in task_runs:
             feed = feeds[task_run.flow_run_id]  # type: ignore[index]
             feed.timeline.stage_of_task[task_run.id] = task_run.name
             if feed.task_states.get(task_run.id) == task_run.state_id:
                 continue
             feed.task_states[task_run.id] = task_run.state_id
+            if self._trusts_stream(feed) and feed.timeline.knows(task_state_ref(task_run) or ""):
+                continue
             states = await self.client.read_task_run_states(task_run.id) if needs_history(task_run) else None
             feed.timeline.add(task_state_facts(task_run, states))
+
+    async def _read_stored(self, feeds: dict[UUID, Feed], *, since: datetime | None) -> None:
+        """Log lines and progress, which only the database has: one query per kind (more pages if long)."""
+        if not feeds:
+            return
+        run_ids = list(feeds)
         log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
         if since is not None:
             log_filter.timestamp = LogFilterTimestamp(after_=since)
@@ -235,8 +339,7 @@ class Poller:
             log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset))
         for line in logs:
             feeds[line.flow_run_id].timeline.add([log_fact(line)])  # type: ignore[index]
-        artifacts = await self._artifacts(run_ids, everything=since is None)
-        for artifact in artifacts:
+        for artifact in await self._artifacts(run_ids, everything=since is None):
             feed = feeds[artifact.flow_run_id]  # type: ignore[index]
             if artifact.key is not None:
                 feed.errors.setdefault(artifact.flow_run_id, []).append(artifact)  # type: ignore[arg-type]
@@ -264,12 +367,15 @@ class Poller:
 
     # Turning facts into events.
 
-    def _commit(self, feed: Feed) -> None:
+    def _commit(self, feed: Feed, polled_at: datetime) -> None:
         timeline = feed.timeline
         for run in feed.runs.values():
             if run.state and run.state.is_final() and run.id not in timeline.outcomes:
                 timeline.outcomes[run.id] = self._outcome(feed, run)
-        events = timeline.commit(datetime.now(timezone.utc) - timedelta(seconds=settings.events_settle_seconds))
+        horizon = polled_at - timedelta(seconds=settings.events_settle_seconds)
+        if feed.held_from is not None:
+            horizon = min(horizon, feed.held_from - timedelta(microseconds=1))
+        events = timeline.commit(horizon)
         if events:
             for subscriber in list(feed.subscribers):
                 subscriber.offer(events)
@@ -289,13 +395,16 @@ class Poller:
         for job_id, feed in list(self.feeds.items()):
             if feed.idle_since is not None and now - feed.idle_since > settings.events_keep_seconds:
                 del self.feeds[job_id]
+                for run_id in feed.runs:
+                    self._feed_of_run.pop(run_id, None)
+                    self._active.pop(run_id, None)
 
     async def _learn_eta(self) -> None:
-        if time.monotonic() - self._eta_read_at < settings.eta_refresh_seconds:
-            return
-        self._eta_read_at = time.monotonic()
-        try:
-            self.eta = await learn_from_prefect(self.client, jobs.DEPLOYMENT.split("/")[1], settings.eta_history_runs)
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("could not read job history for the ETA: %s", exc)
+        while True:
+            try:
+                self.eta = await learn_from_prefect(self.client, jobs.DEPLOYMENT.split("/")[1],
+                                                    settings.eta_history_runs)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("could not read job history for the ETA: %s", exc)
+            await asyncio.sleep(settings.eta_refresh_seconds)
 

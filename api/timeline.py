@@ -10,7 +10,6 @@ gives them the same ids; a reconnecting client gets the events after its
 """
 
 import bisect
-import calendar
 import logging
 import re
 from collections import deque
@@ -24,7 +23,7 @@ from prefect.client.schemas.objects import StateType
 from sse_starlette import ServerSentEvent
 
 from api.eta import EtaModel, Estimator, done_fraction
-from api.history import Fact, FlowState, LogLine, Progress, RunEnd, TaskState
+from api.history import Fact, FlowState, LogLine, Progress, RunEnd, TaskState, micros
 from api.models import ApiModel, ArtifactPublic, ErrorPublic
 from api.stream_models import (
     EVENT_NAMES,
@@ -67,11 +66,6 @@ class EventId:
 
 
 ORIGIN = EventId(0, 0)
-
-
-def micros(at: datetime) -> int:
-    # Exact integer arithmetic: Prefect's datetimes are pendulum's, whose division differs.
-    return calendar.timegm(at.utctimetuple()) * 1_000_000 + at.microsecond
 
 
 @dataclass
@@ -141,6 +135,9 @@ class Timeline:
     def register_run(self, flow_run_id: UUID, attempt: int) -> None:
         self.attempt_of[flow_run_id] = attempt
         self.latest_attempt = max(self.latest_attempt, attempt)
+
+    def knows(self, ref: str) -> bool:
+        return ref in self.seen or ref in self.pending
 
     def add(self, facts: Iterable[Fact]) -> None:
         for fact in facts:

@@ -11,7 +11,6 @@ and prints figures. Asserts nothing. Run by hand: `python bench/service.py`.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -21,10 +20,9 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api.prefect_server import ensure_server  # noqa: E402
-from flows.settings import settings  # noqa: E402
+from stack import service_stack  # noqa: E402
 
 SHORT = {"brief": {"topic": "Bench"}, "plan": {"targetDurationSeconds": 4}, "render": {"width": 320}}
 http = httpx.Client(timeout=60)
@@ -64,10 +62,11 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=2.0,
                         help="seconds between one job's end and the next submit, so the worker is idle (default 2)")
     args = parser.parse_args()
-    os.environ["PREFECT_API_URL"] = ensure_server().api_url
-    os.environ.update(settings.prefect_env())
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    with service_stack(worker_limit=1) as api:
+        run(api, args)
 
+
+def run(api: Any, args: argparse.Namespace) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -76,15 +75,8 @@ def main() -> None:
         FlowRunFilterId,
     )
 
-    from api.serve import running_worker
-    from api.setup import prepare_prefect
-    from tests.utils.stack import ApiProcess
-
-    prepare_prefect()
     to_running, to_brief, overhead = [], [], []
-    with ApiProcess(Path("/tmp/aura-bench-api.log")) as api, \
-            running_worker(os.environ["PREFECT_API_URL"], limit=1, name="bench-worker"), \
-            get_client(sync_client=True) as client:
+    with get_client(sync_client=True) as client:
         time.sleep(2)
         for _ in range(args.jobs):
             time.sleep(args.gap)

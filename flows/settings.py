@@ -80,12 +80,19 @@ class Settings(BaseSettings):
     )
 
     events_poll_seconds: float = Field(
-        default=0.25, gt=0, description="How often the API asks Prefect what changed for the jobs it streams."
+        default=0.5, gt=0, description="How often the API reads new log lines and progress of the jobs it streams."
+    )
+    events_min_poll_seconds: float = Field(
+        default=0.25, gt=0, description="Least time between two polls, when state changes bring one forward."
+    )
+    events_full_poll_seconds: float = Field(
+        default=1.0, gt=0,
+        description="How often polls also read flow and task runs (every poll while Prefect's event stream is down).",
     )
     events_settle_seconds: float = Field(
-        default=0.4, ge=0,
-        description="Events wait this long before they are sent, so records Prefect stores late (task-run "
-                    "states, measured up to 0.32 s) still take their place in order.",
+        default=0.1, ge=0,
+        description="Events are sent once they are this much older than the last poll, so records stored a "
+                    "little late still take their place in order.",
     )
     events_end_grace_seconds: float = Field(
         default=3.0, ge=0,

@@ -1,0 +1,167 @@
+"""Event stream benchmarks: latency, many clients on many jobs, and how good the ETA is.
+
+Starts what it needs on loopback (see bench/stack.py) and prints figures; asserts nothing.
+
+    python bench/events.py latency [--jobs 8] [--settle 0.4]
+        Prefect state change (the state's own timestamp) → the event read by an SSE client,
+        for job-status (flow-run states) and step-status (task-run states).
+    python bench/events.py fanout [--jobs 50] [--clients 1000]
+        That many clients spread over that many jobs running at once: whether every client got
+        every event (compared with a replay after the end), the poll loop's Prefect requests per
+        second, and the API process's memory.
+    python bench/events.py eta [--jobs 10]
+        After 3 finished jobs of history, jobs of varied length and size one after another:
+        the ETA's error when the job passes 25 % and 50 %, against the time it really took.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stack import service_stack  # noqa: E402
+
+from flows.settings import settings  # noqa: E402
+
+STATE_EVENTS = ("job-status", "step-status")
+
+
+def job_body(seconds: int, width: int, topic: str = "Bench") -> dict[str, Any]:
+    return {"brief": {"topic": topic}, "plan": {"targetDurationSeconds": seconds}, "render": {"width": width}}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def timestamp(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["data"]["timestamp"]).timestamp()
+
+
+async def read_stream(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
+    """Every event of one connection until the server ends it, with the time each was read."""
+    events = []
+    async with aconnect_sse(client, "GET", url) as source:
+        async for sse in source.aiter_sse():
+            if sse.data:
+                events.append({"id": sse.id, "event": sse.event, "data": json.loads(sse.data), "at": time.time()})
+    return events
+
+
+def durable(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(event["id"], event["event"]) for event in events if event["event"] != "step-progress"
+            and event["id"] != events[0]["id"]]
+
+
+async def submit(client: httpx.AsyncClient, api: Any, body: dict[str, Any]) -> str:
+    answer = await client.post(f"{api.url}/api/jobs", json=body)
+    answer.raise_for_status()
+    return answer.json()["jobId"]
+
+
+async def latency(api: Any, args: argparse.Namespace) -> None:
+    found: dict[str, list[float]] = {name: [] for name in STATE_EVENTS}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(300, read=60)) as client:
+        for number in range(args.jobs):
+            job_id = await submit(client, api, job_body(10 + 5 * number, 640))
+            connected = time.time()
+            for event in await read_stream(client, f"{api.url}/api/jobs/{job_id}/events"):
+                if event["event"] in STATE_EVENTS and timestamp(event) > connected:
+                    found[event["event"]].append(event["at"] - timestamp(event))
+    print(f"{args.jobs} jobs one after another; settle {args.settle or settings.events_settle_seconds} s, "
+          f"poll every {args.poll or settings.events_poll_seconds} s")
+    for name, values in [*found.items(), ("all state events", found["job-status"] + found["step-status"])]:
+        print(f"{name:<18} p50 {1000 * statistics.median(values):6.0f} ms   p99 {1000 * percentile(values, 0.99):6.0f} ms"
+              f"   max {1000 * max(values):6.0f} ms   (n={len(values)})")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def fanout(api: Any, args: argparse.Namespace) -> None:
+    limits = httpx.Limits(max_connections=args.clients + 50, max_keepalive_connections=args.clients + 50)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(900, read=120), limits=limits) as client:
+        jobs = [await submit(client, api, job_body(20, 640, f"Fan-out {n}")) for n in range(args.jobs)]
+        streams = [asyncio.create_task(read_stream(client, f"{api.url}/api/jobs/{jobs[n % args.jobs]}/events"))
+                   for n in range(args.clients)]
+        samples: list[tuple[float, int, int, float]] = []
+        while not all(stream.done() for stream in streams):
+            stats = (await client.get(f"{api.url}/api/events/stats")).json()
+            running = (await client.get(f"{api.url}/api/jobs", params={"status": "running", "limit": 1})).json()["total"]
+            samples.append((time.monotonic(), stats["prefectRequests"], running, rss_mb(api.process.pid)))
+            await asyncio.sleep(1)
+        received = [stream.result() for stream in streams]
+        replays = {job_id: await read_stream(client, f"{api.url}/api/jobs/{job_id}/events") for job_id in jobs}
+    complete = sum(durable(events) == durable(replays[jobs[n % args.jobs]]) for n, events in enumerate(received))
+    busy = [sample for sample in samples if sample[2] >= args.jobs * 0.8]
+    window = busy if len(busy) >= 2 else samples
+    rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+    print(f"{args.clients} clients over {args.jobs} jobs (worker limit {args.jobs})")
+    print(f"clients that got every state change and log line: {complete} / {args.clients}")
+    print(f"events per client: median {statistics.median(len(events) for events in received):.0f}")
+    print(f"Prefect requests per second while ≥ {args.jobs * 0.8:.0f} jobs ran: {rate:.1f} "
+          f"(over {window[-1][0] - window[0][0]:.0f} s; most jobs running at once: {max(s[2] for s in samples)})")
+    print(f"API memory: peak {max(s[3] for s in samples):.0f} MB")
+
+
+async def eta(api: Any, args: argparse.Namespace) -> None:
+    random.seed(4)
+    shapes = [(random.choice([10, 20, 40, 60, 90, 120]), random.choice([640, 1280, 1920])) for _ in range(args.jobs)]
+    errors: dict[int, list[float]] = {25: [], 50: []}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(600, read=120)) as client:
+        for seconds, width in [(10, 640), (30, 1280), (60, 1920)]:
+            await read_stream(client, f"{api.url}/api/jobs/{await submit(client, api, job_body(seconds, width))}/events")
+        await asyncio.sleep(2)
+        print("video  width   25 %: eta / real     50 %: eta / real")
+        for seconds, width in shapes:
+            job_id = await submit(client, api, job_body(seconds, width))
+            events = await read_stream(client, f"{api.url}/api/jobs/{job_id}/events")
+            end = next(timestamp(e) for e in events if e["event"] == "job-status" and e["data"]["status"] == "completed")
+            row = f"{seconds:4d} s {width:6d}"
+            for mark in errors:
+                at = next(e for e in events if e["data"].get("percent", 0) >= mark and e["data"].get("etaSeconds"))
+                real = end - timestamp(at)
+                errors[mark].append(abs(at["data"]["etaSeconds"] - real) / real)
+                row += f"   {at['data']['etaSeconds']:6.1f} / {real:6.1f} s"
+            print(row)
+    for mark, values in errors.items():
+        print(f"mean absolute percentage error at {mark} %: {100 * statistics.mean(values):.0f} %")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["latency", "fanout", "eta"])
+    parser.add_argument("--jobs", type=int)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--settle", type=float, help="AURA_EVENTS_SETTLE_SECONDS for the API (default: its own)")
+    parser.add_argument("--poll", type=float, help="AURA_EVENTS_POLL_SECONDS for the API (default: its own)")
+    args = parser.parse_args()
+    run = {"latency": latency, "fanout": fanout, "eta": eta}[args.what]
+    args.jobs = args.jobs or {"latency": 8, "fanout": 50, "eta": 10}[args.what]
+    limit = args.jobs if args.what == "fanout" else 1
+    env = {"AURA_ETA_REFRESH_SECONDS": "1"}
+    for name, value in (("AURA_EVENTS_SETTLE_SECONDS", args.settle), ("AURA_EVENTS_POLL_SECONDS", args.poll)):
+        if value is not None:
+            env[name] = str(value)
+    with service_stack(worker_limit=limit, **env) as api:
+        asyncio.run(run(api, args))
+
+
+if __name__ == "__main__":
+    main()
