@@ -14,8 +14,9 @@ share of the job's *expected time* already done, from per-stage priors:
   the slides, a second at one megapixel and 30 fps for the render, one job for
   the brief and finalize;
 - before a job has history, built-in priors measured on a 2-core machine serve;
-- the first estimate of a job is the sum of its stages' priors; once it has two
-  samples, the seeds' velocity takes over.
+- the first estimate of a job is the sum of its stages' priors; then the
+  remaining priors are scaled by how fast the job goes compared with them
+  (`Estimator`), clamped to 1 s … 2 h.
 """
 
 import itertools
@@ -24,6 +25,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -44,11 +46,16 @@ from flows.request import VideoRequest
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.objects import FlowRun, TaskRun
 
 SAMPLES_KEPT = 20
 VELOCITY_WINDOW = 5
-MIN_SECONDS = 5.0
+# The seeds clamped to 5 s … 2 h; their jobs took minutes, these often take seconds, so the floor is 1 s.
+MIN_SECONDS = 1.0
 MAX_SECONDS = 2 * 60 * 60.0
+MIN_SPAN_SECONDS = 1.0
+# How much slower or faster than its priors a job may be believed to run.
+MIN_SLOWNESS, MAX_SLOWNESS = 0.33, 5.0
 
 
 def work_units(stage: str, request: VideoRequest) -> float:
@@ -111,13 +118,16 @@ class EtaModel:
     runs_seen: int = 0
 
     @classmethod
-    def learn(cls, timings: Iterable[StageTiming], runs_seen: int) -> "EtaModel":
+    def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
+        """Fit each stage's prior; `overhead` (a run's time outside its stages) is shared among the stages."""
         points: dict[str, list[tuple[float, float]]] = {}
         for timing in timings:
             points.setdefault(timing.stage, []).append((work_units(timing.stage, timing.request), timing.seconds))
         priors = dict(BUILT_IN_PRIORS)
         priors.update({stage: Prior.fit(found) for stage, found in points.items()})
-        return cls(priors=priors, runs_seen=runs_seen)
+        share = max(0.0, overhead) / len(STAGES)
+        return cls(priors={stage: Prior(prior.fixed + share, prior.per_unit) for stage, prior in priors.items()},
+                   runs_seen=runs_seen)
 
     def expected_seconds(self, request: VideoRequest, skipped: Iterable[str] = ()) -> dict[str, float]:
         """Each stage's expected time for this request; stages reused from an earlier attempt take none."""
@@ -143,7 +153,12 @@ def clamp(seconds: float) -> float:
 
 
 class Estimator:
-    """The seeds' estimator over (time, done fraction) samples of one attempt."""
+    """Seconds left of one attempt: the priors' remaining time, at the speed the attempt is going.
+
+    The speed is the seeds' median velocity over the last few samples once they span a second
+    (a stage's steady progress, the render's above all), else the attempt's average speed once a
+    second of expected work is behind it, else the priors' own.
+    """
 
     def __init__(self) -> None:
         self.samples: deque[tuple[float, float]] = deque(maxlen=SAMPLES_KEPT)
@@ -154,25 +169,24 @@ class Estimator:
         self.samples.append((at, fraction))
 
     def velocity(self) -> float | None:
-        """Median fraction per second over the last few sample pairs, or none."""
+        """Median done fraction per second over the last few sample pairs, if they span a second."""
         recent = list(self.samples)[-(VELOCITY_WINDOW + 1):]
+        if len(recent) < 2 or recent[-1][0] - recent[0][0] < MIN_SPAN_SECONDS:
+            return None
         speeds = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(recent, recent[1:]) if b[0] > a[0]]
         speeds = [speed for speed in speeds if speed > 0]
         return statistics.median(speeds) if speeds else None
 
-    def remaining(self, expected_total: float, fraction: float) -> float:
-        """Seconds left: from the velocity once there are two samples, from the priors before."""
-        velocity = self.velocity() if len(self.samples) >= 2 else None
-        if velocity is None:
-            return clamp(expected_total * (1.0 - fraction))
-        return clamp((1.0 - fraction) / velocity)
-
-
-def from_average(expected_total: float, fraction: float, elapsed: float) -> float:
-    """Seconds left at the attempt's average speed so far; the priors alone near the start."""
-    if fraction < 0.05 or elapsed < 1.0:
-        return clamp(expected_total * (1.0 - fraction))
-    return clamp(elapsed * (1.0 - fraction) / fraction)
+    def remaining(self, expected_total: float, fraction: float, elapsed: float) -> float:
+        left = expected_total * (1.0 - fraction)
+        velocity = self.velocity()
+        if velocity is not None and expected_total > 0:
+            slowness = 1.0 / (velocity * expected_total)
+        elif expected_total * fraction >= MIN_SPAN_SECONDS:
+            slowness = elapsed / (expected_total * fraction)
+        else:
+            slowness = 1.0
+        return clamp(left * max(MIN_SLOWNESS, min(MAX_SLOWNESS, slowness)))
 
 
 async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int) -> EtaModel:
@@ -192,9 +206,17 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
         task_run_filter=TaskRunFilter(state=TaskRunFilterState(name=TaskRunFilterStateName(any_=["Completed"]))),
         limit=200,
     )
-    timings = [
-        StageTiming(run.name, (run.end_time - run.start_time).total_seconds(), requests[run.flow_run_id])
-        for run in stage_runs
-        if run.name in STAGES and run.start_time and run.end_time and run.flow_run_id in requests
-    ]
-    return EtaModel.learn(timings, runs_seen=len(finished))
+    done = [run for run in stage_runs
+            if run.name in STAGES and run.start_time and run.end_time and run.flow_run_id in requests]
+    timings = [StageTiming(run.name, _seconds(run), requests[run.flow_run_id]) for run in done]  # type: ignore[index]
+    in_stages: dict[UUID, float] = {}
+    for run in done:
+        in_stages[run.flow_run_id] = in_stages.get(run.flow_run_id, 0.0) + _seconds(run)  # type: ignore[index]
+    overheads = [_seconds(run) - in_stages[run.id] for run in finished if run.start_time and run.end_time
+                 and run.id in in_stages]
+    return EtaModel.learn(timings, runs_seen=len(finished),
+                          overhead=statistics.median(overheads) if overheads else 0.0)
+
+
+def _seconds(run: "FlowRun | TaskRun") -> float:
+    return (run.end_time - run.start_time).total_seconds()  # type: ignore[operator]

@@ -34,7 +34,7 @@ from prefect.states import Cancelled, Cancelling
 
 from api.models import ArtifactPublic, ErrorPublic, JobPublic, QueueStats
 from api.problems import Problem, not_found
-from api.eta import EtaModel, done_fraction, from_average
+from api.eta import EtaModel, Estimator, done_fraction
 from api.progress import Snapshot, stage_snapshot
 from flows.job_status import (
     LATEST_TAG,
@@ -172,7 +172,7 @@ def job_public(runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float |
 def _eta(model: EtaModel, request: VideoRequest, snapshot: Snapshot, elapsed: float | None) -> float:
     expected = model.expected_seconds(request)
     fraction = done_fraction(expected, snapshot.stage, snapshot.stage_percent / 100)
-    return from_average(sum(expected.values()), fraction, elapsed or 0.0)
+    return Estimator().remaining(sum(expected.values()), fraction, elapsed or 0.0)
 
 
 def error_of(flow_run: FlowRun, artifacts: list[Artifact]) -> ErrorPublic:

@@ -307,7 +307,8 @@ class Timeline:
         expected = self.eta_model().expected_seconds(self.request, self.skipped)
         fraction = done_fraction(expected, self.stage, self.stage_percent / 100)
         self.estimator.add(at.timestamp(), fraction)
-        self.eta = self.estimator.remaining(sum(expected.values()), fraction)
+        elapsed = (at - self.started_at).total_seconds() if self.started_at else 0.0
+        self.eta = self.estimator.remaining(sum(expected.values()), fraction, elapsed)
 
     def _status_event(self, at: datetime) -> JobStatusEvent:
         if self.status in ("running", "queued"):
