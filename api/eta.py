@@ -189,12 +189,15 @@ class Estimator:
         return clamp(left * max(MIN_SLOWNESS, min(MAX_SLOWNESS, slowness)))
 
 
+COMPLETED = FlowRunFilterStateType(any_=[StateType.COMPLETED])
+
+
 async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int) -> EtaModel:
     """Priors from the stage runs of the newest completed flow runs of the deployment (two queries)."""
     if runs == 0:
         return EtaModel()
     finished = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=COMPLETED)),
         deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
         sort=FlowRunSort.END_TIME_DESC, limit=runs,
     )

@@ -143,8 +143,8 @@ def task_state_facts(task_run: TaskRun, states: list[State] | None) -> list[Fact
     for state in states:
         status = STEP_STATUS_OF_STATE.get(state.name or "")
         if status:
-            facts.append(TaskState(state.timestamp, task_run.flow_run_id, ref=_task_ref(task_run.id, state.name, state.timestamp),
-                                   stage=stage, status=status))
+            ref = _task_ref(task_run.id, state.name, state.timestamp)
+            facts.append(TaskState(state.timestamp, task_run.flow_run_id, ref=ref, stage=stage, status=status))
     return facts
 
 
@@ -207,7 +207,9 @@ def progress_fact(artifact: Artifact) -> Progress | None:
     if stage not in STAGES:
         return None
     updated = artifact.updated or artifact.created
-    return Progress(updated, artifact.flow_run_id, ref=f"progress:{artifact.id}:{updated.isoformat()}",  # type: ignore[arg-type, union-attr]
-                    stage=stage, artifact_id=artifact.id, stage_percent=float(artifact.data or 0.0),  # type: ignore[arg-type]
+    if updated is None:
+        return None
+    return Progress(updated, artifact.flow_run_id, ref=f"progress:{artifact.id}:{micros(updated)}", stage=stage,
+                    artifact_id=artifact.id, stage_percent=float(artifact.data or 0.0),  # type: ignore[arg-type]
                     current_item=int(detail.get("currentItem", 0)), total_items=int(detail.get("totalItems", 0)),
                     message=str(detail.get("message", "")))

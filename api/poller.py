@@ -227,6 +227,8 @@ class Poller:
         feed = self.feeds.get(job_id_of(flow_run))
         if feed is not None:
             feed.timeline.register_run(flow_run.id, flow_run.parameters.get("attempt", 1))
+            feed.held_from = feed.held_from or flow_run.created
+            self._full_poll_at = float("-inf")
 
     def live_eta(self, job_id: str) -> float | None:
         feed = self.feeds.get(job_id)
@@ -288,7 +290,8 @@ class Poller:
         new = {run.id: feeds[job_id_of(run)] for run in runs if run.end_time is None or run.end_time > recent}
         await self._read_task_runs(new)
         # A new attempt's lines and progress so far; later ticks read them with the others.
-        await self._read_stored({run_id: feed for run_id, feed in new.items() if run_id not in self._active}, since=None)
+        added = {run_id: feed for run_id, feed in new.items() if run_id not in self._active}
+        await self._read_stored(added, since=None)
         self._active = new
 
     def _trusts_stream(self, feed: Feed) -> bool:
@@ -304,7 +307,9 @@ class Poller:
             feed.held_from = None
             known = feed.runs.get(run.id)
             if known is None or known.state_id != run.state_id:
-                if not (self._trusts_stream(feed) and feed.timeline.knows(f"flow-state:{run.state_id}")):
+                # A run met for the first time may have had states before the stream knew it was ours.
+                heard = known is not None and self._trusts_stream(feed)
+                if not (heard and feed.timeline.knows(f"flow-state:{run.state_id}")):
                     feed.timeline.add(flow_state_facts(run, await self.client.read_flow_run_states(run.id)))
                 end = run_end_fact(run, end_grace=settings.events_end_grace_seconds)
                 feed.timeline.add([end] if end else [])

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from blocks import ChatScriptWriter
@@ -159,7 +158,7 @@ def test_a_stalled_render_is_reported_then_stopped_by_the_watchdog(service: Any,
     after_stall = events[events.index(of(events, "warning", kind="stall")[0]):]
     assert of(after_stall, "step-status", step="render", status="retrying"), "the watchdog failed the stage"
     assert any("no progress for 15 s" in line.data["message"] for line in of(after_stall, "job-log"))
-    assert of(after_stall, "step-status", step="render", status="completed"), [(e.event, e.data.get("status"), e.data.get("step"), e.data.get("message", "")[:80]) for e in after_stall[-15:]]
+    assert of(after_stall, "step-status", step="render", status="completed")
     assert events[-1].event == "job-completed"
 
 
@@ -182,7 +181,8 @@ def test_a_cancelled_job_ends_its_stream_and_a_retry_resumes_it(service: Any) ->
     statuses = of(resumed, "job-status")
     assert statuses[0].data["status"] == "cancelled"
     assert (statuses[1].data["status"], statuses[1].data["attempt"], statuses[1].data["percent"]) == ("queued", 2, 0.0)
-    assert [event.data["step"] for event in of(resumed, "step-status", status="cached")] == ["script", "voice", "visuals"]
+    cached = [event.data["step"] for event in of(resumed, "step-status", status="cached")]
+    assert cached == ["script", "voice", "visuals"]
     assert resumed[-1].event == "job-completed"
 
 

@@ -54,7 +54,8 @@ async def job_events(
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _stream(poller: Poller, feed: Feed, cursor: EventId, warning: str | None) -> AsyncIterator[ServerSentEvent | bytes]:
+async def _stream(poller: Poller, feed: Feed, cursor: EventId,
+                  warning: str | None) -> AsyncIterator[ServerSentEvent | bytes]:
     timeline = feed.timeline
     subscriber = poller.subscribe(feed)
     try:
