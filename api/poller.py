@@ -340,14 +340,17 @@ class Poller:
         log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
         if since is not None:
             log_filter.timestamp = LogFilterTimestamp(after_=since)
-        logs = await self._paged(lambda offset: self.client.read_logs(
-            log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset))
+        logs, artifacts = await asyncio.gather(
+            self._paged(lambda offset: self.client.read_logs(
+                log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset)),
+            self._artifacts(run_ids, everything=since is None),
+        )
         for line in logs:
             feeds[line.flow_run_id].timeline.add([log_fact(line)])  # type: ignore[index]
-        for artifact in await self._artifacts(run_ids, everything=since is None):
+        for artifact in artifacts:
             feed = feeds[artifact.flow_run_id]  # type: ignore[index]
             if artifact.key is not None:
-                feed.errors.setdefault(artifact.flow_run_id, []).append(artifact)  # type: ignore[arg-type]
+                feed.errors[artifact.flow_run_id] = [artifact]  # type: ignore[index]
             fact = progress_fact(artifact)
             if fact and feed.progress_seen.get(artifact.id) != fact.at:
                 feed.progress_seen[artifact.id] = fact.at

@@ -94,6 +94,8 @@ class JobCancelledEvent(ApiModel):
     timestamp: datetime
 
 
+StreamEvent = (JobStatusEvent | StepStatusEvent | StepProgressEvent | JobLogEvent | WarningEvent | JobCompletedEvent
+               | JobFailedEvent | JobCancelledEvent)
 EVENT_NAMES: dict[type[ApiModel], str] = {
     JobStatusEvent: "job-status", StepStatusEvent: "step-status", StepProgressEvent: "step-progress",
     JobLogEvent: "job-log", WarningEvent: "warning", JobCompletedEvent: "job-completed",

@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.deps import Events
 from api.models import ApiModel
 from api.poller import Feed, Poller
-from api.stream_models import EVENT_NAMES, WarningEvent
+from api.stream_models import EVENT_NAMES, StreamEvent, WarningEvent
 from api.timeline import ORIGIN, EventId
 from flows.settings import settings
 
@@ -31,7 +31,8 @@ terminal event is answered 204, which tells a browser's EventSource to stop reco
 
 @router.get(
     "/api/jobs/{job_id}/events", response_class=EventSourceResponse, description=STREAM_DOC,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
+    responses={200: {"model": StreamEvent, "content": {"text/event-stream": {}},
+                     "description": "The event stream; each event's `data` is one of these models."},
                204: {"description": "The client already had the terminal event."},
                404: {"description": "No such job (problem+json)."}},
 )
