@@ -340,14 +340,11 @@ class Poller:
         log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
         if since is not None:
             log_filter.timestamp = LogFilterTimestamp(after_=since)
-        logs, artifacts = await asyncio.gather(
-            self._paged(lambda offset: self.client.read_logs(
-                log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset)),
-            self._artifacts(run_ids, everything=since is None),
-        )
+        logs = await self._paged(lambda offset: self.client.read_logs(
+            log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset))
         for line in logs:
             feeds[line.flow_run_id].timeline.add([log_fact(line)])  # type: ignore[index]
-        for artifact in artifacts:
+        for artifact in await self._artifacts(run_ids, everything=since is None):
             feed = feeds[artifact.flow_run_id]  # type: ignore[index]
             if artifact.key is not None:
                 feed.errors[artifact.flow_run_id] = [artifact]  # type: ignore[index]
