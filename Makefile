@@ -23,9 +23,11 @@ test: $(BIN)/aura ## every test, the slow end-to-end ones included
 test-fast: $(BIN)/aura ## the unit tests only
 	$(BIN)/pytest -m "not slow"
 
-bench: $(BIN)/aura ## print pipeline and service timings (see bench/README.md)
+bench: $(BIN)/aura ## print pipeline, service, event and ETA figures (see bench/README.md)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/service.py
+	$(BIN)/python bench/events.py latency
+	$(BIN)/python bench/events.py eta
 
 clean:
 	rm -rf .aura test-artifacts bench/out
