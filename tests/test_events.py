@@ -132,11 +132,13 @@ def test_two_api_processes_and_a_restarted_one_give_the_same_ids(service: Any, t
 
 
 def test_an_idle_stream_is_kept_open_with_pings(service: Any, quick: ApiProcess) -> None:
-    blocker = submit(service, "Blocker", shape=MEDIUM)
+    # A long blocker: the worker runs one job at a time, so the second one stays queued, and quiet.
+    blocker = submit(service, "Blocker", shape=LONG)
     wait_status(service, blocker, "running")
     waiting = submit(service, "Waits in the queue")
     lines = raw_stream(events_url(quick, waiting), seconds=3.5)
     http.post(f"{service.url}/api/jobs/{waiting}/cancel")
+    http.post(f"{service.url}/api/jobs/{blocker}/cancel")
     assert lines[0] == "id: 0-0" and "retry: 3000" in lines
     assert lines.count(": ping") >= 2
 
