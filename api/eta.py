@@ -129,6 +129,15 @@ class EtaModel:
         return cls(priors={stage: Prior(prior.fixed + share, prior.per_unit) for stage, prior in priors.items()},
                    runs_seen=runs_seen)
 
+    def remaining(self, request: VideoRequest, stage: str | None, stage_percent: float, elapsed: float, *,
+                  skipped: Iterable[str] = (), estimator: "Estimator | None" = None, at: float = 0.0) -> float:
+        """Seconds left of a job in `stage`; an `estimator` keeps the attempt's samples (the stream's)."""
+        expected = self.expected_seconds(request, skipped)
+        fraction = done_fraction(expected, stage, stage_percent / 100)
+        estimator = estimator or Estimator()
+        estimator.add(at, fraction)
+        return estimator.remaining(sum(expected.values()), fraction, elapsed)
+
     def expected_seconds(self, request: VideoRequest, skipped: Iterable[str] = ()) -> dict[str, float]:
         """Each stage's expected time for this request; stages reused from an earlier attempt take none."""
         reused = set(skipped)

@@ -34,8 +34,8 @@ from prefect.states import Cancelled, Cancelling
 
 from api.models import ArtifactPublic, ErrorPublic, JobPublic, QueueStats
 from api.problems import Problem, not_found
-from api.eta import EtaModel, Estimator, done_fraction
-from api.progress import Snapshot, stage_snapshot
+from api.eta import EtaModel
+from api.progress import stage_snapshot
 from flows.job_status import (
     LATEST_TAG,
     STATES_OF_STATUS,
@@ -148,7 +148,8 @@ def job_public(runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float |
         status=status,
         stage=snapshot.stage,
         percent=round(percent, 2),
-        eta_seconds=(live_eta if live_eta is not None else _eta(eta_model, request, snapshot, elapsed))
+        eta_seconds=(live_eta if live_eta is not None else
+                     eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed or 0.0))
         if status == "running" else None,
         elapsed_seconds=round(elapsed, 3) if elapsed is not None else None,
         created_at=runs.attempts[0].created or now,
@@ -167,12 +168,6 @@ def job_public(runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float |
         prefect_url=f"{ui}/runs/flow-run/{latest.id}",
         correlation_id=latest.parameters.get("correlation_id"),
     )
-
-
-def _eta(model: EtaModel, request: VideoRequest, snapshot: Snapshot, elapsed: float | None) -> float:
-    expected = model.expected_seconds(request)
-    fraction = done_fraction(expected, snapshot.stage, snapshot.stage_percent / 100)
-    return Estimator().remaining(sum(expected.values()), fraction, elapsed or 0.0)
 
 
 def error_of(flow_run: FlowRun, artifacts: list[Artifact]) -> ErrorPublic:

@@ -22,7 +22,7 @@ from uuid import UUID
 from prefect.client.schemas.objects import StateType
 from sse_starlette import ServerSentEvent
 
-from api.eta import EtaModel, Estimator, done_fraction
+from api.eta import EtaModel, Estimator
 from api.history import Fact, FlowState, LogLine, Progress, RunEnd, TaskState, micros
 from api.models import ApiModel, ArtifactPublic, ErrorPublic
 from api.stream_models import (
@@ -304,17 +304,15 @@ class Timeline:
         if self.status not in ("running", "queued"):
             self.eta = None
             return
-        expected = self.eta_model().expected_seconds(self.request, self.skipped)
-        fraction = done_fraction(expected, self.stage, self.stage_percent / 100)
-        self.estimator.add(at.timestamp(), fraction)
         elapsed = (at - self.started_at).total_seconds() if self.started_at else 0.0
-        self.eta = self.estimator.remaining(sum(expected.values()), fraction, elapsed)
+        self.eta = self.eta_model().remaining(self.request, self.stage, self.stage_percent, elapsed,
+                                              skipped=self.skipped, estimator=self.estimator, at=at.timestamp())
 
     def _status_event(self, at: datetime) -> JobStatusEvent:
-        if self.status in ("running", "queued"):
-            self._update_eta(at)
-        else:
-            self.eta = None
+        self._update_eta(at)
+        return self._snapshot(at)
+
+    def _snapshot(self, at: datetime) -> JobStatusEvent:
         return JobStatusEvent(job_id=self.job_id, status=self.status, stage=self.stage,
                               percent=round(self.percent, 2), eta_seconds=self.eta, attempt=self.attempt,
                               timestamp=at)
@@ -331,9 +329,7 @@ class Timeline:
         if artifact_id is not None:
             # The server keeps only a stage's newest progress; so does the replay.
             self.events = [event for event in self.events if event.artifact_id != artifact_id]
-        snapshot = data if isinstance(data, JobStatusEvent) else JobStatusEvent(
-            job_id=self.job_id, status=self.status, stage=self.stage, percent=round(self.percent, 2),
-            eta_seconds=self.eta, attempt=self.attempt, timestamp=at)
+        snapshot = data if isinstance(data, JobStatusEvent) else self._snapshot(at)
         event = Emitted(id=event_id, data=data, status=snapshot, attempt=attempt or self.attempt, final=final,
                         artifact_id=artifact_id)
         self.events.append(event)
