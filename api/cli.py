@@ -8,21 +8,22 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from api import prefect_server
+from api import exit_codes, jobs_cli, prefect_server
 from flows.request import VideoRequest
 from flows.settings import settings
 
 SAMPLE_TOPIC = "Why honeybees matter"
-EXIT_USAGE = 2
 
 app = typer.Typer(
-    help="Make narrated videos from a brief: each video is a Prefect flow run, one task per stage.",
+    help="Make narrated videos from a brief: each video is a Prefect flow run, one task per stage.\n\n"
+    + exit_codes.HELP,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
 )
 server_app = typer.Typer(help="The embedded Prefect server (SQLite under AURA_HOME).", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+app.add_typer(jobs_cli.app, name="jobs")
 # Soft wrap: paths and URLs stay on one line, whole, when output is not a terminal.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -35,7 +36,7 @@ def _request(**fields: Any) -> VideoRequest:
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"]) or "request"
             errors.print(f"[red]invalid[/red] {where}: {error['msg']}")
-        raise typer.Exit(EXIT_USAGE) from exc
+        raise typer.Exit(exit_codes.USAGE) from exc
 
 
 def _use_prefect(verbose: bool) -> prefect_server.PrefectServer:
@@ -74,17 +75,22 @@ def generate(
     script_provider: str = typer.Option(None, help="Script block document name."),
     voice_provider: str = typer.Option(None, help="Voice block document name."),
     visuals_provider: str = typer.Option(None, help="Visuals block document name."),
+    priority: int = typer.Option(5, help="1 runs first, 10 last (matters when the service is busy)."),
     job_id: str = typer.Option(None, help="Job id to use (3-64 lowercase letters, digits, dashes); new if not given."),
+    api_url: str = typer.Option(None, "--api", help="Submit to a running service at this URL instead of running here."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every log line of the run."),
 ) -> None:
-    """Make one video and print where it is. Ctrl-C cancels the job."""
+    """Make one video and print where it is. Ctrl-C cancels the job.
+
+    Runs here, with an embedded Prefect server, unless --api names a running service.
+    """
     if sample:
         topic = topic or SAMPLE_TOPIC
         audience = audience or "curious people of any age"
         goal = goal or "see why pollinators deserve protection"
     if topic is None:
         errors.print("[red]invalid[/red] brief.topic: give a topic, or --sample")
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(exit_codes.USAGE)
     request = _request(
         brief={"topic": topic, "audience": audience, "goal": goal, "tone": tone,
                "language": language, "aspect": aspect},
@@ -92,7 +98,13 @@ def generate(
         voice={"name": voice, "rate": rate, "pitch": pitch},
         render={"width": width, "height": height, "fps": fps, "subtitles": subtitles},
         providers={"script": script_provider, "voice": voice_provider, "visuals": visuals_provider},
+        priority=priority,
     )
+    if api_url:
+        if job_id:
+            errors.print("[red]invalid[/red] --job-id: the service names its jobs; leave it out with --api")
+            raise typer.Exit(exit_codes.USAGE)
+        raise typer.Exit(jobs_cli.run_remote(api_url, request))
     from flows.errors import InvalidRequest
     from flows.providers import espeak
     from flows.storage import JOB_ID_PATTERN
@@ -100,12 +112,12 @@ def generate(
     job_id = job_id or str(uuid.uuid4())
     if not JOB_ID_PATTERN.match(job_id):
         errors.print(f"[red]invalid[/red] --job-id: {job_id!r} is not 3-64 lowercase letters, digits and dashes")
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(exit_codes.USAGE)
     try:
         espeak.check_voice(request.voice_name())
     except InvalidRequest as exc:
         errors.print(f"[red]invalid[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
+        raise typer.Exit(exit_codes.USAGE) from exc
 
     server = _use_prefect(verbose)
     from api.embedded_run import run_job

@@ -15,13 +15,13 @@ from prefect.states import Cancelling, State
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from api import exit_codes
 from api.progress import Snapshot, find_flow_run, read_snapshot
 from flows.cancellation import request_cancel, settle_cancelled
 from flows.request import VideoRequest
 from flows.storage import job_folders
 from flows.video import generate_video
 
-EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
 POLL_SECONDS = 0.3
 CANCEL_WAIT_SECONDS = 30.0
 
@@ -97,10 +97,10 @@ def _report(state: State | None, job_id: str, flow_run_id: UUID | None, ui_url: 
             if (outputs / name).exists():
                 console.print(f"  {label + ':':<10} {outputs / name}")
         console.print(f"  Prefect:   {run_link}")
-        return EXIT_OK
+        return exit_codes.OK
     if state is None or state.is_cancelled():
         console.print(f"[yellow]Cancelled[/yellow] job {job_id}: {run_link}")
-        return EXIT_CANCELLED
+        return exit_codes.CANCELLED
     console.print(f"[red]{state.name}[/red] job {job_id}: {state.message}")
     console.print(f"  Prefect:   {run_link}")
-    return EXIT_FAILED
+    return exit_codes.FAILED

@@ -11,7 +11,7 @@ from api import problems
 from api.body_limit import BodyLimitMiddleware
 from api.correlation import CorrelationMiddleware
 from api.poller import Poller, RequestCounter, counting_client
-from api.routes import events, jobs, queue, render, system
+from api.routes import events, jobs, queue, render, system, web
 from flows.settings import settings
 
 
@@ -36,8 +36,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (jobs.router, events.router, queue.router, render.router, system.router):
+    for router in (jobs.router, events.router, queue.router, render.router, system.router, web.router):
         app.include_router(router)
+    app.mount("/web", web.files, name="web")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(CorrelationMiddleware)
     return app

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
+    api_url: str = Field(default="http://127.0.0.1:8000", description="The service `aura jobs` talks to.")
     api_max_body_bytes: int = Field(default=64 * 1024, gt=0, description="Largest request body accepted.")
     prefect_ui_url: str | None = Field(
         default=None, description="Prefect UI base URL for links; derived from PREFECT_API_URL if unset."
