@@ -169,8 +169,9 @@ def serve(
     import uvicorn
 
     server = _connect()
-    from api.serve import running_worker, worker_name
+    from api.serve import running_worker, stop_on_sigterm, worker_name
 
+    stop_on_sigterm()
     try:
         with running_worker(server.api_url, limit=limit, name=worker_name()):
             console.print(f"Prefect UI: {server.ui_url}\nAPI:        http://{host}:{port}  (OpenAPI at /docs)")
@@ -188,8 +189,9 @@ def worker(
 ) -> None:
     """Run one worker on the video work pool (scale-out: one or more per machine)."""
     server = _connect()
-    from api.serve import running_worker, wait_forever, worker_name
+    from api.serve import running_worker, stop_on_sigterm, wait_forever, worker_name
 
+    stop_on_sigterm()
     with running_worker(server.api_url, limit=limit, name=name or worker_name()) as process:
         console.print(f"Worker {name or worker_name()} on pool {settings.work_pool}, up to {limit} jobs at once.")
         try:

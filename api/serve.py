@@ -116,6 +116,18 @@ def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subproces
             stop_process_group(process)
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (systemd, `docker stop`, `kill`) unwind like Ctrl-C, so what this process started stops too.
+
+    Without it the default action ends the process at once, past every `finally`; uvicorn
+    re-raises the SIGTERM it caught once it has shut down, which lands here.
+    """
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def worker_name() -> str:
     return f"aura-{socket.gethostname()}-{os.getpid()}"
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 MAX_MESSAGE = 1 << 20
 POLL_SECONDS = 0.05
+# Long enough for a slow Prefect server to take the last batch; a dead one costs a run this much at exit.
+DRAIN_SECONDS = 10
 
 
 def _preload() -> None:
@@ -69,9 +71,17 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
         traceback.print_exc()
         code = 1
     finally:
+        _send_pending_logs_and_events()
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)
+
+
+def _send_pending_logs_and_events() -> None:
+    """What `atexit` would do, which `os._exit` skips: a failed run's last log lines are still queued here."""
+    from prefect._internal.concurrency.services import QueueService
+
+    QueueService.drain_all(timeout=DRAIN_SECONDS)
 
 
 def _receive(connection: socket.socket) -> tuple[dict[str, object], list[int]]:

@@ -72,7 +72,10 @@ async function onEvent(name, data) {
         job.attempt = data.attempt;
       }
       mine.steps[data.step] = data.status;
-      if (data.status === "started") job.stage = data.step;
+      if (data.status === "started") {
+        job.stage = data.step;
+        job.message = "";
+      }
       if (data.status !== "retrying") clearWarning();
       break;
     case "step-progress":
