@@ -1,0 +1,55 @@
+"""`aura jobs …` and `aura generate --api` against the running service, with the exit codes scripts rely on."""
+
+import json
+import os
+import signal
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.utils.service import wait_status
+from tests.utils.stack import AURA, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def aura(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AURA, *args], env=os.environ.copy(), text=True, capture_output=True, timeout=timeout)
+
+
+def test_generate_on_the_service_then_list_cancel_retry_and_their_exit_codes(service: Any) -> None:
+    made = aura("generate", "Scripted bees", "--duration", "6", "--width", "320", "--api", service.url)
+    assert made.returncode == 0, made.stdout + made.stderr
+    job_id = made.stdout.split()[1]
+    assert f"Completed job {job_id}" in made.stdout and f"{service.url}/api/jobs/{job_id}/artifacts/video.mp4" in made.stdout
+
+    listed = aura("jobs", "list", "--status", "completed", "--json", "--api", service.url)
+    assert listed.returncode == 0
+    assert job_id in [job["jobId"] for job in json.loads(listed.stdout)["jobs"]]
+    table = aura("jobs", "list", "--api", service.url)
+    assert job_id in table.stdout and "Queue:" in table.stdout
+
+    ended = aura("jobs", "cancel", job_id, "--api", service.url)
+    assert ended.returncode == 4 and "E409-JOB_ENDED" in ended.stderr
+    assert aura("jobs", "retry", job_id, "--api", service.url).returncode == 4
+    assert aura("jobs", "watch", "no-such-job", "--api", service.url).returncode == 3
+    refused = aura("jobs", "list", "--api", f"http://127.0.0.1:{free_port()}")
+    assert refused.returncode == 5 and "unreachable" in refused.stderr
+    assert aura("generate", "Bees", "--duration", "0", "--api", service.url).returncode == 2
+
+
+def test_ctrl_c_on_generate_with_api_cancels_the_job_on_the_service(service: Any) -> None:
+    generate = subprocess.Popen(
+        [AURA, "generate", "Interrupted bees", "--duration", "180", "--width", "1920", "--api", service.url],
+        env=os.environ.copy(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        job_id = generate.stdout.readline().split()[1]
+        wait_status(service, job_id, "running")
+        generate.send_signal(signal.SIGINT)
+        output, _ = generate.communicate(timeout=60)
+    finally:
+        generate.kill()
+    assert generate.returncode == 130, output
+    assert f"Cancelled job {job_id}" in output
+    assert wait_status(service, job_id, "cancelled", "completed")["status"] == "cancelled"
