@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from api import exit_codes
@@ -35,13 +36,14 @@ def service(api_url: str) -> Iterator[ServiceClient]:
         with ServiceClient(api_url) as client:
             yield client
     except Unreachable as exc:
-        errors.print(f"[red]unreachable[/red] {exc}. Is the service running (`aura serve`)?", highlight=False)
+        errors.print(f"[red]unreachable[/red] {escape(str(exc))}. Is the service running (`aura serve`)?",
+                     highlight=False)
         raise typer.Exit(exit_codes.UNREACHABLE) from exc
     except ServiceError as exc:
         problem = exc.problem
-        errors.print(f"[red]{problem.get('code') or exc.status}[/red] {exc}", highlight=False)
+        errors.print(f"[red]{problem.get('code') or exc.status}[/red] {escape(str(exc))}", highlight=False)
         for action in problem.get("suggestedActions", []):
-            errors.print(f"  - {action}", highlight=False)
+            errors.print(f"  - {escape(action)}", highlight=False)
         raise typer.Exit(_exit_code(exc.status)) from exc
 
 

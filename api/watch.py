@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 
@@ -63,8 +64,8 @@ class _Drawing:
             took = f" in {data['durationSeconds']:.1f} s" if data.get("durationSeconds") is not None else ""
             print_line(STEP_LINES[data["status"]].format(step=data["step"], took=took))
         elif event.name == "warning":
-            print_line(f"[yellow]warning[/yellow] ({data['kind']}) {data['step'] or 'job'}: {data['message']}",
-                       markup=True, highlight=False)
+            where = data["step"] or "job"
+            print_line(f"[yellow]warning[/yellow] ({data['kind']}) {where}: {escape(data['message'])}", highlight=False)
         elif event.name == "job-log" and self.logs:
             print_line(f"{data['level']:<8} {data['step'] or '':<8} {data['message']}", markup=False, highlight=False)
 
@@ -97,7 +98,8 @@ def watch(client: ServiceClient, job_id: str, console: Console, logs: bool = Fal
                 if time.monotonic() - down_since > GIVE_UP_SECONDS:
                     raise
                 failures += 1
-                drawing.bar.update(drawing.task, message=f"[yellow]reconnecting (attempt {failures})…[/yellow] {exc}")
+                notice = f"[yellow]reconnecting (attempt {failures})…[/yellow] {escape(str(exc))}"
+                drawing.bar.update(drawing.task, message=notice)
             if ended is None:
                 time.sleep(min(MAX_BACKOFF_SECONDS, 2.0 ** max(failures - 1, 0)))
         drawing.bar.update(drawing.task, stage=ended["status"], eta="–")
@@ -116,9 +118,9 @@ def report(client: ServiceClient, ended: dict[str, Any], console: Console) -> in
     elif status == "failed":
         error = ended.get("error") or {}
         console.print(f"[red]Failed[/red] job {job_id}: {error.get('code')} at {error.get('stage')}: "
-                      f"{error.get('message')}", highlight=False)
+                      f"{escape(error.get('message') or '')}", highlight=False)
         for action in error.get("suggestedActions", []):
-            console.print(f"  - {action}", highlight=False)
+            console.print(f"  - {escape(action)}", highlight=False)
         console.print(f"  retry with: aura jobs retry {job_id}")
     else:
         console.print(f"[yellow]{status.capitalize()}[/yellow] job {job_id}")

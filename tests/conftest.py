@@ -30,6 +30,10 @@ for name in [key for key in os.environ if key.startswith("PREFECT_")]:
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_SESSION_DIR / "home" / "results")
 
 _server: subprocess.Popen[bytes] | None = None
+# A shell that starts pytest in the background (`make test &`, nohup) ignores SIGINT, and its
+# children inherit that: the Ctrl-C tests would send a signal nobody hears. Handled signals are
+# reset to the default in children, ignored ones are not.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -127,8 +127,9 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
         reused = wait_for(states, timeout=20, what="the second attempt's task runs")
     assert [reused[stage] for stage in ("script", "voice", "visuals")] == ["Cached"] * 3
     assert reused["render"] == "Completed"
-    logs = http.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]
-    assert {line["attempt"] for line in logs} == {1, 2}
+    # Log lines reach Prefect in batches (every 2 s, and at the end of the flow-run process).
+    wait_for(lambda: {line["attempt"] for line in http.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]}
+             == {1, 2}, timeout=15, what="log lines of both attempts")
     listed = http.get(f"{service.url}/api/jobs", params={"limit": 200}).json()["jobs"]
     assert next(entry for entry in listed if entry["jobId"] == job_id) == job(service, job_id)
 

@@ -22,7 +22,8 @@ def test_generate_on_the_service_then_list_cancel_retry_and_their_exit_codes(ser
     made = aura("generate", "Scripted bees", "--duration", "6", "--width", "320", "--api", service.url)
     assert made.returncode == 0, made.stdout + made.stderr
     job_id = made.stdout.split()[1]
-    assert f"Completed job {job_id}" in made.stdout and f"{service.url}/api/jobs/{job_id}/artifacts/video.mp4" in made.stdout
+    assert f"Completed job {job_id}" in made.stdout
+    assert f"{service.url}/api/jobs/{job_id}/artifacts/video.mp4" in made.stdout
 
     listed = aura("jobs", "list", "--status", "completed", "--json", "--api", service.url)
     assert listed.returncode == 0

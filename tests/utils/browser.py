@@ -11,7 +11,9 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is up, its event loop runs in the main
+# thread, and Prefect's sync calls (Block.save, …) in later test modules would hand back coroutines.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert CHROMIUM.exists(), "browser tests need Debian's chromium: apt-get install -y chromium (.ci/run does)"
     with sync_playwright() as playwright:
