@@ -14,8 +14,7 @@ let view = null;
 
 export async function show(jobId) {
   hide();
-  const section = $("job");
-  section.hidden = false;
+  $("job").hidden = false;
   $("job-title").textContent = `Job ${jobId}`;
   const mine = { jobId, job: null, steps: {}, logs: [], stream: null, announced: "" };
   view = mine;
@@ -29,7 +28,8 @@ export async function show(jobId) {
   $("action-error").hidden = true;
   render();
   listen();
-  section.focus?.();
+  // Keyboard and screen-reader users land on the job they just opened or started.
+  $("job-title").focus();
 }
 
 export function hide() {
@@ -205,7 +205,7 @@ function renderLog() {
     const item = document.createElement("li");
     item.className = `log-${line.level.toLowerCase()}`;
     const when = new Date(line.timestamp).toLocaleTimeString();
-    item.textContent = `${when} ${line.level.padEnd(7)} ${line.step ?? ""} ${line.message}`;
+    item.textContent = `${when} ${line.level.padEnd(7)} ${line.step ? `${line.step}: ` : ""}${line.message}`;
     return item;
   }));
   const log = $("job-log");

@@ -4,27 +4,35 @@ import * as api from "./api.js";
 import * as connection from "./connection.js";
 import * as format from "./format.js";
 
-const REFRESH_MS = 2000;
+// Every refresh costs the API several Prefect queries: quick while something moves, slow when
+// nothing does, and not at all while the tab is hidden.
+const ACTIVE_REFRESH_MS = 2000;
+const IDLE_REFRESH_MS = 10000;
+const ACTIVE = new Set(["queued", "running", "cancelling"]);
 const $ = (id) => document.getElementById(id);
 let timer = null;
 let failures = 0;
 
 export function start() {
   $("status-filter").addEventListener("change", refresh);
+  document.addEventListener("visibilitychange", () => document.hidden || refresh());
   refresh();
 }
 
 export async function refresh() {
   clearTimeout(timer);
+  let delay = ACTIVE_REFRESH_MS;
   try {
     const page = await api.listJobs($("status-filter").value);
     failures = 0;
     connection.restored("list");
     render(page);
+    const { queued, running } = page.stats;
+    if (queued + running === 0 && !page.jobs.some((job) => ACTIVE.has(job.status))) delay = IDLE_REFRESH_MS;
   } catch (error) {
     if (error instanceof api.Offline) connection.lost("list", (failures += 1));
   }
-  timer = setTimeout(refresh, REFRESH_MS);
+  if (!document.hidden) timer = setTimeout(refresh, delay);
 }
 
 function render({ jobs, total, stats }) {
