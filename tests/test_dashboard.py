@@ -67,6 +67,10 @@ def test_a_job_from_the_form_runs_live_and_its_video_plays(service: Any, page: P
                                                             artifacts_dir: Path) -> None:
     page.goto(service.url)
     expect(page.get_by_role("heading", name="New video")).to_be_visible()
+    unlabelled = page.locator("input, select, textarea").evaluate_all(
+        "(fields) => fields.filter((field) => field.labels.length === 0).map((field) => field.id)")
+    assert unlabelled == []
+    assert page.evaluate("import('/web/format.js').then((format) => format.duration(8130))") == "2h 15m 30s"
     job_id = start_from_form(page, "Why honeybees matter", 8)
     watcher = watch(job_id)
 
