@@ -2,7 +2,9 @@
 
 A job is the set of flow runs of the `generate-video` deployment tagged
 `aura-job:<jobId>`, one per attempt; the newest attempt also carries the tag
-`aura-latest`, which is what job lists page over. The request, attempt number,
+`aura-latest`, which is what job lists page over. The tag `aura-owner:<owner>`
+says whose it is: a caller who may not see the owner's jobs gets a 404, as if the
+job did not exist. The request, attempt number,
 priority and correlation id are the flow run's parameters; the job's status is
 a mapping of the newest attempt's Prefect state; progress and the failure
 detail are artifacts of that run. Which stages a retry would reuse is read from
@@ -32,6 +34,7 @@ from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
+from api.auth import Caller
 from api.models import ArtifactPublic, ErrorPublic, JobPublic, QueueStats
 from api.problems import Problem, not_found
 from api.eta import EtaModel
@@ -42,6 +45,8 @@ from flows.job_status import (
     JobStatus,
     job_id_of,
     job_tag,
+    owner_of,
+    owner_tag,
     queue_name,
     status_of,
 )
@@ -57,6 +62,8 @@ ARTIFACT_TYPES = {
     "manifest.json": "application/json", "ffmpeg.log": "text/plain",
 }
 WORKER_LOST = "E309-WORKER_LOST"
+# A queue slot opens when a job starts: with short jobs, within seconds; this is a polite first wait.
+QUEUE_FULL_RETRY_SECONDS = 30
 
 
 def check_job_id(job_id: str) -> None:
@@ -91,7 +98,7 @@ async def deployment_id(client: PrefectClient) -> UUID:
     return deployment.id
 
 
-async def submit(client: PrefectClient, request: VideoRequest, *, correlation_id: str,
+async def submit(client: PrefectClient, request: VideoRequest, *, owner: str, correlation_id: str,
                  job_id: str | None = None, attempt: int = 1) -> FlowRun:
     """Start an attempt of a job as a flow run of the deployment; it waits in its priority's queue."""
     job_id = job_id or str(uuid.uuid4())
@@ -99,18 +106,31 @@ async def submit(client: PrefectClient, request: VideoRequest, *, correlation_id
         await deployment_id(client),
         parameters={"request": request.model_dump(mode="json", by_alias=True), "job_id": job_id, "attempt": attempt,
                     "correlation_id": correlation_id},
-        tags=[job_tag(job_id), LATEST_TAG],
+        tags=[job_tag(job_id), owner_tag(owner), LATEST_TAG],
         work_queue_name=queue_name(request.priority),
     )
 
 
-async def read_job_runs(client: PrefectClient, job_id: str) -> JobRuns:
+async def check_queue_room(client: PrefectClient, owner: str) -> None:
+    """429 when the owner, or everyone together, has as many queued jobs as allowed."""
+    for limit, tags, whose in ((settings.max_queued_per_owner, [owner_tag(owner)], "your"),
+                               (settings.max_queued_total, [], "the service's")):
+        queued = await client.count_flow_runs(flow_run_filter=_latest_filter(["queued"], tags))
+        if queued >= limit:
+            raise Problem(429, "E429-QUEUE_FULL", "Too many queued jobs",
+                          f"{whose} queue holds {queued} jobs, the most allowed is {limit}",
+                          headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
+                          suggested_actions=["Wait for queued jobs to start, or cancel some, then submit again."])
+
+
+async def read_job_runs(client: PrefectClient, job_id: str, who: Caller) -> JobRuns:
+    """Every attempt of the job; 404 if there is none, or if `who` may not see its owner's jobs."""
     check_job_id(job_id)
     attempts = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[job_tag(job_id)])),
         sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50,
     )
-    if not attempts:
+    if not attempts or not who.may_see(owner_of(attempts[-1].tags)):
         raise not_found("job", job_id)
     attempts.sort(key=lambda run: run.parameters.get("attempt", 1))
     artifacts = await read_artifacts(client, [attempts[-1].id])
@@ -196,8 +216,8 @@ def list_outputs(job_id: str) -> list[ArtifactPublic]:
     ]
 
 
-def _latest_filter(statuses: list[str] | None) -> FlowRunFilter:
-    filters: dict[str, Any] = {"tags": FlowRunFilterTags(all_=[LATEST_TAG])}
+def _latest_filter(statuses: list[str] | None, tags: list[str]) -> FlowRunFilter:
+    filters: dict[str, Any] = {"tags": FlowRunFilterTags(all_=[LATEST_TAG, *tags])}
     if statuses:
         filters["state"] = {"type": FlowRunFilterStateType(
             any_=[state for status in statuses for state in STATES_OF_STATUS[status]]
@@ -205,15 +225,20 @@ def _latest_filter(statuses: list[str] | None) -> FlowRunFilter:
     return FlowRunFilter(**filters)
 
 
+def _visible_tags(who: Caller) -> list[str]:
+    return [] if who.admin else [owner_tag(who.owner)]
+
+
 async def list_jobs(
-    client: PrefectClient, eta_model: EtaModel, *, statuses: list[str] | None, limit: int, offset: int,
+    client: PrefectClient, eta_model: EtaModel, who: Caller, *, statuses: list[str] | None, limit: int, offset: int,
     sort: FlowRunSort = FlowRunSort.EXPECTED_START_TIME_DESC,
 ) -> tuple[list[JobPublic], int]:
-    """One page of jobs (newest attempt first) and how many match, in three Prefect queries."""
+    """One page of the jobs `who` may see (newest attempt first) and how many match, in three Prefect queries."""
     deployments = DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT.split("/")[1]]))
-    runs = await client.read_flow_runs(flow_run_filter=_latest_filter(statuses), deployment_filter=deployments,
+    latest = _latest_filter(statuses, _visible_tags(who))
+    runs = await client.read_flow_runs(flow_run_filter=latest, deployment_filter=deployments,
                                        sort=sort, limit=limit, offset=offset)
-    total = await client.count_flow_runs(flow_run_filter=_latest_filter(statuses), deployment_filter=deployments)
+    total = await client.count_flow_runs(flow_run_filter=latest, deployment_filter=deployments)
     artifacts = await read_artifacts(client, [run.id for run in runs])
     earlier = await _earlier_attempts(client, [run for run in runs if run.parameters.get("attempt", 1) > 1])
     ui = prefect_ui(client)
@@ -243,18 +268,19 @@ async def _earlier_attempts(client: PrefectClient, retried: list[FlowRun]) -> di
     return earlier
 
 
-async def queue_stats(client: PrefectClient) -> QueueStats:
+async def queue_stats(client: PrefectClient, who: Caller) -> QueueStats:
+    """Counts of the jobs `who` may see, by status."""
     counts = {
-        status: await client.count_flow_runs(flow_run_filter=_latest_filter([status]))
+        status: await client.count_flow_runs(flow_run_filter=_latest_filter([status], _visible_tags(who)))
         for status in ("queued", "running", "cancelling", "completed", "failed", "cancelled")
     }
     running = counts.pop("running") + counts.pop("cancelling")
     return QueueStats(total=running + sum(counts.values()), running=running, **counts)
 
 
-async def cancel(client: PrefectClient, job_id: str) -> JobStatus:
+async def cancel(client: PrefectClient, job_id: str, who: Caller) -> JobStatus:
     """Cancel a queued job at once; ask a running one to stop (it reports `cancelling`)."""
-    latest = (await read_job_runs(client, job_id)).latest
+    latest = (await read_job_runs(client, job_id, who)).latest
     status = status_of(latest)
     if status in ("completed", "failed", "cancelled"):
         raise Problem(409, "E409-JOB_ENDED", "Job already ended", f"job {job_id} is {status}; nothing to cancel",
@@ -277,9 +303,9 @@ def retry_wait_seconds(retries_so_far: int, ended_at: datetime | None) -> float:
     return max(0.0, delay - waited)
 
 
-async def retry(client: PrefectClient, job_id: str, *, correlation_id: str) -> FlowRun:
-    """Start the next attempt of a failed or cancelled job; completed stages are reused."""
-    runs = await read_job_runs(client, job_id)
+async def retry(client: PrefectClient, job_id: str, who: Caller, *, correlation_id: str) -> FlowRun:
+    """Start the next attempt of a failed or cancelled job, for its owner; completed stages are reused."""
+    runs = await read_job_runs(client, job_id, who)
     latest = runs.latest
     status = status_of(latest)
     if status not in ("failed", "cancelled"):
@@ -299,7 +325,9 @@ async def retry(client: PrefectClient, job_id: str, *, correlation_id: str) -> F
                       headers={"Retry-After": str(math.ceil(wait))},
                       suggested_actions=[f"Retry again after {math.ceil(wait)} seconds."])
     request = VideoRequest.model_validate(latest.parameters["request"])
-    new_run = await submit(client, request, correlation_id=correlation_id, job_id=job_id, attempt=attempt + 1)
+    owner = owner_of(latest.tags) or who.owner
+    new_run = await submit(client, request, owner=owner, correlation_id=correlation_id, job_id=job_id,
+                           attempt=attempt + 1)
     await client.update_flow_run(latest.id, tags=[tag for tag in latest.tags if tag != LATEST_TAG])
     return new_run
 

@@ -5,13 +5,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from prefect.client.orchestration import get_client
 
 from api import problems
+from api.auth import load_keys
 from api.body_limit import BodyLimitMiddleware
 from api.correlation import CorrelationMiddleware
 from api.poller import Poller, RequestCounter, counting_client
-from api.routes import events, jobs, queue, render, system, web
+from api.routes import events, jobs, queue, render, system, tokens, web
 from flows.settings import settings
 
 
@@ -35,12 +37,20 @@ def create_app() -> FastAPI:
         description="Narrated videos from a brief. Each job is a Prefect flow run; errors are RFC 7807 problems.",
         lifespan=lifespan,
     )
+    app.state.keys = load_keys(settings.api_keys, settings.api_keys_file)
     problems.install(app)
-    for router in (jobs.router, events.router, queue.router, render.router, system.router, web.router):
+    for router in (jobs.router, events.router, queue.router, render.router, system.router, tokens.router,
+                   web.router):
         app.include_router(router)
     app.mount("/web", web.files, name="web")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(CorrelationMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Correlation-ID"],
+            expose_headers=["Location", "Retry-After", "X-Correlation-ID"], max_age=600,
+        )
     return app
 
 

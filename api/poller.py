@@ -62,7 +62,7 @@ from api.history import (
 )
 from api.problems import not_found
 from api.timeline import Emitted, Outcome, Timeline
-from flows.job_status import job_id_of, job_tag
+from flows.job_status import job_id_of, job_tag, owner_of
 from flows.request import VideoRequest
 from flows.settings import settings
 from flows.storage import reusable_stages
@@ -119,6 +119,10 @@ class Feed:
     @property
     def job_id(self) -> str:
         return self.timeline.job_id
+
+    @property
+    def owner(self) -> str | None:
+        return next((owner for run in self.runs.values() if (owner := owner_of(run.tags))), None)
 
 
 class Poller:

@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
     api_url: str = Field(default="http://127.0.0.1:8000", description="The service `aura jobs` talks to.")
     api_max_body_bytes: int = Field(default=64 * 1024, gt=0, description="Largest request body accepted.")
+    api_keys: str = Field(
+        default="",
+        description="API keys as `key:owner[:admin]`, comma-separated; authentication is on when any are set.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="A file of API keys, one `key owner [admin]` per line (`#` comments)."
+    )
+    access_token_seconds: float = Field(
+        default=3600.0, gt=0, le=86400,
+        description="Lifetime of the read-only access tokens for URLs (event streams, video, downloads).",
+    )
+    max_queued_per_owner: int = Field(default=100, ge=1, description="Queued jobs one owner may have; 429 past it.")
+    max_queued_total: int = Field(default=1000, ge=1, description="Queued jobs in all; 429 past it.")
+    cors_origins: list[str] = Field(
+        default=[], description="Origins allowed to call the API from a browser (JSON list); none by default."
+    )
     prefect_ui_url: str | None = Field(
         default=None, description="Prefect UI base URL for links; derived from PREFECT_API_URL if unset."
     )

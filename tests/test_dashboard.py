@@ -20,6 +20,7 @@ from flows.media.probe import probe
 from flows.storage import job_folders
 from tests.utils.browser import PHONE, browser, page, screenshot  # noqa: F401  (fixtures)
 from tests.utils.chat import ChatStandIn
+from tests.utils.keys import ALICE, secured  # noqa: F401  (a fixture)
 from tests.utils.service import ffmpeg_of, http, submit, wait_status
 from tests.utils.stack import AURA
 
@@ -184,3 +185,25 @@ def test_the_page_reconnects_by_itself_after_an_api_restart(service: Any, page: 
     expect(page.locator("#job-status")).to_contain_text("completed", timeout=SECONDS)
     expect(page.locator("#job-percent")).to_have_text("100 %")
     expect(page.locator(f"#job-table tr[data-job-id='{job_id}']")).to_contain_text("completed", timeout=10_000)
+
+
+def test_with_keys_on_the_page_signs_in_and_streams_without_the_key_in_any_url(
+        secured: Any, page: Page, artifacts_dir: Path) -> None:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.goto(secured.url)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#sign-in-reason")).to_contain_text("needs an API key")
+    screenshot(page, artifacts_dir, "sign-in")
+    page.get_by_label("API key").fill(ALICE)
+    page.get_by_label("API key").press("Enter")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_hidden()
+
+    start_from_form(page, "Keyed bees", 6)
+    expect(page.locator("#job-status")).to_contain_text("completed", timeout=SECONDS)
+    duration = page.locator("#job-video").evaluate(
+        "(video) => video.readyState >= 1 ? video.duration : new Promise((done) => "
+        "video.addEventListener('loadedmetadata', () => done(video.duration), { once: true }))")
+    assert duration > 1
+    assert any("/events?" in url and "access_token=" in url for url in urls)
+    assert not [url for url in urls if ALICE in url]

@@ -1,6 +1,7 @@
 // The dashboard's entry point: the form, the jobs list, and the job chosen in the address (#job=ID).
 
 import * as api from "./api.js";
+import * as auth from "./auth.js";
 import * as jobView from "./job-view.js";
 import * as jobsList from "./jobs-list.js";
 
@@ -36,6 +37,10 @@ async function submit(event) {
   }
 }
 
+auth.start(() => {
+  jobsList.refresh();
+  route();
+});
 $("job-form").addEventListener("submit", submit);
 $("cancel").addEventListener("click", jobView.confirmCancel);
 $("retry").addEventListener("click", jobView.retry);

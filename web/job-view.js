@@ -16,7 +16,7 @@ export async function show(jobId) {
   hide();
   $("job").hidden = false;
   $("job-title").textContent = `Job ${jobId}`;
-  const mine = { jobId, job: null, steps: {}, logs: [], stream: null, announced: "" };
+  const mine = { jobId, job: null, steps: {}, logs: [], stream: null, announced: "", resultFor: null };
   view = mine;
   try {
     mine.job = await api.readJob(jobId);
@@ -44,7 +44,7 @@ export function hide() {
 
 function listen(from = null) {
   const mine = view;
-  mine.stream = follow(api.eventsUrl(mine.jobId), {
+  mine.stream = follow((lastId) => api.eventsUrl(mine.jobId, lastId), {
     from,
     onEvent: (name, data) => view === mine && onEvent(name, data),
     onConnection: (state, attempt) => {
@@ -128,7 +128,8 @@ function render() {
   announce(job);
   renderActions(job);
   renderError(job.status === "failed" ? job.error : null);
-  renderResult(job);
+  // A failed token request (service away) leaves the result to the next render.
+  renderResult(job).catch(() => { if (view) view.resultFor = null; });
 }
 
 function renderStages(job) {
@@ -182,17 +183,20 @@ function renderError(error) {
   }));
 }
 
-function renderResult(job) {
+async function renderResult(job) {
   const done = job.status === "completed" && job.artifacts.length > 0;
   $("job-result").hidden = !done;
-  if (!done) return;
-  const video = job.artifacts.find((artifact) => artifact.name === "video.mp4");
-  const player = $("job-video");
-  if (video && player.getAttribute("src") !== video.url) player.src = video.url;
-  $("job-downloads").replaceChildren(...job.artifacts.map((artifact) => {
+  if (!done || view.resultFor === job.attempt) return;
+  const mine = view;
+  mine.resultFor = job.attempt;
+  const urls = await Promise.all(job.artifacts.map((artifact) => api.signedUrl(artifact.url)));
+  if (view !== mine) return;
+  const video = job.artifacts.findIndex((artifact) => artifact.name === "video.mp4");
+  if (video >= 0) $("job-video").src = urls[video];
+  $("job-downloads").replaceChildren(...job.artifacts.map((artifact, index) => {
     const item = document.createElement("li");
     const link = document.createElement("a");
-    link.href = artifact.url;
+    link.href = urls[index];
     link.download = artifact.name;
     link.textContent = `Download ${artifact.name}`;
     item.append(link, ` (${(artifact.sizeBytes / 1024).toFixed(0)} KiB)`);

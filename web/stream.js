@@ -9,25 +9,37 @@ const EVENTS = [
 const TERMINAL = new Set(["job-completed", "job-failed", "job-cancelled"]);
 const MAX_BACKOFF_MS = 30000;
 
-export function follow(url, { from = null, onEvent, onConnection }) {
+// `address(lastId)` gives the URL to connect to (it may fetch a fresh access token).
+export function follow(address, { from = null, onEvent, onConnection }) {
   let lastId = from;
   let source = null;
   let failures = 0;
   let timer = null;
   let stopped = false;
 
-  function open() {
-    source = new EventSource(lastId ? `${url}?lastEventId=${encodeURIComponent(lastId)}` : url);
+  function retry() {
+    failures += 1;
+    onConnection("reconnecting", failures);
+    timer = setTimeout(open, Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1)));
+  }
+
+  async function open() {
+    let url;
+    try {
+      url = await address(lastId);
+    } catch {
+      if (!stopped) retry();
+      return;
+    }
+    if (stopped) return;
+    source = new EventSource(url);
     source.onopen = () => {
       failures = 0;
       onConnection("live");
     };
     source.onerror = () => {
       source.close();
-      if (stopped) return;
-      failures += 1;
-      onConnection("reconnecting", failures);
-      timer = setTimeout(open, Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1)));
+      if (!stopped) retry();
     };
     for (const name of EVENTS) {
       source.addEventListener(name, (message) => {

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.auth import Admin, Who
 from api.deps import Events
+from api.problems import not_found
 from api.models import ApiModel
 from api.poller import Feed, Poller
 from api.stream_models import EVENT_NAMES, StreamEvent, WarningEvent
@@ -37,12 +39,14 @@ terminal event is answered 204, which tells a browser's EventSource to stop reco
                404: {"description": "No such job (problem+json)."}},
 )
 async def job_events(
-    job_id: str, poller: Events,
+    job_id: str, poller: Events, who: Who,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=100)] = None,
 ) -> Response:
     """The job's events from `Last-Event-ID` on (from the beginning without one), then live ones."""
     feed = await poller.watch(job_id)
+    if not who.may_see(feed.owner):
+        raise not_found("job", job_id)
     given = last_event_id_header or last_event_id_query
     cursor = EventId.parse(given) if given else ORIGIN
     warning = None
@@ -99,7 +103,7 @@ class EventsStats(ApiModel):
 
 
 @router.get("/api/events/stats", response_model=EventsStats)
-async def events_stats(poller: Events) -> EventsStats:
-    """This API process's event poller: how much it watches and how much it asks of Prefect."""
+async def events_stats(poller: Events, _: Admin) -> EventsStats:
+    """This API process's event poller: how much it watches and how much it asks of Prefect (admins only)."""
     return EventsStats(watched_jobs=len(poller.feeds), subscribers=poller.subscriber_count(),
                        prefect_requests=poller.counter.count, ticks=poller.ticks)

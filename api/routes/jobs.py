@@ -10,6 +10,7 @@ from prefect.client.schemas.sorting import LogSort
 from pydantic import Field
 
 from api import jobs
+from api.auth import Who
 from api.deps import Correlation, Events, Prefect
 from api.models import (
     ApiModel,
@@ -47,14 +48,17 @@ def _job(runs: jobs.JobRuns, client: Prefect, poller: Poller) -> JobPublic:
 
 
 @router.post("", status_code=202, response_model=JobCreated,
-             responses={422: {"description": "Invalid request (problem+json)."}})
-async def create_job(body: VideoRequest, response: Response, client: Prefect, correlation_id: Correlation) -> JobCreated:
-    """Queue a video job; it starts when a worker has a free slot, higher priority first."""
+             responses={422: {"description": "Invalid request (problem+json)."},
+                        429: {"description": "Too many queued jobs (problem+json, Retry-After)."}})
+async def create_job(body: VideoRequest, response: Response, client: Prefect, correlation_id: Correlation,
+                     who: Who) -> JobCreated:
+    """Queue a video job for the caller; it starts when a worker has a free slot, higher priority first."""
     try:
         espeak.check_voice(body.voice_name())
     except InvalidRequest as exc:
         raise Problem(422, exc.code, "Invalid request", exc.message, suggested_actions=list(exc.suggested_actions)) from exc
-    flow_run = await jobs.submit(client, body, correlation_id=correlation_id)
+    await jobs.check_queue_room(client, who.owner)
+    flow_run = await jobs.submit(client, body, owner=who.owner, correlation_id=correlation_id)
     job_id = flow_run.parameters["job_id"]
     response.headers["Location"] = f"/api/jobs/{job_id}"
     prefect_url = f"{jobs.prefect_ui(client)}/runs/flow-run/{flow_run.id}"
@@ -63,26 +67,26 @@ async def create_job(body: VideoRequest, response: Response, client: Prefect, co
 
 @router.get("", response_model=JobsPublic)
 async def list_jobs(
-    client: Prefect, poller: Events,
+    client: Prefect, poller: Events, who: Who,
     status: Annotated[list[JobStatus] | None, Query(description="Only jobs in these states.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobsPublic:
-    """Jobs, newest first, with the count over all pages and the queue's stats."""
-    page, total = await jobs.list_jobs(client, poller.eta, statuses=status, limit=limit, offset=offset)
-    return JobsPublic(jobs=page, total=total, stats=await jobs.queue_stats(client))
+    """The caller's jobs (an admin's: everyone's), newest first, with the count over all pages and the stats."""
+    page, total = await jobs.list_jobs(client, poller.eta, who, statuses=status, limit=limit, offset=offset)
+    return JobsPublic(jobs=page, total=total, stats=await jobs.queue_stats(client, who))
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-async def read_job(job_id: str, client: Prefect, poller: Events) -> JobPublic:
+async def read_job(job_id: str, client: Prefect, poller: Events, who: Who) -> JobPublic:
     """The job: status, stage, percent, timestamps, attempt, artifacts, and the error if it failed."""
-    return _job(await jobs.read_job_runs(client, job_id), client, poller)
+    return _job(await jobs.read_job_runs(client, job_id, who), client, poller)
 
 
 @router.get("/{job_id}/progress", response_model=ProgressPublic, responses=NOT_FOUND)
-async def read_progress(job_id: str, client: Prefect, poller: Events) -> ProgressPublic:
+async def read_progress(job_id: str, client: Prefect, poller: Events, who: Who) -> ProgressPublic:
     """Where the job stands: stage, overall percent, elapsed time and estimate."""
-    runs = await jobs.read_job_runs(client, job_id)
+    runs = await jobs.read_job_runs(client, job_id, who)
     job = _job(runs, client, poller)
     snapshot = stage_snapshot(a for a in runs.artifacts if a.flow_run_id == runs.latest.id)
     current = None
@@ -110,12 +114,12 @@ class LogsPublic(ApiModel):
 
 @router.get("/{job_id}/logs", response_model=LogsPublic, responses=NOT_FOUND)
 async def read_logs(
-    job_id: str, client: Prefect,
+    job_id: str, client: Prefect, who: Who,
     after: Annotated[datetime | None, Query(description="Only lines after this time (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 200,
 ) -> LogsPublic:
     """Log lines of every attempt, oldest first, paged by time."""
-    runs = await jobs.read_job_runs(client, job_id)
+    runs = await jobs.read_job_runs(client, job_id, who)
     attempt_of = {run.id: run.parameters.get("attempt", 1) for run in runs.attempts}
     log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(attempt_of)))
     if after:
@@ -130,9 +134,11 @@ async def read_logs(
 
 @router.get("/{job_id}/artifacts/{name}", response_class=FileResponse,
             responses={200: {"description": "The file; Range requests answer 206."}, **NOT_FOUND})
-async def download_artifact(job_id: str, name: str) -> FileResponse:
+async def download_artifact(job_id: str, name: str, client: Prefect, who: Who) -> FileResponse:
     """A finished job's output file, with HTTP Range support for seeking."""
     jobs.check_job_id(job_id)
+    if not who.admin:
+        await jobs.read_job_runs(client, job_id, who)
     media_type = jobs.ARTIFACT_TYPES.get(name)
     if media_type is None:
         raise not_found("artifact", name)
@@ -145,16 +151,16 @@ async def download_artifact(job_id: str, name: str) -> FileResponse:
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobStatusPublic,
              responses={**NOT_FOUND, 409: {"description": "The job already ended (problem+json)."}})
-async def cancel_job(job_id: str, client: Prefect) -> JobStatusPublic:
+async def cancel_job(job_id: str, client: Prefect, who: Who) -> JobStatusPublic:
     """Cancel: a queued job at once; a running one stops its stage and FFmpeg within a second."""
-    return JobStatusPublic(job_id=job_id, status=await jobs.cancel(client, job_id))
+    return JobStatusPublic(job_id=job_id, status=await jobs.cancel(client, job_id, who))
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobPublic,
              responses={**NOT_FOUND, 409: {"description": "Not retryable, limit reached, or too soon (Retry-After)."}})
-async def retry_job(job_id: str, response: Response, client: Prefect, poller: Events,
+async def retry_job(job_id: str, response: Response, client: Prefect, poller: Events, who: Who,
                     correlation_id: Correlation) -> JobPublic:
     """Start the next attempt of a failed or cancelled job; it resumes after the last completed stage."""
-    poller.saw_run(await jobs.retry(client, job_id, correlation_id=correlation_id))
+    poller.saw_run(await jobs.retry(client, job_id, who, correlation_id=correlation_id))
     response.headers["Location"] = f"/api/jobs/{job_id}"
-    return _job(await jobs.read_job_runs(client, job_id), client, poller)
+    return _job(await jobs.read_job_runs(client, job_id, who), client, poller)

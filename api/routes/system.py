@@ -6,6 +6,7 @@ import httpx
 from fastapi import APIRouter
 
 from api import jobs
+from api.auth import Admin
 from api.deps import Prefect
 from api.models import CleanupStarted, HealthPublic, StoragePublic
 from flows.job_status import queue_name
@@ -29,8 +30,8 @@ async def health(client: Prefect) -> HealthPublic:
 
 
 @router.get("/api/storage", response_model=StoragePublic, tags=["storage"])
-async def read_storage() -> StoragePublic:
-    """Bytes used under the storage root, per folder."""
+async def read_storage(_: Admin) -> StoragePublic:
+    """Bytes used under the storage root, per folder (admins only)."""
     root = settings.home
     sizes = {name: folder_bytes(root / name) if (root / name).is_dir() else 0 for name in FOLDERS}
     jobs_dir = root / "jobs"
@@ -41,8 +42,8 @@ async def read_storage() -> StoragePublic:
 
 
 @router.post("/api/cleanup", status_code=202, response_model=CleanupStarted, tags=["storage"])
-async def start_cleanup(client: Prefect) -> CleanupStarted:
-    """Run the cleanup sweep now, as a flow run of its deployment."""
+async def start_cleanup(client: Prefect, _: Admin) -> CleanupStarted:
+    """Run the cleanup sweep now, as a flow run of its deployment (admins only)."""
     deployment = await client.read_deployment_by_name(CLEANUP_DEPLOYMENT)
     flow_run = await client.create_flow_run_from_deployment(deployment.id, work_queue_name=queue_name(1))
     return CleanupStarted(flow_run_id=str(flow_run.id),

@@ -25,14 +25,15 @@ def submit(api: Any, topic: str = "Bees", priority: int = 5, shape: dict | None 
     return answer.json()["jobId"]
 
 
-def job(api: Any, job_id: str) -> dict[str, Any]:
-    answer = http.get(f"{api.url}/api/jobs/{job_id}")
+def job(api: Any, job_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    answer = http.get(f"{api.url}/api/jobs/{job_id}", headers=headers)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
 
-def wait_status(api: Any, job_id: str, *statuses: str, timeout: float = 90) -> dict[str, Any]:
-    return wait_for(lambda: (found := job(api, job_id))["status"] in statuses and found,
+def wait_status(api: Any, job_id: str, *statuses: str, timeout: float = 90,
+                headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return wait_for(lambda: (found := job(api, job_id, headers))["status"] in statuses and found,
                     timeout=timeout, interval=0.3, what=f"job {job_id} to be {'/'.join(statuses)}")
 
 
