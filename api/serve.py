@@ -26,12 +26,14 @@ STOP_TIMEOUT_SECONDS = 10.0
 ZYGOTE_START_SECONDS = 60.0
 
 
-def worker_env(api_url: str, zygote_socket: Path) -> dict[str, str]:
+def worker_env(api_url: str, zygote_socket: Path, name: str) -> dict[str, str]:
     return {
         **os.environ,
         # `aura-launch`, the deployments' command, lives beside this interpreter.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "AURA_ZYGOTE_SOCKET": str(zygote_socket),
+        # Flow runs log it, so each attempt's log says which worker ran it.
+        "AURA_WORKER_NAME": name,
         **settings.prefect_env(),
         "PREFECT_API_URL": api_url,
         # Flow runs start in the project folder: the storage root must not depend on the working directory.
@@ -83,10 +85,10 @@ def terminate_flow_runs(worker: subprocess.Popen[bytes], zygote: subprocess.Pope
 
 
 @contextmanager
-def running_zygote(api_url: str, socket_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def running_zygote(api_url: str, socket_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
     """The warm parent of this worker's flow runs (`api.zygote`), ready when the block starts."""
     process = subprocess.Popen([sys.executable, "-m", "api.zygote", str(socket_path)],
-                               env=worker_env(api_url, socket_path), start_new_session=True)
+                               env=worker_env(api_url, socket_path, name), start_new_session=True)
     try:
         deadline = time.monotonic() + ZYGOTE_START_SECONDS
         while not socket_path.exists():
@@ -102,11 +104,11 @@ def running_zygote(api_url: str, socket_path: Path) -> Iterator[subprocess.Popen
 def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subprocess.Popen[bytes]]:
     """A Prefect process worker on the video pool, with its warm parent, for the duration of the block."""
     socket_path = Path(tempfile.gettempdir()) / f"aura-zygote-{os.getpid()}-{name}.sock"
-    with running_zygote(api_url, socket_path) as zygote:
+    with running_zygote(api_url, socket_path, name) as zygote:
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool, "--type",
              "process", "--limit", str(limit), "--name", name],
-            env=worker_env(api_url, socket_path), start_new_session=True,
+            env=worker_env(api_url, socket_path, name), start_new_session=True,
         )
         try:
             yield process

@@ -6,7 +6,7 @@ from prefect import runtime
 from prefect.exceptions import TerminationSignal
 
 from flows.cancellation import settle_cancelled, watch_for_cancel
-from flows.reporting import record_failure
+from flows.reporting import log_placement, record_failure
 from flows.storage import job_folders
 
 
@@ -20,6 +20,7 @@ def job_attempt(job_id: str) -> Iterator[None]:
     """
     folders = job_folders(job_id)
     flow_run_id = str(runtime.flow_run.id)
+    log_placement()
     terminated = False
     try:
         with watch_for_cancel(flow_run_id):

@@ -13,6 +13,8 @@
 
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +109,14 @@ def stage_report(stage: str, *, record: bool = True) -> Iterator[StageReport]:
 
 
 ERROR_ARTIFACT_KEY = "job-error"
+
+
+def log_placement() -> None:
+    """Say where this attempt runs: after a retry or a lost worker, the log shows each attempt's machine."""
+    parameters = runtime.flow_run.parameters
+    log = JobLogger(get_run_logger(), parameters["job_id"], parameters.get("correlation_id"))
+    log.info("attempt %s on worker %s, host %s, pid %s", parameters.get("attempt", 1),
+             os.environ.get("AURA_WORKER_NAME", "none (run in this process)"), socket.gethostname(), os.getpid())
 
 
 def record_failure(error: Exception) -> None:

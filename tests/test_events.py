@@ -21,7 +21,7 @@ from flows.pipeline import STAGES
 from tests.utils.chat import ChatStandIn
 from tests.utils.factories import wait_for
 from tests.utils.service import LONG, ffmpeg_of, http, job, submit, wait_status
-from tests.utils.sse import Received, raw_stream, read_events
+from tests.utils.sse import Received, durable, raw_stream, read_events
 from tests.utils.stack import ApiProcess
 
 pytestmark = pytest.mark.slow
@@ -45,12 +45,6 @@ def quick(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
 
 def events_url(api: Any, job_id: str) -> str:
     return f"{api.url}/api/jobs/{job_id}/events"
-
-
-def durable(events: list[Received]) -> list[tuple[str, str, dict[str, Any]]]:
-    """What every reading of the stream must agree on: all but the opening snapshot and progress ticks."""
-    return [(event.id, event.event, {key: value for key, value in event.data.items() if key != "etaSeconds"})
-            for event in events if event.event != "step-progress" and event.id != "0-0"]
 
 
 def of(events: list[Received], name: str, **fields: Any) -> list[Received]:

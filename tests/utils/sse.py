@@ -41,6 +41,12 @@ def read_events(url: str, *, last_event_id: str | None = None, stop_after: int |
     return received
 
 
+def durable(events: list[Received]) -> list[tuple[str, str, dict[str, Any]]]:
+    """What every reading of the stream must agree on: all but the opening snapshot and progress ticks."""
+    return [(event.id, event.event, {key: value for key, value in event.data.items() if key != "etaSeconds"})
+            for event in events if event.event != "step-progress" and event.id != "0-0"]
+
+
 def raw_stream(url: str, *, seconds: float) -> list[str]:
     """The stream's lines as sent, comments included, for `seconds`."""
     lines: list[str] = []

@@ -1,0 +1,59 @@
+"""Scale-out: Prefect on PostgreSQL, two workers, two API processes, as docs/scale-out.md lays it out."""
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.utils.cluster import Cluster, cluster
+from tests.utils.factories import wait_for
+from tests.utils.service import http, submit, wait_status
+from tests.utils.sse import durable, read_events
+
+pytestmark = pytest.mark.slow
+JOBS = 20
+TINY = {"plan": {"targetDurationSeconds": 5}, "render": {"width": 320}}
+RAN_ON = re.compile(r"attempt \d+ on worker (\S+),")
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with cluster(tmp_path_factory.mktemp("cluster"), workers=2, worker_limit=2, apis=2) as started:
+        yield started
+
+
+def workers_that_ran(api: Any, job_id: str) -> list[str]:
+    lines = http.get(f"{api.url}/api/jobs/{job_id}/logs").json()["logs"]
+    return [match.group(1) for line in lines if (match := RAN_ON.search(line["message"]))]
+
+
+def test_jobs_through_either_api_complete_once_each_on_either_worker(nodes: Cluster) -> None:
+    one, two = nodes.apis
+    job_ids = [submit((one, two)[number % 2], f"Scaled bees {number}", shape=TINY) for number in range(JOBS)]
+    for job_id in job_ids:
+        done = wait_status(one, job_id, "completed", "failed", "cancelled", timeout=300)
+        assert done["status"] == "completed" and done["attempt"] == 1, done
+        assert wait_status(two, job_id, "completed") == done
+
+    # Log lines reach Prefect in batches, possibly after the job ended. (Both workers may log
+    # "submitting" for one run: Prefect lets one have it and aborts the other.)
+    ran_on = {job_id: wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")
+              for job_id in job_ids}
+    assert {job_id: workers for job_id, workers in ran_on.items() if len(workers) != 1} == {}
+    per_worker = Counter(workers[0] for workers in ran_on.values())
+    assert set(per_worker) == {"node-1", "node-2"}, per_worker
+    listed = http.get(f"{two.url}/api/jobs", params={"limit": 200}).json()
+    assert listed["total"] == JOBS and listed["stats"]["completed"] == JOBS
+
+
+def test_streams_from_either_api_process_agree_event_for_event(nodes: Cluster) -> None:
+    one, two = nodes.apis
+    job_id = submit(one, "Streamed twice", shape=TINY)
+    live = read_events(f"{one.url}/api/jobs/{job_id}/events")
+    replayed_one = read_events(f"{one.url}/api/jobs/{job_id}/events")
+    replayed_two = read_events(f"{two.url}/api/jobs/{job_id}/events")
+    assert live[-1].event == "job-completed"
+    assert [(event.id, event.event) for event in replayed_one] == [(event.id, event.event) for event in replayed_two]
+    assert durable(replayed_two) == durable(replayed_one) == durable(live)

@@ -1,0 +1,87 @@
+"""The scale-out layout on one machine: a Prefect server on PostgreSQL, `aura worker` processes and
+`aura api` processes, each configured only by environment, as docs/scale-out.md describes."""
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from api.prefect_server import wait_healthy
+from tests.utils.factories import wait_for
+from tests.utils.stack import AURA, ApiProcess, free_port
+
+POSTGRES = "postgres@127.0.0.1:5432"
+
+
+@dataclass
+class Cluster:
+    prefect_api_url: str
+    env: dict[str, str]
+    folder: Path
+    apis: list[ApiProcess] = field(default_factory=list)
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_worker(self, name: str, limit: int) -> subprocess.Popen[bytes]:
+        with (self.folder / f"{name}.log").open("ab") as log:
+            worker = subprocess.Popen([AURA, "worker", "--limit", str(limit), "--name", name], env=self.env,
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.workers[name] = worker
+        wait_for(lambda: name in self.online_workers(), timeout=120, interval=0.5, what=f"worker {name} online")
+        return worker
+
+    def online_workers(self) -> set[str]:
+        answer = httpx.post(f"{self.prefect_api_url}/work_pools/video/workers/filter", json={}, timeout=10)
+        return {worker["name"] for worker in answer.json() if worker["status"] == "ONLINE"} if answer.is_success else set()
+
+    def stop_worker(self, name: str) -> None:
+        worker = self.workers.pop(name)
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+
+
+def _database(name: str, action: str) -> None:
+    subprocess.run([f"{action}db", "-h", "127.0.0.1", "-U", "postgres", name], check=True, capture_output=True)
+
+
+@contextmanager
+def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int) -> Iterator[Cluster]:
+    database = f"aura_{uuid.uuid4().hex[:12]}"
+    _database(database, "create")
+    port = free_port()
+    server_env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "AURA_"))}
+    server_env |= {
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{POSTGRES}/{database}",
+        "PREFECT_HOME": str(folder / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    api_url = f"http://127.0.0.1:{port}/api"
+    with (folder / "prefect.log").open("ab") as log:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port), "--analytics-off"], env=server_env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    node_env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    node_env |= {"PREFECT_API_URL": api_url, "AURA_HOME": str(folder / "shared"),
+                 "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results")}
+    found = Cluster(prefect_api_url=api_url, env=node_env, folder=folder)
+    try:
+        wait_healthy(api_url, server, timeout=180)
+        with ExitStack() as stack:
+            for number in range(1, workers + 1):
+                found.start_worker(f"node-{number}", worker_limit)
+            for number in range(1, apis + 1):
+                found.apis.append(stack.enter_context(ApiProcess(folder / f"api-{number}.log", **node_env)))
+            yield found
+    finally:
+        for name in list(found.workers):
+            found.stop_worker(name)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        _database(database, "drop")
