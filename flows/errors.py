@@ -19,6 +19,10 @@ Whether an error is worth retrying is decided where it is raised, by its
 class (`TransientError`), never by reading its message later.
 """
 
+import errno
+import os
+from pathlib import Path
+
 
 class AuraError(Exception):
     """Base of every error a job reports to its user."""
@@ -88,6 +92,33 @@ class RenderStalled(TransientError):
 class StorageError(AuraError, OSError):
     code = "E307-STORAGE"
     suggested_actions = ("Check that the storage root is writable and has free space.",)
+
+
+# Errors no retry can fix until someone frees space or remounts: the job fails at once, saying so.
+FULL_OR_READ_ONLY = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+# Below this, a write that failed is taken to have failed for want of space.
+LOW_SPACE_BYTES = 1 << 20
+
+
+def storage_error_of(error: BaseException) -> StorageError | None:
+    """The storage problem behind an OS error, if it is one."""
+    if isinstance(error, OSError) and not isinstance(error, StorageError) and error.errno in FULL_OR_READ_ONLY:
+        return StorageError(f"{error.strerror}: {error.filename}" if error.filename else str(error.strerror))
+    return None
+
+
+def storage_trouble(folder: Path) -> str | None:
+    """Why nothing more can be written under `folder`: read-only, or (nearly) full; None if neither."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return f"{folder} is on a read-only file system"
+    free = stats.f_bavail * stats.f_frsize
+    if free < LOW_SPACE_BYTES:
+        return f"no space left under {folder} ({free // 1024} KiB free)"
+    return None
 
 
 class VoiceFailed(AuraError):

@@ -26,7 +26,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 
 from flows import cancellation
-from flows.errors import AuraError
+from flows.errors import AuraError, storage_error_of
 from flows.settings import settings
 from flows.storage import JobFolders, job_folders
 
@@ -124,7 +124,7 @@ def record_failure(error: Exception) -> None:
 
     The description is JSON: `code`, `stage`, `message`, `suggestedActions`, `logTail`.
     """
-    aura = error if isinstance(error, AuraError) else None
+    aura = error if isinstance(error, AuraError) else storage_error_of(error)
     detail = {
         "code": aura.code if aura else AuraError.code,
         "stage": getattr(error, "stage", None),

@@ -12,11 +12,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolUpdate
 from schemathesis.generation.modes import GenerationMode
 
-from tests.utils.service import SHORT, http, submit, wait_status
+from tests.utils.service import SHORT, http, pool_paused, submit, wait_status
 from tests.utils.stack import ApiProcess
 
 pytestmark = pytest.mark.slow
@@ -47,15 +45,13 @@ def finished_job(fuzzed: ApiProcess) -> str:
 @pytest.fixture
 def paused_pool(fuzzed: ApiProcess) -> Iterator[None]:
     """No worker takes the jobs the fuzzer creates; they are cancelled afterwards."""
-    with get_client(sync_client=True) as client:
-        client.update_work_pool("video", WorkPoolUpdate(is_paused=True))
+    with pool_paused():
         try:
             yield
         finally:
             queued = http.get(f"{fuzzed.url}/api/jobs", params={"status": "queued", "limit": 200}, headers=AS_FUZZ)
             for job in queued.json()["jobs"]:
                 http.post(f"{fuzzed.url}/api/jobs/{job['jobId']}/cancel", headers=AS_FUZZ)
-            client.update_work_pool("video", WorkPoolUpdate(is_paused=False))
 
 
 def check_answer(status: int, content_type: str, text: str, what: str) -> None:
@@ -91,9 +87,12 @@ def test_generated_requests_on_every_route_get_no_5xx_and_every_error_is_a_probl
     assert sum(cases.values()) >= CASES_WANTED, cases
 
 
+# Printable ASCII without surrounding blanks: what an HTTP client can send as a header value at all.
+HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=110).map(str.strip)
+
+
 @FAST
-@given(cursor=st.one_of(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=110),
-                        st.from_regex(r"\A-?[0-9]{1,22}-[0-9]{1,6}\Z")))
+@given(cursor=st.one_of(HEADER_TEXT, st.from_regex(r"\A-?[0-9]{1,22}-[0-9]{1,6}\Z")))
 def test_any_last_event_id_gets_a_stream_a_204_or_a_problem(fuzzed: ApiProcess, finished_job: str,
                                                              cursor: str) -> None:
     url = f"{fuzzed.url}/api/jobs/{finished_job}/events"

@@ -9,12 +9,14 @@ import pytest
 
 from tests.utils.cluster import Cluster, cluster
 from tests.utils.factories import wait_for
-from tests.utils.service import http, submit, wait_status
+from tests.utils.service import body, http, submit, wait_status
 from tests.utils.sse import durable, read_events
 
 pytestmark = pytest.mark.slow
 JOBS = 20
 TINY = {"plan": {"targetDurationSeconds": 5}, "render": {"width": 320}}
+# Long enough to be interrupted: some 10 s of work.
+MEDIUM = {"plan": {"targetDurationSeconds": 60}, "render": {"width": 1280}}
 RAN_ON = re.compile(r"attempt \d+ on worker (\S+),")
 
 
@@ -57,3 +59,46 @@ def test_streams_from_either_api_process_agree_event_for_event(nodes: Cluster) -
     assert live[-1].event == "job-completed"
     assert [(event.id, event.event) for event in replayed_one] == [(event.id, event.event) for event in replayed_two]
     assert durable(replayed_two) == durable(replayed_one) == durable(live)
+
+
+def test_a_client_whose_api_process_is_killed_resumes_on_the_other_and_misses_nothing(nodes: Cluster) -> None:
+    one, two = nodes.apis
+    job_id = submit(one, "Killed mid-stream", shape=MEDIUM)
+    before = read_events(f"{one.url}/api/jobs/{job_id}/events", until="step-progress")
+    assert one.process is not None
+    one.process.kill()
+    one.process.wait()
+    try:
+        after = read_events(f"{two.url}/api/jobs/{job_id}/events", last_event_id=before[-1].id)
+    finally:
+        one.start()
+    assert after[0].event == "job-status" and after[-1].event == "job-completed"
+    whole = read_events(f"{two.url}/api/jobs/{job_id}/events")
+    assert durable(before + after[1:]) == durable(whole)
+
+
+def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_ends_truthfully(
+        nodes: Cluster) -> None:
+    one, two = nodes.apis
+    job_id = submit(one, "Through a Prefect restart", shape=MEDIUM)
+    wait_status(one, job_id, "running")
+    nodes.stop_prefect()
+    try:
+        for method, path in (("GET", f"/api/jobs/{job_id}"), ("GET", "/api/jobs"), ("POST", "/api/jobs"),
+                             ("GET", f"/api/jobs/{job_id}/events")):
+            answer = http.request(method, two.url + path, json=body("Nobody home") if method == "POST" else None)
+            assert answer.status_code == 503, (method, path, answer.status_code, answer.text)
+            assert answer.json()["code"] == "E503-PREFECT_UNAVAILABLE"
+            assert answer.headers["content-type"] == "application/problem+json"
+        health = http.get(f"{one.url}/health").json()
+        assert health["status"] == "degraded" and health["prefect"] is False
+    finally:
+        nodes.start_prefect()
+    ended = wait_status(one, job_id, "completed", "failed", timeout=240)
+    if ended["status"] == "failed":
+        assert ended["error"]["code"] != "E500-INTERNAL" and ended["canResume"], ended
+        assert http.post(f"{one.url}/api/jobs/{job_id}/retry").status_code == 202
+        ended = wait_status(one, job_id, "completed", "failed", timeout=240)
+    assert ended["status"] == "completed", ended
+    assert http.get(f"{two.url}/health").json()["prefect"] is True
+    assert read_events(f"{two.url}/api/jobs/{job_id}/events")[-1].event == "job-completed"

@@ -23,10 +23,26 @@ POSTGRES = "postgres@127.0.0.1:5432"
 @dataclass
 class Cluster:
     prefect_api_url: str
+    server_env: dict[str, str]
     env: dict[str, str]
     folder: Path
+    server: subprocess.Popen[bytes] | None = None
     apis: list[ApiProcess] = field(default_factory=list)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_prefect(self) -> None:
+        port = self.prefect_api_url.split(":")[-1].split("/")[0]
+        with (self.folder / "prefect.log").open("ab") as log:
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", port,
+                 "--analytics-off"], env=self.server_env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        wait_healthy(self.prefect_api_url, self.server, timeout=180)
+
+    def stop_prefect(self) -> None:
+        if self.server and self.server.poll() is None:
+            os.killpg(self.server.pid, signal.SIGTERM)
+            self.server.wait(timeout=60)
 
     def start_worker(self, name: str, limit: int) -> subprocess.Popen[bytes]:
         with (self.folder / f"{name}.log").open("ab") as log:
@@ -55,24 +71,19 @@ def _database(name: str, action: str) -> None:
 def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int) -> Iterator[Cluster]:
     database = f"aura_{uuid.uuid4().hex[:12]}"
     _database(database, "create")
-    port = free_port()
     server_env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "AURA_"))}
     server_env |= {
         "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{POSTGRES}/{database}",
         "PREFECT_HOME": str(folder / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
-    api_url = f"http://127.0.0.1:{port}/api"
-    with (folder / "prefect.log").open("ab") as log:
-        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                   "--port", str(port), "--analytics-off"], env=server_env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+    api_url = f"http://127.0.0.1:{free_port()}/api"
     node_env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     node_env |= {"PREFECT_API_URL": api_url, "AURA_HOME": str(folder / "shared"),
                  "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results")}
-    found = Cluster(prefect_api_url=api_url, env=node_env, folder=folder)
+    found = Cluster(prefect_api_url=api_url, server_env=server_env, env=node_env, folder=folder)
     try:
-        wait_healthy(api_url, server, timeout=180)
+        found.start_prefect()
         with ExitStack() as stack:
             for number in range(1, workers + 1):
                 found.start_worker(f"node-{number}", worker_limit)
@@ -82,6 +93,5 @@ def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int) -> Iter
     finally:
         for name in list(found.workers):
             found.stop_worker(name)
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        found.stop_prefect()
         _database(database, "drop")

@@ -1,9 +1,13 @@
 """Talking to the service under test over HTTP, as a client would."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolUpdate
 
 from tests.utils.factories import processes_mentioning, wait_for
 
@@ -44,3 +48,14 @@ def ffmpeg_of(job_id: str) -> list[int]:
 
 def queue_id(client: Any, name: str) -> Any:
     return next(queue.id for queue in client.read_work_queues(work_pool_name="video") if queue.name == name)
+
+
+@contextmanager
+def pool_paused() -> Iterator[None]:
+    """No worker takes a job from the `video` pool inside the block; jobs queued meanwhile start after it."""
+    with get_client(sync_client=True) as client:
+        client.update_work_pool("video", WorkPoolUpdate(is_paused=True))
+        try:
+            yield
+        finally:
+            client.update_work_pool("video", WorkPoolUpdate(is_paused=False))
