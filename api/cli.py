@@ -166,16 +166,14 @@ def serve(
 
     Ctrl-C stops what this command started, in reverse order.
     """
-    import uvicorn
-
     server = _connect()
-    from api.serve import running_worker, stop_on_sigterm, worker_name
+    from api.serve import run_api, running_worker, stop_on_sigterm, worker_name
 
     stop_on_sigterm()
     try:
         with running_worker(server.api_url, limit=limit, name=worker_name()):
             console.print(f"Prefect UI: {server.ui_url}\nAPI:        http://{host}:{port}  (OpenAPI at /docs)")
-            uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+            run_api(host, port)
     finally:
         if server.started:
             prefect_server.stop_server()
@@ -206,7 +204,7 @@ def api(
     port: int = typer.Option(settings.api_port, help="Port to listen on."),
 ) -> None:
     """Run one API process (stateless; run several behind a load balancer)."""
-    import uvicorn
-
     _use_prefect(verbose=True)
-    uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    from api.serve import run_api
+
+    run_api(host, port)

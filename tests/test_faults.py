@@ -40,7 +40,7 @@ def test_a_full_or_read_only_disk_fails_the_render_clearly_publishes_nothing_and
         assert failed["status"] == "failed"
         error = failed["error"]
         assert error["code"] == "E307-STORAGE" and error["stage"] == "render", error
-        assert ("read-only" if options else "space") in error["message"], error
+        assert ("read-only" if options else "space") in error["message"].lower(), error
         assert error["suggestedActions"] and failed["canResume"] and failed["lastCompletedStage"] == "visuals"
         assert not folders.outputs.exists() or not any(folders.outputs.iterdir())
         assert http.get(f"{service.url}/api/jobs/{job_id}/artifacts/video.mp4").status_code == 404
