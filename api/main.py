@@ -6,13 +6,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from prefect.client.orchestration import get_client
 
 from api import problems
 from api.auth import load_keys
 from api.body_limit import BodyLimitMiddleware
 from api.correlation import CorrelationMiddleware
 from api.poller import Poller, RequestCounter, counting_client
+from api.prefect_client import api_client
 from api.routes import events, jobs, queue, render, system, tokens, web
 from flows.settings import settings
 
@@ -20,7 +20,7 @@ from flows.settings import settings
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     counter = RequestCounter()
-    async with get_client() as client, counting_client(counter) as poll_client:
+    async with api_client() as client, counting_client(counter) as poll_client:
         app.state.prefect = client
         app.state.poller = Poller(poll_client, counter)
         polling = asyncio.create_task(app.state.poller.run())

@@ -29,7 +29,7 @@ from typing import TypeVar
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
@@ -60,6 +60,7 @@ from api.history import (
     task_state_facts,
     task_state_ref,
 )
+from api.prefect_client import api_client
 from api.problems import not_found
 from api.timeline import Emitted, Outcome, Timeline
 from flows.job_status import job_id_of, job_tag, owner_of
@@ -81,7 +82,7 @@ class RequestCounter:
 
 
 def counting_client(counter: RequestCounter) -> PrefectClient:
-    return get_client(httpx_settings={"event_hooks": {"request": [counter]}})
+    return api_client(event_hooks={"request": [counter]})
 
 
 class Subscriber:

@@ -24,8 +24,6 @@ from flows.settings import settings
 
 STOP_TIMEOUT_SECONDS = 10.0
 ZYGOTE_START_SECONDS = 60.0
-API_PREFECT_RETRIES = 1
-API_PREFECT_TIMEOUT_SECONDS = 10.0
 
 
 def worker_env(api_url: str, zygote_socket: Path, name: str) -> dict[str, str]:
@@ -121,18 +119,10 @@ def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subproces
 
 
 def run_api(host: str, port: int) -> None:
-    """Serve the API until stopped.
-
-    A request answers within seconds even when Prefect is away: one retry and a 10 s timeout
-    for the API's Prefect calls (not Prefect's 5 retries with growing waits and 60 s timeouts,
-    meant for flow runs that must outlast a restart), then a 503 problem.
-    """
+    """Serve the API until stopped."""
     import uvicorn
-    from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: API_PREFECT_RETRIES,
-                                     PREFECT_API_REQUEST_TIMEOUT: API_PREFECT_TIMEOUT_SECONDS}):
-        uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 def stop_on_sigterm() -> None:

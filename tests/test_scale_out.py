@@ -1,6 +1,9 @@
-"""Scale-out: Prefect on PostgreSQL, two workers, two API processes, as docs/scale-out.md lays it out."""
+"""Scale-out: Prefect on PostgreSQL, two workers, two API processes, as docs/scale-out.md lays it out;
+and what happens there when an API process, the Prefect server or a whole worker machine dies,
+and when 200 jobs queue at once."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -102,3 +105,58 @@ def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_en
     assert ended["status"] == "completed", ended
     assert http.get(f"{two.url}/health").json()["prefect"] is True
     assert read_events(f"{two.url}/api/jobs/{job_id}/events")[-1].event == "job-completed"
+
+
+def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_other(nodes: Cluster) -> None:
+    one, _ = nodes.apis
+    job_id = submit(one, "Lost with its machine", shape=MEDIUM)
+    wait_for(lambda: http.get(f"{one.url}/api/jobs/{job_id}").json()["stage"] == "render", timeout=120,
+             interval=0.2, what="the render")
+    lost = wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")[0]
+    nodes.kill_worker(lost)
+
+    failed = wait_status(one, job_id, "failed", "completed", timeout=150)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "E309-WORKER_LOST", failed
+    assert failed["canResume"] and failed["lastCompletedStage"] == "visuals"
+    assert http.post(f"{one.url}/api/jobs/{job_id}/retry").status_code == 202
+    events = read_events(f"{one.url}/api/jobs/{job_id}/events")
+    assert events[-1].event == "job-completed"
+    reused = {event.data["step"] for event in events if event.event == "step-status"
+              and event.data["status"] == "cached" and event.data["attempt"] == 2}
+    assert reused == {"script", "voice", "visuals"}
+    placements = wait_for(lambda: len(ran := workers_that_ran(one, job_id)) == 2 and ran, timeout=15,
+                          what="the second attempt's placement")
+    assert placements[0] == lost and placements[1] != lost
+
+
+def test_two_hundred_queued_jobs_are_all_kept_and_start_in_priority_order(nodes: Cluster) -> None:
+    one, two = nodes.apis
+    priorities = [1 + (number * 7) % 10 for number in range(200)]
+    nodes.pause_pool(True)
+    try:
+        with ThreadPoolExecutor(8) as clients:
+            ids = list(clients.map(lambda number: submit((one, two)[number % 2], f"Queued {number}",
+                                                         priority=priorities[number], shape=TINY), range(200)))
+    finally:
+        nodes.pause_pool(False)
+    queue = http.get(f"{one.url}/api/queue").json()
+    assert queue["stats"]["queued"] + queue["stats"]["running"] == 200
+    assert sorted(job["jobId"] for job in jobs_of(two, ids)) == sorted(ids)
+    slots = 2 * sum(worker.poll() is None for worker in nodes.workers.values())  # each worker runs two at once
+    first = wait_for(lambda: len(started := [job for job in jobs_of(one, ids) if job["startedAt"]]) >= slots
+                     and started, timeout=120, interval=0.5, what="the first jobs to start")
+    # The rest need not run: this is the module's last test, and the cluster goes with it.
+    nodes.pause_pool(True)
+    assert {job["priority"] for job in first} == {1}, sorted(job["priority"] for job in first)
+    for job in first:
+        placements = wait_for(lambda: workers_that_ran(one, job["jobId"]), timeout=15, what="the placement")
+        assert len(placements) == 1, placements
+
+
+def jobs_of(api: Any, ids: list[str]) -> list[dict[str, Any]]:
+    wanted = set(ids)
+    found: list[dict[str, Any]] = []
+    for offset in range(0, 400, 200):
+        page = http.get(f"{api.url}/api/jobs", params={"limit": 200, "offset": offset}).json()["jobs"]
+        found += [job for job in page if job["jobId"] in wanted]
+    return found

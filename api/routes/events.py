@@ -11,9 +11,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import Admin, Who
 from api.deps import Events
-from api.problems import not_found
 from api.models import ApiModel
 from api.poller import Feed, Poller
+from api.problems import not_found
 from api.stream_models import EVENT_NAMES, StreamEvent, WarningEvent
 from api.timeline import ORIGIN, EventId
 from flows.settings import settings

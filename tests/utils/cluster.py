@@ -1,6 +1,7 @@
 """The scale-out layout on one machine: a Prefect server on PostgreSQL, `aura worker` processes and
 `aura api` processes, each configured only by environment, as docs/scale-out.md describes."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from api.prefect_server import wait_healthy
+from api.serve import child_pids
 from tests.utils.factories import wait_for
 from tests.utils.stack import AURA, ApiProcess, free_port
 
@@ -39,6 +41,9 @@ class Cluster:
                 start_new_session=True)
         wait_healthy(self.prefect_api_url, self.server, timeout=180)
 
+    def pause_pool(self, paused: bool) -> None:
+        httpx.patch(f"{self.prefect_api_url}/work_pools/video", json={"is_paused": paused}, timeout=30).raise_for_status()
+
     def stop_prefect(self) -> None:
         if self.server and self.server.poll() is None:
             os.killpg(self.server.pid, signal.SIGTERM)
@@ -55,6 +60,18 @@ class Cluster:
     def online_workers(self) -> set[str]:
         answer = httpx.post(f"{self.prefect_api_url}/work_pools/video/workers/filter", json={}, timeout=10)
         return {worker["name"] for worker in answer.json() if worker["status"] == "ONLINE"} if answer.is_success else set()
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL the worker and everything under it, as if its machine died."""
+        doomed, unseen = [], [self.workers[name].pid]
+        while unseen:
+            pid = unseen.pop()
+            doomed.append(pid)
+            unseen += child_pids(pid)
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.workers[name].wait(timeout=10)
 
     def stop_worker(self, name: str) -> None:
         worker = self.workers.pop(name)
@@ -80,7 +97,11 @@ def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int) -> Iter
     api_url = f"http://127.0.0.1:{free_port()}/api"
     node_env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     node_env |= {"PREFECT_API_URL": api_url, "AURA_HOME": str(folder / "shared"),
-                 "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results")}
+                 "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results"),
+                 # The shortest the automation allows: heartbeats come every 30 s.
+                 "AURA_WORKER_LOST_SECONDS": "45",
+                 # Room for a load test's 200 queued jobs of one (anonymous) owner.
+                 "AURA_MAX_QUEUED_PER_OWNER": "500"}
     found = Cluster(prefect_api_url=api_url, server_env=server_env, env=node_env, folder=folder)
     try:
         found.start_prefect()

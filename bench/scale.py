@@ -1,0 +1,139 @@
+"""Scale-out figures on this machine: Prefect on PostgreSQL, N workers, two API processes.
+
+    python bench/scale.py throughput [--jobs 20] [--workers 1 2]
+    python bench/scale.py load [--jobs 200] [--workers 2]
+
+`throughput`: short jobs (10 s videos, 320 px) submitted at once, for each worker count; jobs per
+minute from the first submission to the last completion, and the Prefect requests per completed
+job (the server's own request count is not exposed, so this counts the API processes' poll
+loops and the job bodies read by this script).
+`load`: that many jobs queued at once with mixed priorities and workers at their limits; the
+p50/p95 of `GET /api/jobs/{id}` and `GET /api/jobs?limit=50` while the queue drains, whether
+every job completed exactly once, and how far the start order strays from priority order.
+"""
+
+import argparse
+import random
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.utils.cluster import cluster  # noqa: E402
+
+SHORT = {"plan": {"targetDurationSeconds": 10}, "render": {"width": 320}}
+RAN_ON = re.compile(r"attempt (\d+) on worker (\S+),")
+
+
+def submit_all(apis: list, count: int, priorities: list[int]) -> list[str]:
+    ids = []
+    with httpx.Client(timeout=60) as client:
+        for number in range(count):
+            body = {"brief": {"topic": f"Bench {number}"}, "priority": priorities[number], **SHORT}
+            answer = client.post(f"{apis[number % len(apis)].url}/api/jobs", json=body)
+            answer.raise_for_status()
+            ids.append(answer.json()["jobId"])
+    return ids
+
+
+def wait_all(api: object, ids: list[str], timeout: float) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=60) as client:
+        while len(done) < len(ids) and time.monotonic() < deadline:
+            page = client.get(f"{api.url}/api/jobs", params={"limit": 200, "status": ["completed", "failed", "cancelled"]})
+            for job in page.json()["jobs"]:
+                if job["jobId"] in ids:
+                    done[job["jobId"]] = job
+            time.sleep(1)
+    return done
+
+
+def poll_requests(apis: list) -> int:
+    return sum(httpx.get(f"{api.url}/api/events/stats", timeout=10).json()["prefectRequests"] for api in apis)
+
+
+def throughput(jobs: int, worker_counts: list[int]) -> None:
+    for workers in worker_counts:
+        with tempfile.TemporaryDirectory() as folder, \
+                cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes:
+            before = poll_requests(nodes.apis)
+            started = time.monotonic()
+            ids = submit_all(nodes.apis, jobs, [5] * jobs)
+            done = wait_all(nodes.apis[0], ids, timeout=jobs * 30)
+            took = time.monotonic() - started
+            completed = sum(job["status"] == "completed" for job in done.values())
+            requests = poll_requests(nodes.apis) - before
+            print(f"{workers} worker(s) x limit 2: {completed}/{jobs} completed in {took:.1f} s, "
+                  f"{60 * completed / took:.1f} jobs/min, API poll loops' Prefect requests {requests} "
+                  f"({requests / max(completed, 1):.1f} per job)")
+
+
+def load(jobs: int, workers: int) -> None:
+    priorities = [random.Random(number).randint(1, 10) for number in range(jobs)]
+    with tempfile.TemporaryDirectory() as folder, \
+            cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes:
+        one = nodes.apis[0]
+        # Queued at once: nothing starts until the last is in, so the start order is the scheduler's alone.
+        nodes.pause_pool(True)
+        began = time.monotonic()
+        ids = submit_all(nodes.apis, jobs, priorities)
+        print(f"{jobs} jobs submitted in {time.monotonic() - began:.1f} s")
+        started = time.monotonic()
+        nodes.pause_pool(False)
+        samples: dict[str, list[float]] = {"job": [], "list": []}
+        stop = threading.Event()
+
+        def sample() -> None:
+            with httpx.Client(timeout=30) as client:
+                while not stop.is_set():
+                    for kind, url in (("job", f"{one.url}/api/jobs/{random.choice(ids)}"),
+                                      ("list", f"{one.url}/api/jobs?limit=50")):
+                        began = time.perf_counter()
+                        client.get(url).raise_for_status()
+                        samples[kind].append(time.perf_counter() - began)
+                    time.sleep(0.2)
+
+        reader = threading.Thread(target=sample, daemon=True)
+        reader.start()
+        done = wait_all(one, ids, timeout=jobs * 20)
+        stop.set()
+        reader.join()
+        took = time.monotonic() - started
+        completed = sum(job["status"] == "completed" for job in done.values())
+        print(f"drained: {completed}/{jobs} completed in {took:.0f} s ({60 * completed / took:.1f} jobs/min)")
+        for kind, values in samples.items():
+            values.sort()
+            print(f"GET {kind:<4} while draining: n={len(values)} p50 {1000 * statistics.median(values):.0f} ms, "
+                  f"p95 {1000 * values[int(0.95 * (len(values) - 1))]:.0f} ms, max {1000 * values[-1]:.0f} ms")
+        runs_per_job = []
+        with httpx.Client(timeout=60) as client:
+            for job_id in ids:
+                lines = client.get(f"{one.url}/api/jobs/{job_id}/logs").json()["logs"]
+                runs_per_job.append(sum(1 for line in lines if RAN_ON.search(line["message"])))
+        print(f"placements per job: {dict(sorted(Counter(runs_per_job).items()))} (1 = ran exactly once)")
+        order = [job["priority"] for job in sorted(done.values(), key=lambda job: job["startedAt"] or "")]
+        pairs = len(order) * (len(order) - 1) // 2
+        inverted = sum(1 for i, first in enumerate(order) for later in order[i + 1:] if first > later)
+        print(f"start order: {inverted} of {pairs} pairs of jobs ({100 * inverted / max(pairs, 1):.1f} %) started "
+              "a lower priority before a higher one (all were queued before the first started)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["throughput", "load"])
+    parser.add_argument("--jobs", type=int)
+    parser.add_argument("--workers", type=int, nargs="+", default=None)
+    options = parser.parse_args()
+    if options.what == "throughput":
+        throughput(options.jobs or 20, options.workers or [1, 2])
+    else:
+        load(options.jobs or 200, (options.workers or [2])[0])
