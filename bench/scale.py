@@ -4,9 +4,9 @@
     python bench/scale.py load [--jobs 200] [--workers 2]
 
 `throughput`: short jobs (10 s videos, 320 px) submitted at once, for each worker count; jobs per
-minute from the first submission to the last completion, and the Prefect requests per completed
-job (the server's own request count is not exposed, so this counts the API processes' poll
-loops and the job bodies read by this script).
+minute from the first submission to the last completion, and Prefect's load per completed job:
+the transactions its PostgreSQL database committed (every API call of workers, flow runs, API
+processes and this script ends in some) and the requests of the API processes' poll loops.
 `load`: that many jobs queued at once with mixed priorities and workers at their limits; the
 p50/p95 of `GET /api/jobs/{id}` and `GET /api/jobs?limit=50` while the queue drains, whether
 every job completed exactly once, and how far the start order strays from priority order.
@@ -65,16 +65,17 @@ def throughput(jobs: int, worker_counts: list[int]) -> None:
     for workers in worker_counts:
         with tempfile.TemporaryDirectory() as folder, \
                 cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes:
-            before = poll_requests(nodes.apis)
+            before, commits = poll_requests(nodes.apis), nodes.database_commits()
             started = time.monotonic()
             ids = submit_all(nodes.apis, jobs, [5] * jobs)
             done = wait_all(nodes.apis[0], ids, timeout=jobs * 30)
             took = time.monotonic() - started
             completed = sum(job["status"] == "completed" for job in done.values())
             requests = poll_requests(nodes.apis) - before
+            commits = nodes.database_commits() - commits
             print(f"{workers} worker(s) x limit 2: {completed}/{jobs} completed in {took:.1f} s, "
-                  f"{60 * completed / took:.1f} jobs/min, API poll loops' Prefect requests {requests} "
-                  f"({requests / max(completed, 1):.1f} per job)")
+                  f"{60 * completed / took:.1f} jobs/min; per job: {commits / max(completed, 1):.0f} Prefect "
+                  f"database transactions, {requests / max(completed, 1):.1f} requests of the API poll loops")
 
 
 def load(jobs: int, workers: int) -> None:

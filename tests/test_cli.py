@@ -91,17 +91,3 @@ def test_killing_the_flow_run_process_takes_ffmpeg_with_it() -> None:
     process.kill()
     process.communicate(timeout=10)
     wait_for(lambda: ffmpeg_of(job_id) == [], timeout=5, what="FFmpeg to die with its parent")
-
-
-@pytest.mark.slow
-def test_a_run_whose_machine_died_is_marked_crashed_within_60_s(service: object) -> None:
-    """No worker is left to report it: the heartbeat automation (set up by the service) must."""
-    job_id = new_job_id()
-    process = aura(*SLOW_RENDER, "--job-id", job_id, AURA_RENDER_PRESET="veryslow",
-                   PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30")
-    wait_for(lambda: ffmpeg_of(job_id), timeout=90, what="FFmpeg to start rendering")
-    process.kill()
-    process.communicate(timeout=10)
-    assert flow_run_state(job_id) == "Running"
-    wait_for(lambda: flow_run_state(job_id) == "Crashed", timeout=65, interval=1,
-             what="the automation to mark the run Crashed")

@@ -25,6 +25,7 @@ POSTGRES = "postgres@127.0.0.1:5432"
 @dataclass
 class Cluster:
     prefect_api_url: str
+    database: str
     server_env: dict[str, str]
     env: dict[str, str]
     folder: Path
@@ -40,6 +41,13 @@ class Cluster:
                  "--analytics-off"], env=self.server_env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         wait_healthy(self.prefect_api_url, self.server, timeout=180)
+
+    def database_commits(self) -> int:
+        """Transactions Prefect's database has committed: its load, in the one unit every query shares."""
+        answer = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
+                                 f"select xact_commit from pg_stat_database where datname = '{self.database}'"],
+                                check=True, capture_output=True, text=True)
+        return int(answer.stdout.strip())
 
     def pause_pool(self, paused: bool) -> None:
         httpx.patch(f"{self.prefect_api_url}/work_pools/video", json={"is_paused": paused}, timeout=30).raise_for_status()
@@ -102,7 +110,7 @@ def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int) -> Iter
                  "AURA_WORKER_LOST_SECONDS": "45",
                  # Room for a load test's 200 queued jobs of one (anonymous) owner.
                  "AURA_MAX_QUEUED_PER_OWNER": "500"}
-    found = Cluster(prefect_api_url=api_url, server_env=server_env, env=node_env, folder=folder)
+    found = Cluster(prefect_api_url=api_url, database=database, server_env=server_env, env=node_env, folder=folder)
     try:
         found.start_prefect()
         with ExitStack() as stack:
