@@ -164,7 +164,7 @@ def serve(
 ) -> None:
     """Run the whole service on this machine: Prefect (embedded unless PREFECT_API_URL), a worker, the API.
 
-    Ctrl-C stops what this command started, in reverse order.
+    Ctrl-C or SIGTERM stops what this command started, in reverse order.
     """
     server = _connect()
     from api.serve import run_api, running_worker, stop_on_sigterm, worker_name
@@ -172,7 +172,7 @@ def serve(
     stop_on_sigterm()
     try:
         with running_worker(server.api_url, limit=limit, name=worker_name()):
-            console.print(f"Prefect UI: {server.ui_url}\nAPI:        http://{host}:{port}  (OpenAPI at /docs)")
+            console.print(f"Prefect UI: {server.ui_url}\nDashboard:  http://{host}:{port}/  (OpenAPI at /docs)")
             run_api(host, port)
     finally:
         if server.started:
