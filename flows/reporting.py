@@ -44,6 +44,12 @@ class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return f"{self.prefix}{msg}", kwargs
 
 
+def job_logger() -> JobLogger:
+    """The run logger of the current flow or task run, with this job's ids on every line."""
+    parameters = runtime.flow_run.parameters
+    return JobLogger(get_run_logger(), parameters["job_id"], parameters.get("correlation_id"))
+
+
 class StageReport:
     """Progress, logs and cancellation checks for one run of one stage."""
 
@@ -52,7 +58,7 @@ class StageReport:
         self.stage = stage
         self.flow_run_id = str(runtime.flow_run.id)
         self.folders: JobFolders = job_folders(parameters["job_id"])
-        self.log = JobLogger(get_run_logger(), self.folders.job_id, parameters.get("correlation_id"))
+        self.log = job_logger()
         self._client = client
         self._last_update = 0.0
         self._artifact_id = create_progress_artifact(
@@ -113,10 +119,9 @@ ERROR_ARTIFACT_KEY = "job-error"
 
 def log_placement() -> None:
     """Say where this attempt runs: after a retry or a lost worker, the log shows each attempt's machine."""
-    parameters = runtime.flow_run.parameters
-    log = JobLogger(get_run_logger(), parameters["job_id"], parameters.get("correlation_id"))
-    log.info("attempt %s on worker %s, host %s, pid %s", parameters.get("attempt", 1),
-             os.environ.get("AURA_WORKER_NAME", "none (run in this process)"), socket.gethostname(), os.getpid())
+    job_logger().info("attempt %s on worker %s, host %s, pid %s", runtime.flow_run.parameters.get("attempt", 1),
+                      os.environ.get("AURA_WORKER_NAME", "none (run in this process)"), socket.gethostname(),
+                      os.getpid())
 
 
 def record_failure(error: Exception) -> None:

@@ -8,7 +8,6 @@ function banner() {
 }
 
 export function lost(source, attempt) {
-  const wasFine = failing.size === 0;
   failing.set(source, attempt);
   const element = banner();
   clearTimeout(hideTimer);
@@ -16,7 +15,6 @@ export function lost(source, attempt) {
   element.className = "banner banner-lost";
   const tries = Math.max(...failing.values());
   element.textContent = `Connection to the service lost. Reconnecting… (attempt ${tries})`;
-  if (wasFine) document.body.dataset.connection = "lost";
 }
 
 export function restored(source) {
@@ -24,6 +22,5 @@ export function restored(source) {
   const element = banner();
   element.className = "banner banner-ok";
   element.textContent = "Reconnected.";
-  document.body.dataset.connection = "live";
   hideTimer = setTimeout(() => { element.hidden = true; }, 4000);
 }
