@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 from prefect.client.orchestration import PrefectClient
 
 from api.correlation import correlation_id
+from api.job_index import JobIndex
 from api.poller import Poller
 
 
@@ -19,6 +20,11 @@ def poller(request: Request) -> Poller:
     return request.app.state.poller
 
 
+def job_index(request: Request) -> JobIndex:
+    """The process's copy of the jobs, kept fresh by the app's lifespan."""
+    return request.app.state.index
+
+
 def correlation(request: Request) -> str:
     return correlation_id(request)
 
@@ -26,3 +32,4 @@ def correlation(request: Request) -> str:
 Prefect = Annotated[PrefectClient, Depends(prefect)]
 Correlation = Annotated[str, Depends(correlation)]
 Events = Annotated[Poller, Depends(poller)]
+Index = Annotated[JobIndex, Depends(job_index)]

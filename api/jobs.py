@@ -35,6 +35,7 @@ from prefect.states import Cancelled, Cancelling
 
 from api.auth import Caller
 from api.models import ArtifactPublic, ErrorPublic, JobPublic, QueueStats
+from api.prefect_client import PAGE, read_all
 from api.problems import Problem, not_found
 from api.eta import EtaModel
 from api.progress import stage_snapshot
@@ -228,35 +229,31 @@ def _visible_tags(who: Caller) -> list[str]:
     return [] if who.admin else [owner_tag(who.owner)]
 
 
-async def list_jobs(
-    client: PrefectClient, eta_model: EtaModel, who: Caller, *, statuses: list[str] | None, limit: int, offset: int,
-    sort: FlowRunSort = FlowRunSort.EXPECTED_START_TIME_DESC,
-) -> tuple[list[JobPublic], int]:
-    """One page of the jobs `who` may see (newest attempt first) and how many match, in three Prefect queries."""
-    deployments = DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT.split("/")[1]]))
+def deployment_filter() -> DeploymentFilter:
+    return DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT.split("/")[1]]))
+
+
+async def list_jobs(client: PrefectClient, who: Caller, *, statuses: list[str] | None, limit: int,
+                    offset: int) -> tuple[list[JobRuns], int]:
+    """One page of the jobs `who` may see (newest attempt first) and how many match, in four Prefect queries."""
     latest = _latest_filter(statuses, _visible_tags(who))
-    runs = await client.read_flow_runs(flow_run_filter=latest, deployment_filter=deployments,
-                                       sort=sort, limit=limit, offset=offset)
-    total = await client.count_flow_runs(flow_run_filter=latest, deployment_filter=deployments)
+    runs = await client.read_flow_runs(flow_run_filter=latest, deployment_filter=deployment_filter(),
+                                       sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit, offset=offset)
+    total = await client.count_flow_runs(flow_run_filter=latest, deployment_filter=deployment_filter())
     artifacts = await read_artifacts(client, [run.id for run in runs])
-    earlier = await _earlier_attempts(client, [run for run in runs if run.parameters.get("attempt", 1) > 1])
-    ui = prefect_ui(client)
-    jobs = [
-        job_public(JobRuns(attempts=[*earlier.get(job_id_of(run), []), run],
-                           artifacts=[a for a in artifacts if a.flow_run_id == run.id]), ui=ui, eta_model=eta_model)
-        for run in runs
-    ]
-    return jobs, total
+    earlier = await earlier_attempts(client, [run for run in runs if run.parameters.get("attempt", 1) > 1])
+    page = [JobRuns(attempts=[*earlier.get(job_id_of(run), []), run],
+                    artifacts=[a for a in artifacts if a.flow_run_id == run.id]) for run in runs]
+    return page, total
 
 
-async def _earlier_attempts(client: PrefectClient, retried: list[FlowRun]) -> dict[str, list[FlowRun]]:
-    """Earlier attempts of retried jobs, oldest first, in one query (they give `createdAt`)."""
+async def earlier_attempts(client: PrefectClient, retried: list[FlowRun]) -> dict[str, list[FlowRun]]:
+    """Earlier attempts of retried jobs, oldest first (they give `createdAt`): one query per page."""
     if not retried:
         return {}
-    found = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job_id_of(run)) for run in retried])),
-        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200,
-    )
+    attempts_of = FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job_id_of(run)) for run in retried]))
+    found = await read_all(lambda offset: client.read_flow_runs(
+        flow_run_filter=attempts_of, sort=FlowRunSort.ID_DESC, limit=PAGE, offset=offset))
     newest = {run.id for run in retried}
     earlier: dict[str, list[FlowRun]] = {}
     for run in found:

@@ -11,6 +11,7 @@ from api import problems
 from api.auth import load_keys
 from api.body_limit import BodyLimitMiddleware
 from api.correlation import CorrelationMiddleware
+from api.job_index import JobIndex
 from api.poller import Poller, RequestCounter, counting_client
 from api.prefect_client import api_client
 from api.routes import events, jobs, queue, render, system, tokens, web
@@ -22,12 +23,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     counter = RequestCounter()
     async with api_client() as client, counting_client(counter) as poll_client:
         app.state.prefect = client
-        app.state.poller = Poller(poll_client, counter)
-        polling = asyncio.create_task(app.state.poller.run())
+        app.state.index = JobIndex(client)
+        app.state.poller = Poller(poll_client, counter, ended=app.state.index.ended)
+        loops = [asyncio.create_task(app.state.poller.run()), asyncio.create_task(app.state.index.run())]
         try:
             yield
         finally:
-            polling.cancel()
+            for loop in loops:
+                loop.cancel()
 
 
 def create_app() -> FastAPI:

@@ -25,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
 from uuid import UUID
 
 import httpx
@@ -60,7 +59,7 @@ from api.history import (
     task_state_facts,
     task_state_ref,
 )
-from api.prefect_client import api_client
+from api.prefect_client import PAGE, api_client, read_all
 from api.problems import not_found
 from api.timeline import Emitted, Outcome, Timeline
 from flows.job_status import job_id_of, job_tag, owner_of
@@ -69,8 +68,6 @@ from flows.settings import settings
 from flows.storage import reusable_stages
 
 log = logging.getLogger("aura.events")
-PAGE = 200
-T = TypeVar("T")
 
 
 class RequestCounter:
@@ -127,11 +124,14 @@ class Feed:
 
 
 class Poller:
-    """Give it a Prefect client of its own (`counting_client`), so its requests can be counted."""
+    """Give it a Prefect client of its own (`counting_client`), so its requests can be counted, and
+    what to tell when it sees a job's attempt end (before its clients hear of it)."""
 
-    def __init__(self, client: PrefectClient, counter: "RequestCounter") -> None:
+    def __init__(self, client: PrefectClient, counter: "RequestCounter",
+                 ended: Callable[[str], None] = lambda job_id: None) -> None:
         self.client = client
         self.counter = counter
+        self.ended = ended
         self.feeds: dict[str, Feed] = {}
         self.eta = EtaModel()
         self.ticks = 0
@@ -287,7 +287,7 @@ class Poller:
                 self._commit(feed, polled_at)
 
     async def _read_states_of(self, feeds: dict[str, Feed], polled_at: datetime) -> None:
-        runs = await self._paged(lambda offset: self.client.read_flow_runs(
+        runs = await read_all(lambda offset: self.client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job) for job in feeds])),
             limit=PAGE, offset=offset))
         await self._read_runs(feeds, runs)
@@ -324,7 +324,7 @@ class Poller:
         """Stage states the event stream did not tell (all of them when it is down): one query for all runs."""
         if not feeds:
             return
-        task_runs = await self._paged(lambda offset: self.client.read_task_runs(
+        task_runs = await read_all(lambda offset: self.client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(feeds))), limit=PAGE, offset=offset))
         for task_run in task_runs:
             feed = feeds[task_run.flow_run_id]  # type: ignore[index]
@@ -345,7 +345,7 @@ class Poller:
         log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
         if since is not None:
             log_filter.timestamp = LogFilterTimestamp(after_=since)
-        logs = await self._paged(lambda offset: self.client.read_logs(
+        logs = await read_all(lambda offset: self.client.read_logs(
             log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset))
         for line in logs:
             feeds[line.flow_run_id].timeline.add([log_fact(line)])  # type: ignore[index]
@@ -364,16 +364,7 @@ class Poller:
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids)),
                 sort=ArtifactSort.UPDATED_DESC, limit=PAGE, offset=offset)
         # While jobs run, the newest updates are all a tick needs.
-        return await self._paged(page) if everything else await page(0)
-
-    @staticmethod
-    async def _paged(read: Callable[[int], Awaitable[list[T]]]) -> list[T]:
-        found: list[T] = []
-        while True:
-            page = await read(len(found))
-            found.extend(page)
-            if len(page) < PAGE:
-                return found
+        return await read_all(page) if everything else await page(0)
 
     # Turning facts into events.
 
@@ -382,6 +373,7 @@ class Poller:
         for run in feed.runs.values():
             if run.state and run.state.is_final() and run.id not in timeline.outcomes:
                 timeline.outcomes[run.id] = self._outcome(feed, run)
+                self.ended(feed.job_id)
         horizon = polled_at - timedelta(seconds=settings.events_settle_seconds)
         if feed.held_from is not None:
             horizon = min(horizon, feed.held_from - timedelta(microseconds=1))

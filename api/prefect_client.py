@@ -8,13 +8,17 @@ the API answers as a 503 problem. A busy Prefect (a 503, a slow answer) is still
 retried as usual.
 """
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 from prefect.client.orchestration import PrefectClient, get_client
 
 # Prefect's own transport retries a failed connect this often, at once, before giving up.
 CONNECT_RETRIES = 3
+# The most Prefect's API answers in one page (`PREFECT_API_DEFAULT_LIMIT`).
+PAGE = 200
+T = TypeVar("T")
 
 
 class PrefectUnreachable(httpx.TransportError):
@@ -32,3 +36,13 @@ class _FailFast(httpx.AsyncHTTPTransport):
 
 def api_client(**httpx_settings: Any) -> PrefectClient:
     return get_client(httpx_settings={"transport": _FailFast(retries=CONNECT_RETRIES), **httpx_settings})
+
+
+async def read_all(read: Callable[[int], Awaitable[list[T]]]) -> list[T]:
+    """Every page of a read, given a function reading `PAGE` records from an offset."""
+    found: list[T] = []
+    while True:
+        page = await read(len(found))
+        found.extend(page)
+        if len(page) < PAGE:
+            return found

@@ -1,15 +1,17 @@
 """Scale-out figures on this machine: Prefect on PostgreSQL, N workers, two API processes.
 
     python bench/scale.py throughput [--jobs 20] [--workers 1 2]
-    python bench/scale.py load [--jobs 200] [--workers 2]
+    python bench/scale.py load [--jobs 200] [--workers 2] [--no-copy]
 
 `throughput`: short jobs (10 s videos, 320 px) submitted at once, for each worker count; jobs per
 minute from the first submission to the last completion, and Prefect's load per completed job:
 the transactions its PostgreSQL database committed (every API call of workers, flow runs, API
 processes and this script ends in some) and the requests of the API processes' poll loops.
 `load`: that many jobs queued at once with mixed priorities and workers at their limits; the
-p50/p95 of `GET /api/jobs/{id}` and `GET /api/jobs?limit=50` while the queue drains, whether
-every job completed exactly once, and how far the start order strays from priority order.
+p50/p95 of `GET /api/jobs/{id}` and `GET /api/jobs?limit=50` (a pair every 0.5 s) while the queue
+drains, whether every job completed exactly once, and how far the start order strays from
+priority order. `--no-copy` is the baseline: the API processes' copy of the jobs is never
+refreshed after start, so every read queries Prefect.
 """
 
 import argparse
@@ -78,30 +80,33 @@ def throughput(jobs: int, worker_counts: list[int]) -> None:
                   f"database transactions, {requests / max(completed, 1):.1f} requests of the API poll loops")
 
 
-def load(jobs: int, workers: int) -> None:
+def load(jobs: int, workers: int, copy: bool) -> None:
     priorities = [random.Random(number).randint(1, 10) for number in range(jobs)]
+    env = {} if copy else {"AURA_JOB_INDEX_SECONDS": "86400"}  # fresh for 3 s after start, then never again
     with tempfile.TemporaryDirectory() as folder, \
-            cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes:
+            cluster(Path(folder), workers=workers, worker_limit=2, apis=2, **env) as nodes:
         one = nodes.apis[0]
         # Queued at once: nothing starts until the last is in, so the start order is the scheduler's alone.
         nodes.pause_pool(True)
         began = time.monotonic()
         ids = submit_all(nodes.apis, jobs, priorities)
-        print(f"{jobs} jobs submitted in {time.monotonic() - began:.1f} s")
+        print(f"reads from {'the API processes’ copy of the jobs' if copy else 'Prefect (--no-copy)'}; "
+              f"{jobs} jobs submitted in {time.monotonic() - began:.1f} s")
         started = time.monotonic()
         nodes.pause_pool(False)
         samples: dict[str, list[float]] = {"job": [], "list": []}
         stop = threading.Event()
 
         def sample() -> None:
+            next_pair = time.monotonic()
             with httpx.Client(timeout=30) as client:
-                while not stop.is_set():
+                while not stop.wait(max(0.0, next_pair - time.monotonic())):
+                    next_pair = time.monotonic() + 0.5
                     for kind, url in (("job", f"{one.url}/api/jobs/{random.choice(ids)}"),
                                       ("list", f"{one.url}/api/jobs?limit=50")):
                         began = time.perf_counter()
                         client.get(url).raise_for_status()
                         samples[kind].append(time.perf_counter() - began)
-                    time.sleep(0.2)
 
         reader = threading.Thread(target=sample, daemon=True)
         reader.start()
@@ -133,8 +138,9 @@ if __name__ == "__main__":
     parser.add_argument("what", choices=["throughput", "load"])
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--workers", type=int, nargs="+", default=None)
+    parser.add_argument("--no-copy", action="store_true", help="load: reads query Prefect (the baseline)")
     options = parser.parse_args()
     if options.what == "throughput":
         throughput(options.jobs or 20, options.workers or [1, 2])
     else:
-        load(options.jobs or 200, (options.workers or [2])[0])
+        load(options.jobs or 200, (options.workers or [2])[0], copy=not options.no_copy)

@@ -96,6 +96,17 @@ class Settings(BaseSettings):
         default=7, ge=0, description="Outputs and results of failed or cancelled jobs older than this are removed."
     )
 
+    job_index_seconds: float = Field(
+        default=1.0, gt=0, description="How often each API process refreshes its copy of the jobs, which reads answer "
+                                       "from: another process's changes show this much later."
+    )
+    job_index_max_age_seconds: float = Field(
+        default=3.0, gt=0, description="A copy not refreshed for this long (Prefect away) is not used: reads go to "
+                                       "Prefect, and answer 503 while it is away."
+    )
+    job_index_resync_seconds: float = Field(
+        default=300.0, gt=0, description="How often the copy is read whole again (it then drops jobs deleted in Prefect)."
+    )
     events_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often the API reads new log lines and progress of the jobs it streams."
     )

@@ -12,7 +12,7 @@ import pytest
 
 from tests.utils.cluster import Cluster, cluster
 from tests.utils.factories import wait_for
-from tests.utils.service import body, http, submit, wait_status
+from tests.utils.service import body, http, job, submit, wait_status
 from tests.utils.sse import durable, read_events
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,9 @@ RAN_ON = re.compile(r"attempt \d+ on worker (\S+),")
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with cluster(tmp_path_factory.mktemp("cluster"), workers=2, worker_limit=2, apis=2) as started:
+    # The API processes read their copy of the jobs whole every 5 s, so a deletion shows within a test's wait.
+    with cluster(tmp_path_factory.mktemp("cluster"), workers=2, worker_limit=2, apis=2,
+                 AURA_JOB_INDEX_RESYNC_SECONDS="5") as started:
         yield started
 
 
@@ -87,8 +89,11 @@ def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_en
     wait_status(one, job_id, "running")
     nodes.stop_prefect()
     try:
+        # Reads come from the API process's copy of the jobs until it is too old to trust (3 s).
+        wait_for(lambda: http.get(f"{two.url}/api/jobs/{job_id}").status_code == 503, timeout=10, interval=0.2,
+                 what="reads to find Prefect gone")
         for method, path in (("GET", f"/api/jobs/{job_id}"), ("GET", "/api/jobs"), ("POST", "/api/jobs"),
-                             ("GET", f"/api/jobs/{job_id}/events")):
+                             ("GET", f"/api/jobs/{job_id}/events"), ("GET", "/api/queue")):
             answer = http.request(method, two.url + path, json=body("Nobody home") if method == "POST" else None)
             assert answer.status_code == 503, (method, path, answer.status_code, answer.text)
             assert answer.json()["code"] == "E503-PREFECT_UNAVAILABLE"
@@ -129,6 +134,39 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
     assert placements[0] == lost and placements[1] != lost
 
 
+def test_a_change_made_through_one_api_process_shows_on_the_other_within_its_refresh(nodes: Cluster) -> None:
+    one, two = nodes.apis
+    nodes.pause_pool(True)
+    try:
+        job_id = submit(one, "Changed elsewhere", shape=TINY)
+        assert job(two, job_id)["status"] == "queued"
+        assert http.post(f"{one.url}/api/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+        assert job(one, job_id)["status"] == "cancelled" and listed(one)[job_id] == "cancelled"
+        wait_for(lambda: job(two, job_id)["status"] == listed(two)[job_id] == "cancelled", timeout=10, interval=0.2,
+                 what="the other API process to read the cancel")
+        assert http.get(f"{one.url}/api/jobs").json()["stats"] == http.get(f"{two.url}/api/jobs").json()["stats"]
+    finally:
+        nodes.pause_pool(False)
+
+
+def test_a_job_deleted_in_prefect_is_gone_from_every_api_process_after_its_next_whole_read(nodes: Cluster) -> None:
+    one, two = nodes.apis
+    nodes.pause_pool(True)
+    try:
+        job_id = submit(one, "Deleted by an operator", shape=TINY)
+        wait_for(lambda: all(job_id in listed(api) for api in (one, two)), timeout=10, what="both processes to list it")
+        http.delete(f"{nodes.prefect_api_url}/flow_runs/{job(one, job_id)['flowRunId']}").raise_for_status()
+        wait_for(lambda: all(job_id not in listed(api) and http.get(f"{api.url}/api/jobs/{job_id}").status_code == 404
+                             for api in (one, two)), timeout=30, interval=0.5, what="the deleted job to be gone")
+    finally:
+        nodes.pause_pool(False)
+
+
+def listed(api: Any) -> dict[str, str]:
+    """Status by job id of the newest 200 jobs the process lists."""
+    return {found["jobId"]: found["status"] for found in http.get(f"{api.url}/api/jobs", params={"limit": 200}).json()["jobs"]}
+
+
 def test_two_hundred_queued_jobs_are_all_kept_and_start_in_priority_order(nodes: Cluster) -> None:
     one, two = nodes.apis
     priorities = [1 + (number * 7) % 10 for number in range(200)]
@@ -139,8 +177,9 @@ def test_two_hundred_queued_jobs_are_all_kept_and_start_in_priority_order(nodes:
                                                          priority=priorities[number], shape=TINY), range(200)))
     finally:
         nodes.pause_pool(False)
-    queue = http.get(f"{one.url}/api/queue").json()
-    assert queue["stats"]["queued"] + queue["stats"]["running"] == 200
+    # Half went in through the other process: this one reads them at its next refresh.
+    wait_for(lambda: (stats := http.get(f"{one.url}/api/queue").json()["stats"])["queued"] + stats["running"] == 200,
+             timeout=10, interval=0.5, what="all 200 jobs in the queue")
     assert sorted(job["jobId"] for job in jobs_of(two, ids)) == sorted(ids)
     slots = 2 * sum(worker.poll() is None for worker in nodes.workers.values())  # each worker runs two at once
     first = wait_for(lambda: len(started := [job for job in jobs_of(one, ids) if job["startedAt"]]) >= slots

@@ -1,5 +1,6 @@
 """`/api/jobs`: create, read, list, follow, cancel and retry video jobs."""
 
+import time
 from datetime import datetime
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from pydantic import Field
 
 from api import jobs
 from api.auth import Who
-from api.deps import Correlation, Events, Prefect
+from api.deps import Correlation, Events, Index, Prefect
 from api.models import (
     ApiModel,
     JobCreated,
@@ -42,7 +43,7 @@ def links(job_id: str, prefect_url: str | None) -> JobLinks:
                     cancel=f"{base}/cancel", retry=f"{base}/retry", prefect=prefect_url)
 
 
-def _job(runs: jobs.JobRuns, client: Prefect, poller: Poller) -> JobPublic:
+def job_body(runs: jobs.JobRuns, client: Prefect, poller: Poller) -> JobPublic:
     job_id = runs.latest.parameters["job_id"]
     return jobs.job_public(runs, ui=jobs.prefect_ui(client), eta_model=poller.eta, live_eta=poller.live_eta(job_id))
 
@@ -50,15 +51,17 @@ def _job(runs: jobs.JobRuns, client: Prefect, poller: Poller) -> JobPublic:
 @router.post("", status_code=202, response_model=JobCreated,
              responses={422: {"description": "Invalid request (problem+json)."},
                         429: {"description": "Too many queued jobs (problem+json, Retry-After)."}})
-async def create_job(body: VideoRequest, response: Response, client: Prefect, correlation_id: Correlation,
-                     who: Who) -> JobCreated:
+async def create_job(body: VideoRequest, response: Response, client: Prefect, index: Index,
+                     correlation_id: Correlation, who: Who) -> JobCreated:
     """Queue a video job for the caller; it starts when a worker has a free slot, higher priority first."""
     try:
         espeak.check_voice(body.voice_name())
     except InvalidRequest as exc:
         raise Problem(422, exc.code, "Invalid request", exc.message, suggested_actions=list(exc.suggested_actions)) from exc
     await jobs.check_queue_room(client, who.owner)
+    submitted_at = time.monotonic()
     flow_run = await jobs.submit(client, body, owner=who.owner, correlation_id=correlation_id)
+    index.add(flow_run, submitted_at)
     job_id = flow_run.parameters["job_id"]
     response.headers["Location"] = f"/api/jobs/{job_id}"
     prefect_url = f"{jobs.prefect_ui(client)}/runs/flow-run/{flow_run.id}"
@@ -67,27 +70,27 @@ async def create_job(body: VideoRequest, response: Response, client: Prefect, co
 
 @router.get("", response_model=JobsPublic)
 async def list_jobs(
-    client: Prefect, poller: Events, who: Who,
+    client: Prefect, poller: Events, index: Index, who: Who,
     status: Annotated[list[JobStatus] | None, Query(description="Only jobs in these states.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobsPublic:
     """The caller's jobs (an admin's: everyone's), newest first, with the count over all pages and the stats."""
-    page, total = await jobs.list_jobs(client, poller.eta, who, statuses=status, limit=limit, offset=offset)
-    return JobsPublic(jobs=page, total=total, stats=await jobs.queue_stats(client, who))
+    page, total = await index.page(who, statuses=status, limit=limit, offset=offset)
+    return JobsPublic(jobs=[job_body(runs, client, poller) for runs in page], total=total, stats=await index.stats(who))
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-async def read_job(job_id: str, client: Prefect, poller: Events, who: Who) -> JobPublic:
+async def read_job(job_id: str, client: Prefect, poller: Events, index: Index, who: Who) -> JobPublic:
     """The job: status, stage, percent, timestamps, attempt, artifacts, and the error if it failed."""
-    return _job(await jobs.read_job_runs(client, job_id, who), client, poller)
+    return job_body(await index.read(job_id, who), client, poller)
 
 
 @router.get("/{job_id}/progress", response_model=ProgressPublic, responses=NOT_FOUND)
-async def read_progress(job_id: str, client: Prefect, poller: Events, who: Who) -> ProgressPublic:
+async def read_progress(job_id: str, client: Prefect, poller: Events, index: Index, who: Who) -> ProgressPublic:
     """Where the job stands: stage, overall percent, elapsed time and estimate."""
-    runs = await jobs.read_job_runs(client, job_id, who)
-    job = _job(runs, client, poller)
+    runs = await index.read(job_id, who)
+    job = job_body(runs, client, poller)
     snapshot = stage_snapshot(a for a in runs.artifacts if a.flow_run_id == runs.latest.id)
     current = None
     if snapshot.stage and job.status != "completed":
@@ -134,12 +137,12 @@ async def read_logs(
 
 @router.get("/{job_id}/artifacts/{name}", response_class=FileResponse,
             responses={200: {"description": "The file; Range requests answer 206."}, **NOT_FOUND})
-async def download_artifact(job_id: str, name: str, client: Prefect, who: Who) -> FileResponse:
+async def download_artifact(job_id: str, name: str, index: Index, who: Who) -> FileResponse:
     """A finished job's output file, with HTTP Range support for seeking."""
     jobs.check_job_id(job_id)
     if not who.admin:
-        # Whose job it is lives in Prefect; an admin may read any, so the video's range requests skip the query.
-        await jobs.read_job_runs(client, job_id, who)
+        # Whose job it is lives in Prefect; an admin may read any, so the video's range requests skip the lookup.
+        await index.read(job_id, who)
     media_type = jobs.ARTIFACT_TYPES.get(name)
     if media_type is None:
         raise not_found("artifact", name)
@@ -152,16 +155,18 @@ async def download_artifact(job_id: str, name: str, client: Prefect, who: Who) -
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobStatusPublic,
              responses={**NOT_FOUND, 409: {"description": "The job already ended (problem+json)."}})
-async def cancel_job(job_id: str, client: Prefect, who: Who) -> JobStatusPublic:
+async def cancel_job(job_id: str, client: Prefect, index: Index, who: Who) -> JobStatusPublic:
     """Cancel: a queued job at once; a running one stops its stage and FFmpeg within a second."""
-    return JobStatusPublic(job_id=job_id, status=await jobs.cancel(client, job_id, who))
+    status = await jobs.cancel(client, job_id, who)
+    await index.reload(job_id, who)
+    return JobStatusPublic(job_id=job_id, status=status)
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobPublic,
              responses={**NOT_FOUND, 409: {"description": "Not retryable, limit reached, or too soon (Retry-After)."}})
-async def retry_job(job_id: str, response: Response, client: Prefect, poller: Events, who: Who,
+async def retry_job(job_id: str, response: Response, client: Prefect, poller: Events, index: Index, who: Who,
                     correlation_id: Correlation) -> JobPublic:
     """Start the next attempt of a failed or cancelled job; it resumes after the last completed stage."""
     poller.saw_run(await jobs.retry(client, job_id, who, correlation_id=correlation_id))
     response.headers["Location"] = f"/api/jobs/{job_id}"
-    return _job(await jobs.read_job_runs(client, job_id, who), client, poller)
+    return job_body(await index.reload(job_id, who), client, poller)

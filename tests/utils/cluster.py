@@ -93,7 +93,7 @@ def _database(name: str, action: str) -> None:
 
 
 @contextmanager
-def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int) -> Iterator[Cluster]:
+def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int, **env: str) -> Iterator[Cluster]:
     database = f"aura_{uuid.uuid4().hex[:12]}"
     _database(database, "create")
     server_env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "AURA_"))}
@@ -109,7 +109,7 @@ def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int) -> Iter
                  # The shortest the automation allows: heartbeats come every 30 s.
                  "AURA_WORKER_LOST_SECONDS": "45",
                  # Room for a load test's 200 queued jobs of one (anonymous) owner.
-                 "AURA_MAX_QUEUED_PER_OWNER": "500"}
+                 "AURA_MAX_QUEUED_PER_OWNER": "500", **env}
     found = Cluster(prefect_api_url=api_url, database=database, server_env=server_env, env=node_env, folder=folder)
     try:
         found.start_prefect()
