@@ -92,12 +92,16 @@ def watch_job(
     Ctrl-C stops watching; the job goes on.
     """
     with service(api_url) as client:
-        try:
-            code = watch(client, job_id, console, logs=logs)
-        except KeyboardInterrupt:
-            console.print(f"Stopped watching; job {job_id} goes on.")
-            code = exit_codes.CANCELLED
-    raise typer.Exit(code)
+        raise typer.Exit(_follow(client, job_id, logs=logs))
+
+
+def _follow(client: ServiceClient, job_id: str, *, logs: bool = False) -> int:
+    """Watch the job to its end; Ctrl-C stops watching and leaves it running (exit 130)."""
+    try:
+        return watch(client, job_id, console, logs=logs)
+    except KeyboardInterrupt:
+        console.print(f"Stopped watching; job {job_id} goes on.")
+        return exit_codes.CANCELLED
 
 
 @app.command("cancel")
@@ -114,13 +118,16 @@ def retry_job(
     follow: bool = typer.Option(False, "--watch", help="Follow the new attempt to its end."),
     api_url: str = API_OPTION,
 ) -> None:
-    """Start the next attempt of a failed or cancelled job; it resumes after the last completed stage."""
+    """Start the next attempt of a failed or cancelled job; it resumes after the last completed stage.
+
+    With --watch, Ctrl-C stops watching; the attempt goes on.
+    """
     with service(api_url) as client:
         job = client.retry(job_id)
         console.print(f"Job {job_id}: attempt {job['attempt']} is {job['status']}"
                       + (f", resuming after {job['lastCompletedStage']}." if job["lastCompletedStage"] else "."))
         if follow:
-            raise typer.Exit(watch(client, job_id, console))
+            raise typer.Exit(_follow(client, job_id))
 
 
 def run_remote(api_url: str, request: VideoRequest) -> int:

@@ -124,8 +124,8 @@ class Feed:
 
 
 class Poller:
-    """Give it a Prefect client of its own (`counting_client`), so its requests can be counted, and
-    what to tell when it sees a job's attempt end (before its clients hear of it)."""
+    """Give it a Prefect client of its own (`counting_client`), so its requests can be counted.
+    `ended` is told of each job whose attempt it sees end, before the job's clients are."""
 
     def __init__(self, client: PrefectClient, counter: "RequestCounter",
                  ended: Callable[[str], None] = lambda job_id: None) -> None:

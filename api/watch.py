@@ -71,12 +71,14 @@ class _Drawing:
 
 
 def watch(client: ServiceClient, job_id: str, console: Console, logs: bool = False) -> int:
-    """Follow the job to its end, then print how it ended; return the exit code."""
-    client.read_job(job_id)  # a job that does not exist fails here, before a bar is drawn
+    """Follow the job's newest attempt to its end, then print how it ended; return the exit code."""
+    # A job that does not exist fails here, before a bar is drawn.
+    following = client.read_job(job_id)["attempt"]
     drawing = _Drawing(console, job_id, logs)
     last_id: str | None = None
     failures = 0
     down_since: float | None = None
+    attempt = 1
     with drawing.bar:
         ended = None
         while ended is None:
@@ -86,7 +88,10 @@ def watch(client: ServiceClient, job_id: str, console: Console, logs: bool = Fal
                     heard, failures, down_since = True, 0, None
                     last_id = event.id
                     drawing.draw(event)
-                    if event.name in ("job-completed", "job-failed", "job-cancelled"):
+                    if event.name == "job-status":
+                        attempt = event.data["attempt"]
+                    # The stream replays earlier attempts first, their ends included.
+                    if event.name in ("job-completed", "job-failed", "job-cancelled") and attempt >= following:
                         ended = event.data
                         break
                 if ended is None and not heard:

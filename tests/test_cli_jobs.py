@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.utils.service import wait_status
+from tests.utils.service import pool_paused, submit, wait_status
 from tests.utils.stack import AURA, free_port
 
 pytestmark = pytest.mark.slow
@@ -54,3 +54,20 @@ def test_ctrl_c_on_generate_with_api_cancels_the_job_on_the_service(service: Any
     assert generate.returncode == 130, output
     assert f"Cancelled job {job_id}" in output
     assert wait_status(service, job_id, "cancelled", "completed")["status"] == "cancelled"
+
+
+def test_ctrl_c_on_retry_with_watch_stops_watching_and_the_attempt_goes_on(service: Any) -> None:
+    with pool_paused():
+        job_id = submit(service, "Retried, then left alone")
+        assert aura("jobs", "cancel", job_id, "--api", service.url).returncode == 0
+        retry = subprocess.Popen([AURA, "jobs", "retry", job_id, "--watch", "--api", service.url],
+                                 env=os.environ.copy(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            assert "attempt 2 is queued" in retry.stdout.readline()
+            retry.send_signal(signal.SIGINT)
+            output, _ = retry.communicate(timeout=60)
+        finally:
+            retry.kill()
+    assert retry.returncode == 130, output
+    assert f"Stopped watching; job {job_id} goes on." in output
+    assert wait_status(service, job_id, "completed", "failed", "cancelled")["status"] == "completed"
