@@ -72,13 +72,11 @@ class _Drawing:
 
 def watch(client: ServiceClient, job_id: str, console: Console, logs: bool = False) -> int:
     """Follow the job's newest attempt to its end, then print how it ended; return the exit code."""
-    # A job that does not exist fails here, before a bar is drawn.
-    following = client.read_job(job_id)["attempt"]
+    client.read_job(job_id)  # a job that does not exist fails here, before a bar is drawn
     drawing = _Drawing(console, job_id, logs)
     last_id: str | None = None
     failures = 0
     down_since: float | None = None
-    attempt = 1
     with drawing.bar:
         ended = None
         while ended is None:
@@ -88,10 +86,7 @@ def watch(client: ServiceClient, job_id: str, console: Console, logs: bool = Fal
                     heard, failures, down_since = True, 0, None
                     last_id = event.id
                     drawing.draw(event)
-                    if event.name == "job-status":
-                        attempt = event.data["attempt"]
-                    # The stream replays earlier attempts first, their ends included.
-                    if event.name in ("job-completed", "job-failed", "job-cancelled") and attempt >= following:
+                    if event.name in ("job-completed", "job-failed", "job-cancelled") and _ends_job(client, event):
                         ended = event.data
                         break
                 if ended is None and not heard:
@@ -109,6 +104,12 @@ def watch(client: ServiceClient, job_id: str, console: Console, logs: bool = Fal
                 time.sleep(min(MAX_BACKOFF_SECONDS, 2.0 ** max(failures - 1, 0)))
         drawing.bar.update(drawing.task, stage=ended["status"], eta="–")
     return report(client, ended, console)
+
+
+def _ends_job(client: ServiceClient, event: Event) -> bool:
+    """Whether a terminal event is the job's end: the stream replays earlier attempts' ends too, and the
+    end of one may come after the next attempt's first events (it waits for the run's last log lines)."""
+    return client.read_job(event.data["jobId"])["status"] == event.data["status"]
 
 
 def report(client: ServiceClient, ended: dict[str, Any], console: Console) -> int:
