@@ -42,7 +42,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from api import jobs
 from api.auth import Caller
 from api.models import QueueStats
-from api.prefect_client import PAGE, read_all
+from api.prefect_client import PAGE, RequestCounter, read_all
 from api.problems import not_found
 from flows.job_status import LATEST_TAG, JobStatus, job_id_of, job_tag, owner_of, status_of
 from flows.settings import settings
@@ -79,8 +79,11 @@ class Entry:
 
 
 class JobIndex:
-    def __init__(self, client: PrefectClient) -> None:
+    """Give it a Prefect client of its own (`counting_client`), so its requests can be counted."""
+
+    def __init__(self, client: PrefectClient, counter: RequestCounter) -> None:
         self.client = client
+        self.counter = counter
         self._entries: dict[str, Entry] = {}
         # When each job's entry was read from Prefect (or marked stale): an answer read earlier is older news.
         self._read_at: dict[str, float] = {}

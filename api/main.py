@@ -12,19 +12,20 @@ from api.auth import load_keys
 from api.body_limit import BodyLimitMiddleware
 from api.correlation import CorrelationMiddleware
 from api.job_index import JobIndex
-from api.poller import Poller, RequestCounter, counting_client
-from api.prefect_client import api_client
+from api.poller import Poller
+from api.prefect_client import RequestCounter, api_client, counting_client
 from api.routes import events, jobs, queue, render, system, tokens, web
 from flows.settings import settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    counter = RequestCounter()
-    async with api_client() as client, counting_client(counter) as poll_client:
+    poll_counter, copy_counter = RequestCounter(), RequestCounter()
+    async with api_client() as client, counting_client(poll_counter) as poll_client, \
+            counting_client(copy_counter) as copy_client:
         app.state.prefect = client
-        app.state.index = JobIndex(client)
-        app.state.poller = Poller(poll_client, counter, ended=app.state.index.ended)
+        app.state.index = JobIndex(copy_client, copy_counter)
+        app.state.poller = Poller(poll_client, poll_counter, ended=app.state.index.ended)
         loops = [asyncio.create_task(app.state.poller.run()), asyncio.create_task(app.state.index.run())]
         try:
             yield

@@ -59,7 +59,7 @@ from api.history import (
     task_state_facts,
     task_state_ref,
 )
-from api.prefect_client import PAGE, api_client, read_all
+from api.prefect_client import PAGE, RequestCounter, api_client, read_all
 from api.problems import not_found
 from api.timeline import Emitted, Outcome, Timeline
 from flows.job_status import job_id_of, job_tag, owner_of
@@ -68,18 +68,6 @@ from flows.settings import settings
 from flows.storage import reusable_stages
 
 log = logging.getLogger("aura.events")
-
-
-class RequestCounter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def __call__(self, request: httpx.Request) -> None:
-        self.count += 1
-
-
-def counting_client(counter: RequestCounter) -> PrefectClient:
-    return api_client(event_hooks={"request": [counter]})
 
 
 class Subscriber:
@@ -127,7 +115,7 @@ class Poller:
     """Give it a Prefect client of its own (`counting_client`), so its requests can be counted.
     `ended` is told of each job whose attempt it sees end, before the job's clients are."""
 
-    def __init__(self, client: PrefectClient, counter: "RequestCounter",
+    def __init__(self, client: PrefectClient, counter: RequestCounter,
                  ended: Callable[[str], None] = lambda job_id: None) -> None:
         self.client = client
         self.counter = counter

@@ -38,6 +38,19 @@ def api_client(**httpx_settings: Any) -> PrefectClient:
     return get_client(httpx_settings={"transport": _FailFast(retries=CONNECT_RETRIES), **httpx_settings})
 
 
+class RequestCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def __call__(self, request: httpx.Request) -> None:
+        self.count += 1
+
+
+def counting_client(counter: RequestCounter) -> PrefectClient:
+    """A client of its own whose requests `counter` counts, so a loop's load on Prefect can be told apart."""
+    return api_client(event_hooks={"request": [counter]})
+
+
 async def read_all(read: Callable[[int], Awaitable[list[T]]]) -> list[T]:
     """Every page of a read, given a function reading `PAGE` records from an offset."""
     found: list[T] = []

@@ -6,7 +6,8 @@
 `throughput`: short jobs (10 s videos, 320 px) submitted at once, for each worker count; jobs per
 minute from the first submission to the last completion, and Prefect's load per completed job:
 the transactions its PostgreSQL database committed (every API call of workers, flow runs, API
-processes and this script ends in some) and the requests of the API processes' poll loops.
+processes and this script ends in some) and the requests of the API processes' poll loops; and
+the requests a second of each API process's copy of the jobs (`api/job_index.py`).
 `load`: that many jobs queued at once with mixed priorities and workers at their limits; the
 p50/p95 of `GET /api/jobs/{id}` and `GET /api/jobs?limit=50` (a pair every 0.5 s) while the queue
 drains, whether every job completed exactly once, and how far the start order strays from
@@ -59,25 +60,29 @@ def wait_all(api: object, ids: list[str], timeout: float) -> dict[str, dict]:
     return done
 
 
-def poll_requests(apis: list) -> int:
-    return sum(httpx.get(f"{api.url}/api/events/stats", timeout=10).json()["prefectRequests"] for api in apis)
+def prefect_requests(apis: list) -> tuple[int, int]:
+    """Requests to Prefect of the API processes' poll loops, and of their copies of the jobs."""
+    stats = [httpx.get(f"{api.url}/api/events/stats", timeout=10).json() for api in apis]
+    return sum(found["prefectRequests"] for found in stats), sum(found["copyRequests"] for found in stats)
 
 
 def throughput(jobs: int, worker_counts: list[int]) -> None:
     for workers in worker_counts:
         with tempfile.TemporaryDirectory() as folder, \
                 cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes:
-            before, commits = poll_requests(nodes.apis), nodes.database_commits()
+            (polls, copies), commits = prefect_requests(nodes.apis), nodes.database_commits()
             started = time.monotonic()
             ids = submit_all(nodes.apis, jobs, [5] * jobs)
             done = wait_all(nodes.apis[0], ids, timeout=jobs * 30)
             took = time.monotonic() - started
             completed = sum(job["status"] == "completed" for job in done.values())
-            requests = poll_requests(nodes.apis) - before
+            polls_now, copies_now = prefect_requests(nodes.apis)
             commits = nodes.database_commits() - commits
             print(f"{workers} worker(s) x limit 2: {completed}/{jobs} completed in {took:.1f} s, "
                   f"{60 * completed / took:.1f} jobs/min; per job: {commits / max(completed, 1):.0f} Prefect "
-                  f"database transactions, {requests / max(completed, 1):.1f} requests of the API poll loops")
+                  f"database transactions, {(polls_now - polls) / max(completed, 1):.1f} requests of the API poll "
+                  f"loops; each API process's copy of the jobs: "
+                  f"{(copies_now - copies) / len(nodes.apis) / took:.1f} requests a second")
 
 
 def load(jobs: int, workers: int, copy: bool) -> None:
@@ -92,7 +97,7 @@ def load(jobs: int, workers: int, copy: bool) -> None:
         ids = submit_all(nodes.apis, jobs, priorities)
         print(f"reads from {'the API processes’ copy of the jobs' if copy else 'Prefect (--no-copy)'}; "
               f"{jobs} jobs submitted in {time.monotonic() - began:.1f} s")
-        started = time.monotonic()
+        started, copies = time.monotonic(), prefect_requests(nodes.apis)[1]
         nodes.pause_pool(False)
         samples: dict[str, list[float]] = {"job": [], "list": []}
         stop = threading.Event()
@@ -115,7 +120,9 @@ def load(jobs: int, workers: int, copy: bool) -> None:
         reader.join()
         took = time.monotonic() - started
         completed = sum(job["status"] == "completed" for job in done.values())
-        print(f"drained: {completed}/{jobs} completed in {took:.0f} s ({60 * completed / took:.1f} jobs/min)")
+        copies = prefect_requests(nodes.apis)[1] - copies
+        print(f"drained: {completed}/{jobs} completed in {took:.0f} s ({60 * completed / took:.1f} jobs/min); "
+              f"each API process's copy of the jobs made {copies / len(nodes.apis) / took:.1f} Prefect requests a second")
         for kind, values in samples.items():
             values.sort()
             print(f"GET {kind:<4} while draining: n={len(values)} p50 {1000 * statistics.median(values):.0f} ms, "

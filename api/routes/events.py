@@ -10,7 +10,7 @@ from pydantic import Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import Admin, Who
-from api.deps import Events
+from api.deps import Events, Index
 from api.models import ApiModel
 from api.poller import Feed, Poller
 from api.problems import not_found
@@ -100,10 +100,12 @@ class EventsStats(ApiModel):
     subscribers: int = Field(description="Open event streams.")
     prefect_requests: int = Field(description="Requests the poll loop has made to Prefect since start.")
     ticks: int = Field(description="Poll loop iterations since start.")
+    copy_requests: int = Field(description="Requests the process's copy of the jobs has made to Prefect since start: "
+                                           "its refreshes, and reads of jobs it did not hold.")
 
 
 @router.get("/api/events/stats", response_model=EventsStats)
-async def events_stats(poller: Events, _: Admin) -> EventsStats:
-    """This API process's event poller: how much it watches and how much it asks of Prefect (admins only)."""
+async def events_stats(poller: Events, index: Index, _: Admin) -> EventsStats:
+    """This API process's event poller and copy of the jobs: what they ask of Prefect (admins only)."""
     return EventsStats(watched_jobs=len(poller.feeds), subscribers=poller.subscriber_count(),
-                       prefect_requests=poller.counter.count, ticks=poller.ticks)
+                       prefect_requests=poller.counter.count, ticks=poller.ticks, copy_requests=index.counter.count)
