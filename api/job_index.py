@@ -190,10 +190,9 @@ class JobIndex:
         for run in newest:
             job_id = job_id_of(run)
             before = known.get(job_id)
-            unchanged = (before is not None and before.runs.latest.id == run.id
-                         and before.runs.latest.state_id == run.state_id and not before.stale)
-            if unchanged and run.state_type not in MOVING:
-                entries[job_id] = before  # type: ignore[assignment]
+            if (before is not None and not before.stale and run.state_type not in MOVING
+                    and (before.runs.latest.id, before.runs.latest.state_id) == (run.id, run.state_id)):
+                entries[job_id] = before  # as it was: its artifacts need not come again
             else:
                 entries[job_id] = Entry(runs=jobs.JobRuns([*earlier.get(job_id, []), run], []),
                                         artifacts_read=run.state_type == StateType.SCHEDULED)
