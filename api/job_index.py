@@ -194,8 +194,7 @@ class JobIndex:
                     and (before.runs.latest.id, before.runs.latest.state_id) == (run.id, run.state_id)):
                 entries[job_id] = before  # as it was: its artifacts need not come again
             else:
-                entries[job_id] = Entry(runs=jobs.JobRuns([*earlier.get(job_id, []), run], []),
-                                        artifacts_read=run.state_type == StateType.SCHEDULED)
+                entries[job_id] = self._entry(run, earlier)
         await self._read_artifacts([entry for entry in entries.values() if entry.runs.latest.state_type in MOVING])
         for job_id, entry in entries.items():
             self._keep(job_id, entry, started)
@@ -227,12 +226,17 @@ class JobIndex:
         changed = [run for run in self._newest_per_job([*moving, *lately]) if self._changed(run)]
         first = await jobs.earlier_attempts(
             self.client, [run for run in changed if attempt_of(run) > 1 and job_id_of(run) not in self._entries])
-        entries = {job_id_of(run): Entry(runs=jobs.JobRuns([*first.get(job_id_of(run), []), run], []),
-                                         artifacts_read=run.state_type == StateType.SCHEDULED) for run in changed}
+        entries = {job_id_of(run): self._entry(run, first) for run in changed}
         await self._read_artifacts(list(entries.values()))
         for job_id, entry in entries.items():
             self._keep(job_id, entry, started)
         self._moving = {job_id_of(run) for run in moving}
+
+    @staticmethod
+    def _entry(run: FlowRun, earlier: dict[str, list[FlowRun]]) -> Entry:
+        """A newly read run, its artifacts still to read (a queued run has none yet)."""
+        return Entry(runs=jobs.JobRuns([*earlier.get(job_id_of(run), []), run], []),
+                     artifacts_read=run.state_type == StateType.SCHEDULED)
 
     def _changed(self, run: FlowRun) -> bool:
         known = self._entries.get(job_id_of(run))

@@ -6,8 +6,9 @@ A job is the set of flow runs of the `generate-video` deployment tagged
 says whose it is: a caller who may not see the owner's jobs gets a 404, as if the
 job did not exist. The request, attempt number, priority and correlation id are
 the flow run's parameters; the job's status is a mapping of the newest attempt's
-Prefect state; progress and the failure detail are artifacts of that run. Which stages a retry would reuse is read from
-the persisted stage results on the shared storage root.
+Prefect state; progress and the failure detail are artifacts of that run. Which
+stages a retry would reuse is read from the persisted stage results on the shared
+storage root.
 """
 
 import json
