@@ -4,6 +4,10 @@ Every error answer is `application/problem+json` with `type, title, status,
 detail, instance, correlationId, code`, and `suggestedActions` where a user can
 act. Bad input is always a 4xx; a Prefect server that does not answer is a 503;
 only a bug in this service is a 500.
+
+The job model raises its own errors (`api.jobs.errors`) and the pipeline's request
+check raises `InvalidRequest`; the status each gets is decided here, and only here.
+Errors found at the HTTP edge itself (keys, body size) raise `Problem`.
 """
 
 import logging
@@ -16,15 +20,20 @@ from fastapi.responses import JSONResponse
 from prefect.exceptions import PrefectHTTPStatusError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.correlation import correlation_id
+from api.jobs.errors import JobConflict, JobError, JobNotFound, NotDeployed, OutputNotFound, QueueFull
+from api.middleware.correlation import correlation_id
+from api.schemas.problem import MEDIA_TYPE
+from flows.contract.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://aura.dev/problems/"
-MEDIA_TYPE = "application/problem+json"
+STATUS_OF_ERROR: dict[type[JobError], int] = {
+    JobNotFound: 404, OutputNotFound: 404, JobConflict: 409, QueueFull: 429, NotDeployed: 503,
+}
 
 
 class Problem(Exception):
-    """An error answer; raise it anywhere under `api/`."""
+    """An error answer found at the HTTP edge (a key, a body size); the job model raises `JobError`s."""
 
     def __init__(
         self,
@@ -60,8 +69,16 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
 
 
-def not_found(what: str, value: str) -> Problem:
-    return Problem(404, "E404-NOT_FOUND", "Not found", f"no {what} {value!r}")
+def _job_error(request: Request, exc: JobError) -> JSONResponse:
+    status = next((status for kind, status in STATUS_OF_ERROR.items() if isinstance(exc, kind)), 500)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return problem_response(request, Problem(status, exc.code, exc.title, exc.message, headers=headers,
+                                             suggested_actions=list(exc.suggested_actions) or None))
+
+
+def _invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
+    return problem_response(request, Problem(422, exc.code, "Invalid request", exc.message,
+                                             suggested_actions=list(exc.suggested_actions)))
 
 
 def _field(error: dict[str, Any]) -> str:
@@ -112,6 +129,8 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, lambda request, exc: problem_response(request, exc))  # type: ignore[arg-type]
+    app.add_exception_handler(JobError, _job_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidRequest, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(httpx.TransportError, _prefect_down)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.prefect_server import ensure_server  # noqa: E402
+from api.supervisor.prefect_server import ensure_server  # noqa: E402
 
 REQUEST = {
     "brief": {"topic": "Why honeybees matter", "audience": "curious adults", "aspect": "16:9"},
@@ -33,8 +33,8 @@ REQUEST = {
 
 
 def end_to_end() -> tuple[float, dict]:
-    from flows.request import VideoRequest
-    from flows.storage import job_folders
+    from flows.contract.request import VideoRequest
+    from flows.contract.layout import job_folders
     from flows.video import generate_video
 
     job_id = str(uuid.uuid4())
@@ -52,7 +52,7 @@ def render_against_bare(repeats: int) -> tuple[list[float], list[float], float]:
     from flows.providers.narrator import narrate
     from flows.providers.script_rules import write_script
     from flows.providers.slides import draw_slides
-    from flows.request import VideoRequest
+    from flows.contract.request import VideoRequest
 
     request = VideoRequest.model_validate(REQUEST)
     work = Path(tempfile.mkdtemp(prefix="aura-bench-"))

@@ -1,7 +1,7 @@
 """What one progress update costs, for the mechanisms a stage could use to publish progress.
 
 Inside a real flow and task run against the running Prefect server, N updates each of:
-- `update_artifact` on one progress artifact through a shared sync client (what `flows.reporting` does);
+- `update_artifact` on one progress artifact through a shared sync client (what `flows.runtime.reporting` does);
 - Prefect's `update_progress_artifact` helper (a new client per call);
 - one run-logger line (queued, sent to the API in batches; its cost here is the caller's only).
 Prints the mean and p95 per update. Run by hand: `python bench/progress.py [--updates N]`.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.prefect_server import ensure_server  # noqa: E402
+from api.supervisor.prefect_server import ensure_server  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.prefect_server import ensure_server  # noqa: E402
+from api.supervisor.prefect_server import ensure_server  # noqa: E402
 from flows.settings import settings  # noqa: E402
 
 
@@ -24,8 +24,8 @@ def use_prefect() -> None:
 def service_stack(worker_limit: int, **api_env: str) -> Iterator[Any]:
     """Deployments applied, one worker running `worker_limit` jobs at once, one `aura api`."""
     use_prefect()
-    from api.serve import running_worker
-    from api.setup import prepare_prefect
+    from api.supervisor.processes import running_worker
+    from api.supervisor.provisioning import prepare_prefect
     from tests.utils.stack import ApiProcess
 
     prepare_prefect()

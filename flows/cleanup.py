@@ -6,9 +6,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-from flows.job_status import LATEST_TAG, job_id_of, job_tag, status_of
+from flows.contract.status import LATEST_TAG, job_id_of, job_tag, status_of
 from flows.settings import settings
-from flows.sweep import carry_out, job_folders_under, plan_sweep
+from flows.storage.sweep import carry_out, job_folders_under, plan_sweep
 
 BATCH = 200
 

@@ -1,10 +1,11 @@
-"""Configuration, read once from `AURA_*` environment variables.
+"""Pipeline settings, read once from `AURA_*` environment variables.
 
-Values that change per job are flow parameters (`flows.request`); what lives
-here is how this machine runs jobs: where files go, retry policy, watchdogs.
+What lives here is how a flow run works on this machine: where files go, the
+stage retry policy, the render's watchdog, cancellation and progress timing,
+the cleanup ages. Values that change per job are flow parameters
+(`flows.contract.request`); the service's own settings are `api.settings`.
 """
 
-import os
 from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -12,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every knob of the service, with its default."""
+    """Every knob of the pipeline, with its default."""
 
     model_config = SettingsConfigDict(env_prefix="AURA_", extra="ignore")
 
@@ -20,10 +21,6 @@ class Settings(BaseSettings):
         default=Path(".aura"),
         description="Storage root: jobs/, temp/, proxy/, results/ and the embedded Prefect server.",
     )
-    prefect_port: int = Field(
-        default=4200, ge=1, le=65535, description="Port of the embedded Prefect server."
-    )
-
     retry_max: int = Field(default=3, ge=0, le=10, description="Retries per stage.")
     retry_base_seconds: float = Field(
         default=5.0, ge=0, description="Delay before the first stage retry."
@@ -34,7 +31,6 @@ class Settings(BaseSettings):
     retry_jitter: float = Field(
         default=0.2, ge=0, le=1, description="Each delay varies by up to this fraction."
     )
-
     render_stall_seconds: float = Field(
         default=90.0, gt=0, description="Kill FFmpeg after this long without progress."
     )
@@ -47,104 +43,11 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(
         default=0.25, ge=0, description="Least time between two progress updates of a stage."
     )
-    script_timeout_seconds: float = Field(
-        default=60.0, gt=0, description="Timeout of one chat-completion request."
-    )
-
-    api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
-    api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
-    api_url: str = Field(default="http://127.0.0.1:8000", description="The service `aura jobs` talks to.")
-    api_max_body_bytes: int = Field(default=64 * 1024, gt=0, description="Largest request body accepted.")
-    api_keys: str = Field(
-        default="",
-        description="API keys as `key:owner[:admin]`, comma-separated; authentication is on when any are set.",
-    )
-    api_keys_file: Path | None = Field(
-        default=None, description="A file of API keys, one `key owner [admin]` per line (`#` comments)."
-    )
-    access_token_seconds: float = Field(
-        default=3600.0, gt=0, le=86400,
-        description="Lifetime of the read-only access tokens for URLs (event streams, video, downloads).",
-    )
-    max_queued_per_owner: int = Field(default=100, ge=1, description="Queued jobs one owner may have; 429 past it.")
-    max_queued_total: int = Field(default=1000, ge=1, description="Queued jobs in all; 429 past it.")
-    cors_origins: list[str] = Field(
-        default=[], description="Origins allowed to call the API from a browser (JSON list); none by default."
-    )
-    prefect_ui_url: str | None = Field(
-        default=None, description="Prefect UI base URL for links; derived from PREFECT_API_URL if unset."
-    )
-    work_pool: str = Field(default="video", description="Prefect work pool the video jobs run on.")
-    worker_limit: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, description="Jobs one worker runs at once."
-    )
-    worker_query_seconds: float = Field(
-        default=0.5, gt=0, description="How often a worker asks Prefect for queued jobs."
-    )
-    worker_lost_seconds: float = Field(
-        default=60.0, ge=45, description="A running job with no heartbeat for this long is failed."
-    )
-    manual_retry_max: int = Field(default=3, ge=0, description="Retries a user may ask for per job.")
-    manual_retry_base_seconds: float = Field(
-        default=5.0, ge=0, description="Wait before the second manual retry; doubles after."
-    )
-    manual_retry_cap_seconds: float = Field(default=300.0, ge=0, description="Longest wait between manual retries.")
-
     cleanup_temp_hours: float = Field(default=24, ge=0, description="Temp folders older than this are removed.")
     cleanup_proxy_hours: float = Field(default=48, ge=0, description="Proxy folders older than this are removed.")
     cleanup_ended_days: float = Field(
         default=7, ge=0, description="Outputs and results of failed or cancelled jobs older than this are removed."
     )
-
-    job_index_seconds: float = Field(
-        default=1.0, gt=0, description="How often each API process refreshes its copy of the jobs, which reads answer "
-                                       "from: another process's changes show this much later."
-    )
-    job_index_max_age_seconds: float = Field(
-        default=3.0, gt=0, description="A copy not refreshed for this long (Prefect away) is not used: reads go to "
-                                       "Prefect, and answer 503 while it is away."
-    )
-    job_index_resync_seconds: float = Field(
-        default=300.0, gt=0, description="How often the copy is read whole again (it then drops jobs deleted in Prefect)."
-    )
-    events_poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often the API reads new log lines and progress of the jobs it streams."
-    )
-    events_min_poll_seconds: float = Field(
-        default=0.25, gt=0, description="Least time between two polls, when state changes bring one forward."
-    )
-    events_full_poll_seconds: float = Field(
-        default=1.0, gt=0,
-        description="How often polls also read flow and task runs (every poll while Prefect's event stream is down).",
-    )
-    events_settle_seconds: float = Field(
-        default=0.1, ge=0,
-        description="Events are sent once they are this much older than the last poll, so records stored a "
-                    "little late still take their place in order.",
-    )
-    events_end_grace_seconds: float = Field(
-        default=3.0, ge=0,
-        description="The terminal event waits this long after the run ends for its last log lines "
-                    "(Prefect sends logs in batches every 2 s).",
-    )
-    events_log_lookback_seconds: float = Field(
-        default=15.0, gt=0, description="How far back each poll looks for log lines that arrived late."
-    )
-    events_ping_seconds: float = Field(default=10.0, gt=0, description="A `: ping` comment after this long idle.")
-    events_retry_ms: int = Field(default=3000, ge=0, description="Reconnect delay sent to clients (`retry:`).")
-    events_client_buffer: int = Field(
-        default=2000, ge=10, description="Events queued for a client that reads slowly before it is dropped."
-    )
-    events_keep_seconds: float = Field(
-        default=30.0, ge=0, description="How long a job with no watchers stays in the API's memory."
-    )
-    stall_seconds: float = Field(
-        default=60.0, gt=0, description="A running stage with no progress for this long gets a `stall` warning."
-    )
-    eta_history_runs: int = Field(
-        default=50, ge=0, le=200, description="Finished jobs the ETA learns stage timings from."
-    )
-    eta_refresh_seconds: float = Field(default=60.0, gt=0, description="How often the ETA re-reads that history.")
 
     @field_validator("home")
     @classmethod
@@ -160,7 +63,6 @@ class Settings(BaseSettings):
         if value < base:
             raise ValueError(f"must be at least AURA_RETRY_BASE_SECONDS ({base})")
         return value
-
 
     def prefect_env(self) -> dict[str, str]:
         """Prefect settings every process that runs flows needs; set before Prefect is imported.

@@ -3,10 +3,10 @@
 from prefect import flow
 from prefect.states import Cancelled, State
 
-from flows.errors import JobCancelled
-from flows.lifecycle import job_attempt
+from flows.contract.errors import JobCancelled
+from flows.runtime.lifecycle import job_attempt
 from flows.models import Published
-from flows.request import VideoRequest
+from flows.contract.request import VideoRequest
 from flows.stages.brief import check_brief
 from flows.stages.finalize import finalize
 from flows.stages.render import render

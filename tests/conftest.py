@@ -1,14 +1,15 @@
-"""Shared fixtures: a real Prefect server on SQLite, started once per test session.
+"""Settings every test runs with. No server starts here.
 
-The server is started in `pytest_configure`, before any test module imports
-Prefect, because Prefect reads `PREFECT_API_URL` when it is first imported.
+Prefect reads `PREFECT_API_URL` when it is first imported, so the address of the
+session's Prefect server is fixed now, on a free port; `tests/e2e/conftest.py`
+starts the server there when the first end-to-end test needs it. The fast tests
+never do, and any Prefect call they made by mistake would be refused at once.
 Storage goes to a temporary `AURA_HOME`; retry delays are shortened.
 """
 
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.utils.chat import chat_server  # noqa: F401  (a fixture for any test module)
+from tests.utils.stack import free_port
 
-_SESSION_DIR = Path(tempfile.mkdtemp(prefix="aura-tests-"))
-os.environ["AURA_HOME"] = str(_SESSION_DIR / "home")
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="aura-tests-"))
+os.environ["AURA_HOME"] = str(SESSION_DIR / "home")
 os.environ["AURA_RETRY_BASE_SECONDS"] = "0.3"
 os.environ["AURA_RETRY_CAP_SECONDS"] = "2"
 os.environ["AURA_RETRY_JITTER"] = "0.1"
@@ -27,40 +29,18 @@ os.environ["AURA_PROGRESS_INTERVAL_SECONDS"] = "0.1"
 os.environ["AURA_RENDER_STALL_SECONDS"] = "15"
 for name in [key for key in os.environ if key.startswith("PREFECT_")]:
     del os.environ[name]
-os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_SESSION_DIR / "home" / "results")
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(SESSION_DIR / "home" / "results")
+os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{free_port()}/api"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
-_server: subprocess.Popen[bytes] | None = None
 # A shell that starts pytest in the background (`make test &`, nohup) ignores SIGINT, and its
 # children inherit that: the Ctrl-C tests would send a signal nobody hears. Handled signals are
 # reset to the default in children, ignored ones are not.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    global _server
-    from api.prefect_server import _free_port, start_server, wait_healthy
-
-    port = _free_port(0)
-    api_url = f"http://127.0.0.1:{port}/api"
-    _server = start_server(_SESSION_DIR / "prefect", port)
-    wait_healthy(api_url, _server, timeout=120)
-    os.environ["PREFECT_API_URL"] = api_url
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import sys
-
-    if "prefect" in sys.modules:
-        # Send buffered logs and events while the server is still up, or the
-        # exit handlers retry against a dead server for a minute.
-        from prefect._internal.concurrency.services import QueueService
-
-        QueueService.drain_all(timeout=10)
-    if _server is not None:
-        os.killpg(_server.pid, signal.SIGTERM)
-        _server.wait(timeout=30)
-    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -71,19 +51,6 @@ def prefect_api_url() -> str:
 @pytest.fixture(scope="session")
 def aura_home() -> Path:
     return Path(os.environ["AURA_HOME"])
-
-
-@pytest.fixture(scope="session")
-def service() -> Iterator["object"]:
-    """Deployments applied, one worker limited to one job at a time, one API process."""
-    from api.serve import running_worker
-    from api.setup import prepare_prefect
-    from tests.utils.stack import ApiProcess
-
-    prepare_prefect()
-    with ApiProcess(_SESSION_DIR / "api.log", AURA_MANUAL_RETRY_BASE_SECONDS="1") as api, \
-            running_worker(os.environ["PREFECT_API_URL"], limit=1, name="test-worker"):
-        yield api
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,14 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.auth import Admin, Who
-from api.deps import Events, Index
-from api.models import ApiModel
-from api.poller import Feed, Poller
-from api.problems import not_found
-from api.stream_models import EVENT_NAMES, StreamEvent, WarningEvent
-from api.timeline import ORIGIN, EventId
-from flows.settings import settings
+from api.dependencies import Admin, Service, Who
+from api.events.poller import Feed, Poller
+from api.events.timeline import ORIGIN, Emitted, EventId
+from api.schemas.events import EVENT_NAMES, EventsStats, StreamEvent, WarningEvent
+from api.schemas.problem import problem_responses
+from api.settings import settings
 
 router = APIRouter(tags=["events"])
 # A client that stops reading is dropped once one write has waited this long.
@@ -36,17 +33,15 @@ terminal event is answered 204, which tells a browser's EventSource to stop reco
     responses={200: {"model": StreamEvent, "content": {"text/event-stream": {}},
                      "description": "The event stream; each event's `data` is one of these models."},
                204: {"description": "The client already had the terminal event."},
-               404: {"description": "No such job (problem+json)."}},
+               **problem_responses(401, 404, 422, 503)},
 )
 async def job_events(
-    job_id: str, poller: Events, who: Who,
+    job_id: str, service: Service, who: Who,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=100)] = None,
 ) -> Response:
     """The job's events from `Last-Event-ID` on (from the beginning without one), then live ones."""
-    feed = await poller.watch(job_id)
-    if not who.may_see(feed.owner):
-        raise not_found("job", job_id)
+    feed = await service.feed(job_id, who)
     given = last_event_id_header or last_event_id_query
     cursor = EventId.parse(given) if given else ORIGIN
     warning = None
@@ -55,12 +50,12 @@ async def job_events(
         cursor = ORIGIN
     elif given and feed.timeline.ended_by(cursor):
         return Response(status_code=204)
-    return EventSourceResponse(_stream(poller, feed, cursor, warning), ping=0, send_timeout=SEND_TIMEOUT_SECONDS,
+    return EventSourceResponse(_stream(service.poller, feed, cursor, warning), ping=0, send_timeout=SEND_TIMEOUT_SECONDS,
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def _stream(poller: Poller, feed: Feed, cursor: EventId,
-                  warning: str | None) -> AsyncIterator[ServerSentEvent | bytes]:
+                  warning: str | None) -> AsyncIterator[ServerSentEvent]:
     timeline = feed.timeline
     subscriber = poller.subscribe(feed)
     try:
@@ -73,7 +68,7 @@ async def _stream(poller: Poller, feed: Feed, cursor: EventId,
             yield ServerSentEvent(data=notice.model_dump_json(), event=EVENT_NAMES[WarningEvent], id=str(cursor))
         last = cursor
         for event in timeline.after(cursor):
-            yield event.wire
+            yield _sse(event)
             last = event.id
             if timeline.is_last_word(event):
                 return
@@ -87,7 +82,7 @@ async def _stream(poller: Poller, feed: Feed, cursor: EventId,
                 return
             if queued.id <= last:
                 continue
-            yield queued.wire
+            yield _sse(queued)
             last = queued.id
             if timeline.is_last_word(queued):
                 return
@@ -95,17 +90,11 @@ async def _stream(poller: Poller, feed: Feed, cursor: EventId,
         poller.unsubscribe(feed, subscriber)
 
 
-class EventsStats(ApiModel):
-    watched_jobs: int = Field(description="Jobs this API process is streaming or keeps in memory.")
-    subscribers: int = Field(description="Open event streams.")
-    prefect_requests: int = Field(description="Requests the poll loop has made to Prefect since start.")
-    ticks: int = Field(description="Poll loop iterations since start.")
-    copy_requests: int = Field(description="Requests the process's copy of the jobs has made to Prefect since start: "
-                                           "its refreshes, and reads of jobs it did not hold.")
+def _sse(event: Emitted) -> ServerSentEvent:
+    return ServerSentEvent(data=event.data_json, event=event.name, id=str(event.id))
 
 
-@router.get("/api/events/stats", response_model=EventsStats)
-async def events_stats(poller: Events, index: Index, _: Admin) -> EventsStats:
+@router.get("/api/events/stats", response_model=EventsStats, responses=problem_responses(401, 403))
+async def events_stats(service: Service, _: Admin) -> EventsStats:
     """This API process's event poller and copy of the jobs: what they ask of Prefect (admins only)."""
-    return EventsStats(watched_jobs=len(poller.feeds), subscribers=poller.subscriber_count(),
-                       prefect_requests=poller.counter.count, ticks=poller.ticks, copy_requests=index.counter.count)
+    return service.stats()

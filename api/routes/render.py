@@ -2,11 +2,13 @@
 
 from fastapi import APIRouter
 
-from api.models import JobStatusPublic, ProgressPublic
-from api.routes.jobs import NOT_FOUND, cancel_job, read_progress
+from api.routes.jobs import COMMON, ONE_JOB, cancel_job, read_progress
+from api.schemas.jobs import JobStatusPublic, ProgressPublic
+from api.schemas.problem import problem_responses
 
 router = APIRouter(prefix="/api/render", tags=["render"])
 router.add_api_route("/{job_id}/progress", read_progress, methods=["GET"], response_model=ProgressPublic,
-                     responses=NOT_FOUND, summary="Read render progress")
+                     responses=ONE_JOB, summary="Read render progress")
 router.add_api_route("/{job_id}/cancel", cancel_job, methods=["POST"], status_code=202,
-                     response_model=JobStatusPublic, responses=NOT_FOUND, summary="Cancel render")
+                     response_model=JobStatusPublic, responses=problem_responses(*COMMON, 404, 409),
+                     summary="Cancel render")

@@ -2,29 +2,22 @@
 
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, Request
-from pydantic import Field
+from fastapi import APIRouter
 
-from api.auth import Who
-from api.models import ApiModel
-from flows.settings import settings
+from api.dependencies import Keys, Who
+from api.schemas.problem import problem_responses
+from api.schemas.tokens import AccessToken
+from api.settings import settings
 
 router = APIRouter(prefix="/api/tokens", tags=["auth"])
 
 
-class AccessToken(ApiModel):
-    token: str = Field(description="Pass as the `access_token` query parameter of GET requests.")
-    expires_at: datetime
-    owner: str
-    admin: bool
-
-
-@router.post("", response_model=AccessToken, status_code=201)
-async def create_token(request: Request, who: Who) -> AccessToken:
+@router.post("", response_model=AccessToken, status_code=201, responses=problem_responses(401))
+async def create_token(keys: Keys, who: Who) -> AccessToken:
     """A token that reads what the caller's key reads (GET only) until it expires.
 
     For URLs a browser fetches without headers: EventSource streams, `<video>` sources, download links.
     """
-    token, expires = request.app.state.keys.issue(who, settings.access_token_seconds)
+    token, expires = keys.issue(who, settings.access_token_seconds)
     return AccessToken(token=token, expires_at=datetime.fromtimestamp(expires, timezone.utc), owner=who.owner,
                        admin=who.admin)

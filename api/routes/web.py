@@ -1,6 +1,4 @@
-"""The dashboard: the static files in `web/`, with the page itself at `/`."""
-
-from pathlib import Path
+"""The dashboard: the static files of the `web` package, with the page itself at `/`."""
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
@@ -8,7 +6,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
-WEB = Path(__file__).resolve().parents[2] / "web"
+from web import DIRECTORY as WEB
+
 # The page and its modules change with the code; the browser revalidates them on every load.
 NO_CACHE = {"Cache-Control": "no-cache"}
 

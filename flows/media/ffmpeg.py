@@ -24,7 +24,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from flows.errors import FfmpegFailed, FfmpegNotFound, JobCancelled, RenderStalled, StorageError, storage_trouble
+from flows.contract.errors import FfmpegFailed, FfmpegNotFound, JobCancelled, RenderStalled, StorageError, storage_trouble
 
 LOG_TAIL_BYTES = 16 * 1024
 POLL_SECONDS = 0.1

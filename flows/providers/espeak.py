@@ -14,7 +14,7 @@ from pathlib import Path
 
 import espeakng_loader
 
-from flows.errors import InvalidRequest, VoiceFailed
+from flows.contract.errors import InvalidRequest, VoiceFailed
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_INITIALIZE_DONT_EXIT = 0x8000

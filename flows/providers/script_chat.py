@@ -14,10 +14,10 @@ import json
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
-from flows.errors import ProviderRejected, ProviderUnavailable
+from flows.contract.errors import ProviderRejected, ProviderUnavailable
 from flows.models import Scene, Script
 from flows.providers.script_rules import MAX_SCENES, MIN_SCENES, scene_count
-from flows.request import VideoRequest
+from flows.contract.request import VideoRequest
 
 
 class Unreachable(Exception):

@@ -8,7 +8,7 @@ import hashlib
 import random
 
 from flows.models import Scene, Script
-from flows.request import VideoRequest
+from flows.contract.request import VideoRequest
 
 SECONDS_PER_SCENE = {"sparse": 20, "balanced": 12, "dense": 8}
 MIN_SCENES, MAX_SCENES = 3, 20

@@ -16,7 +16,7 @@ from typing import Any
 from prefect import runtime, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.retry import is_transient, retry_delays
+from flows.runtime.retry import is_transient, retry_delays
 from flows.settings import settings
 
 

@@ -3,19 +3,21 @@ from prefect.exceptions import ObjectNotFound
 from pydantic import BaseModel, ConfigDict
 
 from blocks import PROVIDER_BLOCKS, ChatScriptWriter, EspeakVoice, RuleScriptWriter, SlideVisuals
-from flows.errors import ProviderNotFound
+from flows.contract.errors import ProviderNotFound
+from flows.contract.request import VideoRequest
 from flows.providers import espeak
-from flows.reporting import stage_report
-from flows.request import VideoRequest
+from flows.providers.script import ChatEndpoint
+from flows.runtime.reporting import stage_report
 from flows.stages import stage_task
 
 
 class Choices(BaseModel):
-    """The providers and settings a job runs with, resolved from its request."""
+    """The providers and settings a job runs with, resolved from its request and its blocks."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
-    script_writer: ChatScriptWriter | RuleScriptWriter
+    script_writer: str
+    chat: ChatEndpoint | None
     voice: str
     style: str
 
@@ -31,7 +33,16 @@ def check_brief(request: VideoRequest) -> Choices:
         voice = request.voice.name or (voice_block.voice if names.voice else request.brief.language)
         espeak.check_voice(voice)
         report.progress(1, 1, f"voice {voice}, script by {type(script_writer).__name__}")
-        return Choices(script_writer=script_writer, voice=voice, style=visuals.style or request.plan.style)
+        return Choices(script_writer=script_writer.get_block_type_slug(), chat=chat_endpoint(script_writer),
+                       voice=voice, style=visuals.style or request.plan.style)
+
+
+def chat_endpoint(block: Block) -> ChatEndpoint | None:
+    """The chat endpoint a script block names; None for the offline writer."""
+    if not isinstance(block, ChatScriptWriter):
+        return None
+    return ChatEndpoint(base_url=block.base_url, model=block.model, api_key=block.api_key,
+                        timeout_seconds=block.timeout_seconds)
 
 
 def load_provider(kind: str, name: str) -> Block:

@@ -1,12 +1,12 @@
 import json
 import shutil
 
-from flows.manifest import build_manifest
+from flows.storage.manifest import build_manifest
 from flows.models import Narration, Published, Rendered, Script
-from flows.reporting import recorded_durations, stage_report
-from flows.request import VideoRequest
+from flows.runtime.reporting import recorded_durations, stage_report
+from flows.contract.request import VideoRequest
 from flows.stages import stage_task
-from flows.storage import publish
+from flows.storage.publish import publish
 
 
 @stage_task("finalize")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from api.prefect_server import wait_healthy
-from api.serve import child_pids
+from api.supervisor.prefect_server import wait_healthy
+from api.supervisor.processes import child_pids
 from tests.utils.factories import wait_for
 from tests.utils.stack import AURA, ApiProcess, free_port
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flows.request import VideoRequest
+from flows.contract.request import VideoRequest
 
 T = TypeVar("T")
 
@@ -54,3 +54,15 @@ def wait_for(check: Callable[[], T], *, timeout: float, interval: float = 0.1, w
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+HOUR = 3600
+
+
+def aged(folder: Path, hours: float, size: int = 1000) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data.bin").write_bytes(b"x" * size)
+    moment = time.time() - hours * HOUR
+    os.utime(folder / "data.bin", (moment, moment))
+    os.utime(folder, (moment, moment))
+    return folder

@@ -1,0 +1,234 @@
+"""How long a job has left: the seeds' velocity estimator, fed with what finished jobs took.
+
+The seeds estimated from the job's own overall percent: the last 20 samples,
+the median velocity of the last 5, remaining = (100 − percent) / velocity,
+clamped to 5 s … 2 h, nothing with fewer than 2 samples. Overall percent
+follows fixed stage weights (5/20/30/25/15/5), while time goes mostly to the
+render, so that velocity swings from stage to stage. Here the samples are the
+share of the job's *expected time* already done, from per-stage priors:
+
+- a prior is a stage's time as a fixed start-up part plus a part per unit of
+  work, fitted (Theil-Sen, robust to odd runs) to finished runs in Prefect's
+  history: completed task runs of completed flow runs; a unit is a second of
+  video for the script and the voice, a second of video at one megapixel for
+  the slides, a second at one megapixel and 30 fps for the render, one job for
+  the brief and finalize;
+- before a job has history, built-in priors measured on a 2-core machine serve;
+- the first estimate of a job is the sum of its stages' priors; then the
+  remaining priors are scaled by how fast the job goes compared with them
+  (`Estimator`), clamped to 1 s … 2 h.
+"""
+
+import itertools
+import statistics
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateName,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
+
+from flows.contract.stages import STAGES
+from flows.contract.request import VideoRequest
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.objects import FlowRun, TaskRun
+
+SAMPLES_KEPT = 20
+VELOCITY_WINDOW = 5
+# The seeds clamped to 5 s … 2 h; their jobs took minutes, these often take seconds, so the floor is 1 s.
+MIN_SECONDS = 1.0
+MAX_SECONDS = 2 * 60 * 60.0
+MIN_SPAN_SECONDS = 1.0
+# How much slower or faster than its priors a job may be believed to run.
+MIN_SLOWNESS, MAX_SLOWNESS = 0.33, 5.0
+
+
+def work_units(stage: str, request: VideoRequest) -> float:
+    """How much work a stage has for a request, in the unit its prior is measured in."""
+    seconds = float(request.plan.target_duration_seconds)
+    width, height = request.frame_size()
+    megapixels = width * height / 1e6
+    if stage in ("script", "voice"):
+        return seconds
+    if stage == "visuals":
+        return seconds * megapixels
+    if stage == "render":
+        return seconds * megapixels * request.render.fps / 30
+    return 1.0
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """One finished stage run: what it took and what it was asked to do."""
+
+    stage: str
+    seconds: float
+    request: VideoRequest
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A stage's time as a fixed part (start-up: processes, files) and a part per unit of work."""
+
+    fixed: float
+    per_unit: float
+
+    def seconds(self, units: float) -> float:
+        return self.fixed + self.per_unit * units
+
+    @classmethod
+    def fit(cls, points: list[tuple[float, float]]) -> "Prior":
+        """Theil-Sen: the median slope over pairs of runs, then the median intercept; robust to odd runs."""
+        slopes = [(s2 - s1) / (u2 - u1) for (u1, s1), (u2, s2) in itertools.combinations(points, 2)
+                  if abs(u2 - u1) > 1e-9]
+        per_unit = max(0.0, statistics.median(slopes)) if slopes else 0.0
+        if not slopes:
+            per_unit = statistics.median(seconds / units for units, seconds in points if units > 0) if any(
+                units > 0 for units, _ in points) else 0.0
+            return cls(fixed=0.0, per_unit=per_unit)
+        fixed = max(0.0, statistics.median(seconds - per_unit * units for units, seconds in points))
+        return cls(fixed=fixed, per_unit=per_unit)
+
+
+# Learned from five jobs (8 s to 60 s of video, 640 to 1920 wide) on a 2-core machine.
+BUILT_IN_PRIORS: dict[str, Prior] = {
+    "brief": Prior(0.1, 0.0), "script": Prior(0.15, 0.0), "voice": Prior(0.2, 0.002),
+    "visuals": Prior(0.25, 0.0015), "render": Prior(1.8, 0.062), "finalize": Prior(0.15, 0.0),
+}
+
+
+@dataclass
+class EtaModel:
+    priors: dict[str, Prior] = field(default_factory=lambda: dict(BUILT_IN_PRIORS))
+    runs_seen: int = 0
+
+    @classmethod
+    def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
+        """Fit each stage's prior; `overhead` (a run's time outside its stages) is shared among the stages."""
+        points: dict[str, list[tuple[float, float]]] = {}
+        for timing in timings:
+            points.setdefault(timing.stage, []).append((work_units(timing.stage, timing.request), timing.seconds))
+        priors = dict(BUILT_IN_PRIORS)
+        priors.update({stage: Prior.fit(found) for stage, found in points.items()})
+        share = max(0.0, overhead) / len(STAGES)
+        return cls(priors={stage: Prior(prior.fixed + share, prior.per_unit) for stage, prior in priors.items()},
+                   runs_seen=runs_seen)
+
+    def remaining(self, request: VideoRequest, stage: str | None, stage_percent: float, elapsed: float, *,
+                  skipped: Iterable[str] = (), estimator: "Estimator | None" = None, at: float = 0.0) -> float:
+        """Seconds left of a job in `stage`; an `estimator` keeps the attempt's samples (the stream's)."""
+        expected = self.expected_seconds(request, skipped)
+        fraction = done_fraction(expected, stage, stage_percent / 100)
+        estimator = estimator or Estimator()
+        estimator.add(at, fraction)
+        return estimator.remaining(sum(expected.values()), fraction, elapsed)
+
+    def expected_seconds(self, request: VideoRequest, skipped: Iterable[str] = ()) -> dict[str, float]:
+        """Each stage's expected time for this request; stages reused from an earlier attempt take none."""
+        reused = set(skipped)
+        return {stage: 0.0 if stage in reused else self.priors[stage].seconds(work_units(stage, request))
+                for stage in STAGES}
+
+
+def done_fraction(expected: Mapping[str, float], stage: str | None, stage_fraction: float,
+                  finished: bool = False) -> float:
+    """Share of the job's expected time behind it, in the middle of `stage`."""
+    total = sum(expected.values())
+    if finished or total <= 0:
+        return 1.0
+    if stage is None:
+        return 0.0
+    before = sum(expected[name] for name in STAGES[: STAGES.index(stage)])
+    return min(1.0, (before + expected[stage] * max(0.0, min(1.0, stage_fraction))) / total)
+
+
+def clamp(seconds: float) -> float:
+    return round(max(MIN_SECONDS, min(MAX_SECONDS, seconds)), 1)
+
+
+class Estimator:
+    """Seconds left of one attempt: the priors' remaining time, at the speed the attempt is going.
+
+    The speed is the seeds' median velocity over the last few samples once they span a second
+    (a stage's steady progress, the render's above all), else the attempt's average speed once a
+    second of expected work is behind it, else the priors' own.
+    """
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, float]] = deque(maxlen=SAMPLES_KEPT)
+
+    def add(self, at: float, fraction: float) -> None:
+        if self.samples and at <= self.samples[-1][0]:
+            return
+        self.samples.append((at, fraction))
+
+    def velocity(self) -> float | None:
+        """Median done fraction per second over the last few sample pairs, if they span a second."""
+        recent = list(self.samples)[-(VELOCITY_WINDOW + 1):]
+        if len(recent) < 2 or recent[-1][0] - recent[0][0] < MIN_SPAN_SECONDS:
+            return None
+        speeds = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(recent, recent[1:]) if b[0] > a[0]]
+        speeds = [speed for speed in speeds if speed > 0]
+        return statistics.median(speeds) if speeds else None
+
+    def remaining(self, expected_total: float, fraction: float, elapsed: float) -> float:
+        left = expected_total * (1.0 - fraction)
+        velocity = self.velocity()
+        if velocity is not None and expected_total > 0:
+            slowness = 1.0 / (velocity * expected_total)
+        elif expected_total * fraction >= MIN_SPAN_SECONDS:
+            slowness = elapsed / (expected_total * fraction)
+        else:
+            slowness = 1.0
+        return clamp(left * max(MIN_SLOWNESS, min(MAX_SLOWNESS, slowness)))
+
+
+COMPLETED = FlowRunFilterStateType(any_=[StateType.COMPLETED])
+
+
+async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int) -> EtaModel:
+    """Priors from the stage runs of the newest completed flow runs of the deployment (two queries)."""
+    if runs == 0:
+        return EtaModel()
+    finished = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=COMPLETED)),
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
+        sort=FlowRunSort.END_TIME_DESC, limit=runs,
+    )
+    if not finished:
+        return EtaModel()
+    requests = {run.id: VideoRequest.model_validate(run.parameters["request"]) for run in finished}
+    stage_runs = await client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(requests))),
+        task_run_filter=TaskRunFilter(state=TaskRunFilterState(name=TaskRunFilterStateName(any_=["Completed"]))),
+        limit=200,
+    )
+    done = [run for run in stage_runs
+            if run.name in STAGES and run.start_time and run.end_time and run.flow_run_id in requests]
+    timings = [StageTiming(run.name, _seconds(run), requests[run.flow_run_id]) for run in done]  # type: ignore[index]
+    in_stages: dict[UUID, float] = {}
+    for run in done:
+        in_stages[run.flow_run_id] = in_stages.get(run.flow_run_id, 0.0) + _seconds(run)  # type: ignore[index]
+    overheads = [_seconds(run) - in_stages[run.id] for run in finished if run.start_time and run.end_time
+                 and run.id in in_stages]
+    return EtaModel.learn(timings, runs_seen=len(finished),
+                          overhead=statistics.median(overheads) if overheads else 0.0)
+
+
+def _seconds(run: "FlowRun | TaskRun") -> float:
+    return (run.end_time - run.start_time).total_seconds()  # type: ignore[operator]

@@ -1,0 +1,404 @@
+"""One poll loop per API process: what Prefect stores about watched jobs, turned into events.
+
+Two sources, one set of facts (`api.events.facts`):
+
+- Prefect's event stream (`/api/events/out`) tells of every flow-run and
+  task-run state change the moment the server hears of it. Task-run states
+  reach Prefect's database only after its task run recorder has stored them
+  (measured up to 0.3 s later); the stream does not wait for that.
+- Polls read what only the database has: log lines and progress artifacts on
+  every tick, flow runs and task runs every `events_full_poll_every` ticks
+  (every tick while the event stream is down), and a run's state history only
+  when a state is missing from what the stream told. Each read is one filtered
+  query for all watched jobs at once, so the load grows with the jobs watched,
+  never with the clients watching them.
+
+Facts are committed up to the start of the last poll, less the settle delay:
+everything stored before then has been read, so every API process commits the
+same facts in the same order. A state change heard on the stream brings the
+next poll forward to the moment its fact can be committed.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterTags,
+    LogFilter,
+    LogFilterFlowRunId,
+    LogFilterTimestamp,
+)
+from prefect.client.schemas.objects import Artifact, FlowRun
+from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
+from prefect.events.clients import get_events_subscriber
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+from prefect.events.schemas.events import Event
+
+from api.events.eta import EtaModel, learn_from_prefect
+from api.events.facts import (
+    Fact,
+    FlowState,
+    fact_from_event,
+    flow_state_facts,
+    log_fact,
+    needs_history,
+    progress_fact,
+    run_end_fact,
+    task_state_facts,
+    task_state_ref,
+)
+from api.jobs.body import error_of
+from api.jobs.errors import JobNotFound
+from api.jobs.outputs import list_outputs
+from api.jobs.runs import check_job_id
+from api.prefect_client import PAGE, RequestCounter, read_all
+from api.events.timeline import Emitted, Outcome, Timeline
+from flows.contract.artifacts import failure_of
+from flows.contract.deployments import VIDEO_DEPLOYMENT, deployment_name
+from flows.contract.status import job_id_of, job_tag, owner_of
+from flows.contract.request import VideoRequest
+from api.settings import settings
+from flows.contract.layout import reusable_stages
+
+log = logging.getLogger("aura.events")
+
+
+class Subscriber:
+    """One client's queue. A client that falls `events_client_buffer` events behind is dropped."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Emitted | None] = asyncio.Queue()
+        self.dropped = False
+
+    def offer(self, events: Sequence[Emitted]) -> None:
+        if self.dropped:
+            return
+        if self.queue.qsize() + len(events) > settings.events_client_buffer:
+            self.dropped = True
+            self.queue.put_nowait(None)
+            return
+        for event in events:
+            self.queue.put_nowait(event)
+
+
+@dataclass
+class Feed:
+    """A watched job: its timeline, its clients, and what the poller has already read of it."""
+
+    timeline: Timeline
+    runs: dict[UUID, FlowRun] = field(default_factory=dict)
+    task_states: dict[UUID, UUID | None] = field(default_factory=dict)
+    progress_seen: dict[UUID, datetime] = field(default_factory=dict)
+    errors: dict[UUID, list[Artifact]] = field(default_factory=dict)
+    subscribers: set[Subscriber] = field(default_factory=set)
+    idle_since: float | None = None
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    held_from: datetime | None = None  # a new attempt was heard of but not read yet
+
+    @property
+    def job_id(self) -> str:
+        return self.timeline.job_id
+
+    @property
+    def owner(self) -> str | None:
+        return next((owner for run in self.runs.values() if (owner := owner_of(run.tags))), None)
+
+
+class Poller:
+    """Give it a Prefect client of its own (`counting_client`), so its requests can be counted.
+    `ended` is told of each job whose attempt it sees end, before the job's clients are."""
+
+    def __init__(self, client: PrefectClient, counter: RequestCounter,
+                 ended: Callable[[str], None] = lambda job_id: None) -> None:
+        self.client = client
+        self.counter = counter
+        self.ended = ended
+        self.feeds: dict[str, Feed] = {}
+        self.eta = EtaModel()
+        self.ticks = 0
+        self.listening_since: datetime | None = None
+        self._feed_of_run: dict[UUID, Feed] = {}
+        self._lock = asyncio.Lock()
+        self._active: dict[UUID, Feed] = {}
+        self._next_tick = 0.0
+        self._last_tick_started = 0.0
+        self._full_poll_at = float("-inf")
+
+    async def run(self) -> None:
+        """The poll loop and the event stream listener; they run for the life of the API process."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._listen())
+            group.create_task(self._learn_eta())
+            while True:
+                started = time.monotonic()
+                self._next_tick = started + settings.events_poll_seconds
+                try:
+                    await self.tick()
+                except (httpx.HTTPError, OSError) as exc:
+                    log.warning("event poll failed, trying again: %s", exc)
+                except Exception:
+                    # One bad record must not stop every stream of this process: log it and poll on.
+                    log.exception("event poll failed")
+                while (wait := self._next_tick - time.monotonic()) > 0:
+                    await asyncio.sleep(min(wait, 0.02))
+
+    async def _listen(self) -> None:
+        names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
+        while True:
+            try:
+                since = EventOccurredFilter(since=datetime.now(timezone.utc))
+                async with get_events_subscriber(filter=EventFilter(event=names, occurred=since),
+                                                 reconnect_on_clean_close=True) as events:
+                    self.listening_since = datetime.now(timezone.utc)
+                    async for event in events:
+                        self.hear(event)
+            except Exception as exc:  # the stream is a fast path: without it, polls still read every state
+                log.warning("Prefect's event stream is down, polling states instead: %s", exc)
+            self.listening_since = None
+            await asyncio.sleep(1)
+
+    def hear(self, event: Event) -> None:
+        """A state change from the event stream: its fact now, and a poll as soon as it can be committed."""
+        told = fact_from_event(event)
+        if told is None:
+            return
+        flow_run_id, fact, task = told
+        feed = self._feed_of_run.get(flow_run_id)
+        if feed is None:
+            self._hold_for_new_attempt(event, fact)
+            return
+        if task is not None:
+            feed.timeline.stage_of_task[task[0]] = task[1]
+        feed.timeline.add([fact])
+        ready = time.monotonic() + settings.events_settle_seconds
+        if ready < self._next_tick:
+            self._next_tick = max(ready, self._last_tick_started + settings.events_min_poll_seconds)
+
+    def _hold_for_new_attempt(self, event: Event, fact: Fact) -> None:
+        # A new attempt of a watched job: its attempt number is in the flow run, which the next full
+        # poll reads; until then, nothing of the job after this state is committed.
+        tags = [related.id.removeprefix("prefect.tag.aura-job:") for related in event.related
+                if related.id.startswith("prefect.tag.aura-job:")]
+        feed = self.feeds.get(tags[0]) if tags else None
+        if feed is not None and isinstance(fact, FlowState):
+            feed.held_from = min(fact.at, feed.held_from or fact.at)
+            self._full_poll_at = float("-inf")
+            self._next_tick = min(self._next_tick, self._last_tick_started + settings.events_min_poll_seconds)
+
+    # Watching.
+
+    async def watch(self, job_id: str) -> Feed:
+        """The job's feed, read from Prefect if this process is not watching it yet; 404 for no such job."""
+        check_job_id(job_id)
+        async with self._lock:
+            feed = self.feeds.get(job_id)
+            if feed is None:
+                feed = await self._load(job_id)
+                self.feeds[job_id] = feed
+            return feed
+
+    def subscribe(self, feed: Feed) -> Subscriber:
+        subscriber = Subscriber()
+        feed.subscribers.add(subscriber)
+        feed.idle_since = None
+        return subscriber
+
+    def unsubscribe(self, feed: Feed, subscriber: Subscriber) -> None:
+        feed.subscribers.discard(subscriber)
+        if not feed.subscribers:
+            feed.idle_since = time.monotonic()
+
+    def saw_run(self, flow_run: FlowRun) -> None:
+        """A new attempt started through this process: its clients may reconnect before the next tick."""
+        feed = self.feeds.get(job_id_of(flow_run))
+        if feed is not None:
+            feed.timeline.register_run(flow_run.id, flow_run.parameters.get("attempt", 1))
+            feed.held_from = feed.held_from or flow_run.created
+            self._full_poll_at = float("-inf")
+
+    def live_eta(self, job_id: str) -> float | None:
+        feed = self.feeds.get(job_id)
+        return feed.timeline.eta if feed else None
+
+    def subscriber_count(self) -> int:
+        return sum(len(feed.subscribers) for feed in self.feeds.values())
+
+    # Reading Prefect.
+
+    async def _load(self, job_id: str) -> Feed:
+        polled_at = datetime.now(timezone.utc)
+        runs = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[job_tag(job_id)])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50,
+        )
+        if not runs:
+            raise JobNotFound(job_id)
+        first = min(runs, key=lambda run: run.parameters.get("attempt", 1))
+        timeline = Timeline(job_id, VideoRequest.model_validate(first.parameters["request"]),
+                            first.created or polled_at, lambda: self.eta)
+        feed = Feed(timeline=timeline, idle_since=time.monotonic(), loaded_at=polled_at)
+        by_run = {run.id: feed for run in runs}
+        await self._read_runs({job_id: feed}, runs)
+        await self._read_task_runs(by_run)
+        await self._read_stored(by_run, since=None)
+        self._active.update(by_run)
+        self._commit(feed, polled_at)
+        return feed
+
+    async def tick(self) -> None:
+        """Read what changed; commit what can be: one query per kind, for all watched jobs at once."""
+        self.ticks += 1
+        self._last_tick_started = time.monotonic()
+        self._forget_idle()
+        if not self.feeds:
+            return
+        async with self._lock:
+            polled_at = datetime.now(timezone.utc)
+            feeds = {feed.job_id: feed for feed in self.feeds.values()}
+            full = self.listening_since is None or (
+                time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds)
+            since = polled_at - timedelta(seconds=settings.events_log_lookback_seconds)
+            stored = asyncio.create_task(self._read_stored(dict(self._active), since=since))
+            if full:
+                # States are read alongside; without the event stream, nothing is committed before them.
+                self._full_poll_at = time.monotonic()
+                await self._read_states_of(feeds, polled_at)
+            await stored
+            for feed in feeds.values():
+                self._commit(feed, polled_at)
+
+    async def _read_states_of(self, feeds: dict[str, Feed], polled_at: datetime) -> None:
+        runs = await read_all(lambda offset: self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job) for job in feeds])),
+            limit=PAGE, offset=offset))
+        await self._read_runs(feeds, runs)
+        recent = polled_at - timedelta(seconds=settings.events_end_grace_seconds + settings.events_log_lookback_seconds)
+        new = {run.id: feeds[job_id_of(run)] for run in runs if run.end_time is None or run.end_time > recent}
+        await self._read_task_runs(new)
+        # A new attempt's lines and progress so far; later ticks read them with the others.
+        added = {run_id: feed for run_id, feed in new.items() if run_id not in self._active}
+        await self._read_stored(added, since=None)
+        self._active = new
+
+    def _trusts_stream(self, feed: Feed) -> bool:
+        """Whether the event stream has been up since the feed was loaded, so it told every state since."""
+        return self.listening_since is not None and self.listening_since <= feed.loaded_at
+
+    async def _read_runs(self, feeds: dict[str, Feed], runs: list[FlowRun]) -> None:
+        """Register new attempts; read a run's state history only when its state is news."""
+        for run in runs:
+            feed = feeds[job_id_of(run)]
+            feed.timeline.register_run(run.id, run.parameters.get("attempt", 1))
+            self._feed_of_run[run.id] = feed
+            feed.held_from = None
+            known = feed.runs.get(run.id)
+            if known is None or known.state_id != run.state_id:
+                # A run met for the first time may have had states before the stream knew it was ours.
+                heard = known is not None and self._trusts_stream(feed)
+                if not (heard and feed.timeline.knows(f"flow-state:{run.state_id}")):
+                    feed.timeline.add(flow_state_facts(run, await self.client.read_flow_run_states(run.id)))
+                end = run_end_fact(run, end_grace=settings.events_end_grace_seconds)
+                feed.timeline.add([end] if end else [])
+            feed.runs[run.id] = run
+
+    async def _read_task_runs(self, feeds: dict[UUID, Feed]) -> None:
+        """Stage states the event stream did not tell (all of them when it is down): one query for all runs."""
+        if not feeds:
+            return
+        task_runs = await read_all(lambda offset: self.client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(feeds))), limit=PAGE, offset=offset))
+        for task_run in task_runs:
+            feed = feeds[task_run.flow_run_id]  # type: ignore[index]
+            feed.timeline.stage_of_task[task_run.id] = task_run.name
+            if feed.task_states.get(task_run.id) == task_run.state_id:
+                continue
+            feed.task_states[task_run.id] = task_run.state_id
+            if self._trusts_stream(feed) and feed.timeline.knows(task_state_ref(task_run) or ""):
+                continue
+            states = await self.client.read_task_run_states(task_run.id) if needs_history(task_run) else None
+            feed.timeline.add(task_state_facts(task_run, states))
+
+    async def _read_stored(self, feeds: dict[UUID, Feed], *, since: datetime | None) -> None:
+        """Log lines and progress, which only the database has: one query per kind (more pages if long)."""
+        if not feeds:
+            return
+        run_ids = list(feeds)
+        log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
+        if since is not None:
+            log_filter.timestamp = LogFilterTimestamp(after_=since)
+        logs = await read_all(lambda offset: self.client.read_logs(
+            log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset))
+        for line in logs:
+            feeds[line.flow_run_id].timeline.add([log_fact(line)])  # type: ignore[index]
+        for artifact in await self._artifacts(run_ids, everything=since is None):
+            feed = feeds[artifact.flow_run_id]  # type: ignore[index]
+            if failure_of(artifact) is not None:
+                feed.errors[artifact.flow_run_id] = [artifact]  # type: ignore[index]
+            fact = progress_fact(artifact)
+            if fact and feed.progress_seen.get(artifact.id) != fact.at:
+                feed.progress_seen[artifact.id] = fact.at
+                feed.timeline.add([fact])
+
+    async def _artifacts(self, run_ids: list[UUID], *, everything: bool) -> list[Artifact]:
+        def page(offset: int) -> Awaitable[list[Artifact]]:
+            return self.client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids)),
+                sort=ArtifactSort.UPDATED_DESC, limit=PAGE, offset=offset)
+        # While jobs run, the newest updates are all a tick needs.
+        return await read_all(page) if everything else await page(0)
+
+    # Turning facts into events.
+
+    def _commit(self, feed: Feed, polled_at: datetime) -> None:
+        timeline = feed.timeline
+        for run in feed.runs.values():
+            if run.state and run.state.is_final() and run.id not in timeline.outcomes:
+                timeline.outcomes[run.id] = self._outcome(feed, run)
+                self.ended(feed.job_id)
+        horizon = polled_at - timedelta(seconds=settings.events_settle_seconds)
+        if feed.held_from is not None:
+            horizon = min(horizon, feed.held_from - timedelta(microseconds=1))
+        events = timeline.commit(horizon)
+        if events:
+            for subscriber in list(feed.subscribers):
+                subscriber.offer(events)
+                if subscriber.dropped:
+                    log.warning("job %s: dropped a client more than %d events behind",
+                                feed.job_id, settings.events_client_buffer)
+                    self.unsubscribe(feed, subscriber)
+
+    def _outcome(self, feed: Feed, run: FlowRun) -> Outcome:
+        job_id = feed.job_id
+        if run.state and run.state.is_completed():
+            return Outcome(artifacts=list_outputs(job_id))
+        return Outcome(error=error_of(run, feed.errors.get(run.id, [])), can_resume=bool(reusable_stages(job_id)))
+
+    def _forget_idle(self) -> None:
+        now = time.monotonic()
+        for job_id, feed in list(self.feeds.items()):
+            if feed.idle_since is not None and now - feed.idle_since > settings.events_keep_seconds:
+                del self.feeds[job_id]
+                for run_id in feed.runs:
+                    self._feed_of_run.pop(run_id, None)
+                    self._active.pop(run_id, None)
+
+    async def _learn_eta(self) -> None:
+        while True:
+            try:
+                self.eta = await learn_from_prefect(self.client, deployment_name(VIDEO_DEPLOYMENT),
+                                                    settings.eta_history_runs)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("could not read job history for the ETA: %s", exc)
+            await asyncio.sleep(settings.eta_refresh_seconds)
+

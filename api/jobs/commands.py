@@ -1,0 +1,95 @@
+"""Changing jobs in Prefect: submit an attempt, cancel, retry with the manual backoff."""
+
+import math
+import uuid
+from datetime import datetime, timezone
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Cancelled, Cancelling
+
+from api.jobs.errors import JobEnded, NotRetryable, QueueFull, RetryBackoff, RetryLimit
+from api.jobs.runs import attempt_of, deployment_id, latest_filter, read_job_runs
+from api.keys import Caller
+from api.settings import settings
+from flows.contract.deployments import queue_name
+from flows.contract.request import VideoRequest
+from flows.contract.status import LATEST_TAG, JobStatus, job_tag, owner_of, owner_tag, status_of
+
+# A queue slot opens when a job starts: with short jobs, within seconds; this is a polite first wait.
+QUEUE_FULL_RETRY_SECONDS = 30
+
+
+async def submit(client: PrefectClient, request: VideoRequest, *, owner: str, correlation_id: str,
+                 job_id: str | None = None, attempt: int = 1) -> FlowRun:
+    """Start an attempt of a job as a flow run of the deployment; it waits in its priority's queue."""
+    job_id = job_id or str(uuid.uuid4())
+    return await client.create_flow_run_from_deployment(
+        await deployment_id(client),
+        parameters={"request": request.model_dump(mode="json", by_alias=True), "job_id": job_id, "attempt": attempt,
+                    "correlation_id": correlation_id},
+        tags=[job_tag(job_id), owner_tag(owner), LATEST_TAG],
+        work_queue_name=queue_name(request.priority),
+    )
+
+
+async def check_queue_room(client: PrefectClient, owner: str) -> None:
+    """`QueueFull` when the owner, or everyone together, has as many queued jobs as allowed."""
+    for limit, tags, whose in ((settings.max_queued_per_owner, [owner_tag(owner)], "your"),
+                               (settings.max_queued_total, [], "the service's")):
+        queued = await client.count_flow_runs(flow_run_filter=latest_filter(["queued"], tags))
+        if queued >= limit:
+            raise QueueFull(f"{whose} queue holds {queued} jobs, the most allowed is {limit}",
+                            retry_after=QUEUE_FULL_RETRY_SECONDS)
+
+
+async def cancel(client: PrefectClient, job_id: str, who: Caller) -> JobStatus:
+    """Cancel a queued job at once; ask a running one to stop (it reports `cancelling`)."""
+    latest = (await read_job_runs(client, job_id, who)).latest
+    status = status_of(latest)
+    if status in ("completed", "failed", "cancelled"):
+        raise JobEnded(f"job {job_id} is {status}; nothing to cancel")
+    if status == "cancelling":
+        return status
+    if status == "queued":
+        await client.set_flow_run_state(latest.id, Cancelled(message="cancelled while queued"), force=True)
+        return "cancelled"
+    await client.set_flow_run_state(latest.id, Cancelling(message="cancel requested through the API"), force=True)
+    return "cancelling"
+
+
+def retry_wait_seconds(retries_so_far: int, ended_at: datetime | None, *, now: datetime | None = None) -> float:
+    """Seconds left before the next manual retry may start: the first is immediate, then 5 s × 2^n, capped,
+    counted from the end of the last attempt."""
+    if retries_so_far == 0 or ended_at is None:
+        return 0.0
+    delay = min(settings.manual_retry_cap_seconds, settings.manual_retry_base_seconds * 2**retries_so_far)
+    waited = ((now or datetime.now(timezone.utc)) - ended_at).total_seconds()
+    return max(0.0, delay - waited)
+
+
+def check_retry(latest: FlowRun, job_id: str, *, now: datetime | None = None) -> None:
+    """Refuse a retry the policy does not allow yet: wrong state, limit reached, or inside the backoff."""
+    status = status_of(latest)
+    if status not in ("failed", "cancelled"):
+        raise NotRetryable(f"job {job_id} is {status}; only failed or cancelled jobs can be retried")
+    retries_so_far = attempt_of(latest) - 1
+    if retries_so_far >= settings.manual_retry_max:
+        raise RetryLimit(f"job {job_id} was retried {retries_so_far} times; at most {settings.manual_retry_max}")
+    ended_at = latest.end_time or (latest.state.timestamp if latest.state else None)
+    wait = math.ceil(retry_wait_seconds(retries_so_far, ended_at, now=now))
+    if wait > 0:
+        raise RetryBackoff(f"retry {retries_so_far + 1} of job {job_id} may start in {wait} s", retry_after=wait,
+                           suggested_actions=(f"Retry again after {wait} seconds.",))
+
+
+async def retry(client: PrefectClient, job_id: str, who: Caller, *, correlation_id: str) -> FlowRun:
+    """Start the next attempt of a failed or cancelled job, for its owner; completed stages are reused."""
+    latest = (await read_job_runs(client, job_id, who)).latest
+    check_retry(latest, job_id)
+    request = VideoRequest.model_validate(latest.parameters["request"])
+    owner = owner_of(latest.tags) or who.owner
+    new_run = await submit(client, request, owner=owner, correlation_id=correlation_id, job_id=job_id,
+                           attempt=attempt_of(latest) + 1)
+    await client.update_flow_run(latest.id, tags=[tag for tag in latest.tags if tag != LATEST_TAG])
+    return new_run

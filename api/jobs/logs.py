@@ -1,0 +1,25 @@
+"""A job's log lines, as Prefect stores them: every attempt's, oldest first, paged by time."""
+
+from datetime import datetime
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterTimestamp
+from prefect.client.schemas.sorting import LogSort
+
+from api.jobs.runs import JobRuns, attempt_of
+from api.schemas.jobs import LogLine, LogsPublic
+
+
+async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | None, limit: int) -> LogsPublic:
+    """Up to `limit` lines after `after`; `nextAfter` is set when more may follow."""
+    attempt_by_run = {run.id: attempt_of(run) for run in runs.attempts}
+    log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(attempt_by_run)))
+    if after:
+        log_filter.timestamp = LogFilterTimestamp(after_=after)
+    found = await client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=limit)
+    # Prefect's `after_` is inclusive: the line at the cursor was on the previous page.
+    found = [log for log in found if after is None or log.timestamp > after]
+    lines = [LogLine(timestamp=log.timestamp, level=log.level, attempt=attempt_by_run.get(log.flow_run_id, 1),
+                     message=log.message) for log in found]
+    return LogsPublic(job_id=runs.job_id, logs=lines,
+                      next_after=lines[-1].timestamp if len(lines) == limit else None)

@@ -1,0 +1,80 @@
+"""A job's progress as Prefect stores it: the stages' progress artifacts (`flows.contract.artifacts`).
+
+Each stage run keeps one progress artifact; the newest one is the stage running now.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+from uuid import UUID
+
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
+    FlowRunFilter,
+    FlowRunFilterName,
+)
+from prefect.client.schemas.objects import Artifact, FlowRun
+from prefect.client.schemas.sorting import ArtifactSort
+
+from flows.contract.artifacts import PROGRESS_TYPE, progress_of
+from flows.contract.stages import STAGES, overall_percent
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: str
+    final: bool
+    stage: str | None
+    stage_percent: float
+    percent: float
+    message: str
+    current_item: int
+    total_items: int
+
+
+WAITING = Snapshot(state="Pending", final=False, stage=None, stage_percent=0.0, percent=0.0,
+                   message="waiting to start", current_item=0, total_items=0)
+
+
+def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
+    """Progress from one flow run's artifacts, oldest first; other kinds of artifact are skipped."""
+    snapshot = WAITING
+    for artifact in artifacts:
+        found = progress_of(artifact)
+        if found is None:
+            continue
+        progress, stage_percent = found
+        snapshot = replace(
+            snapshot, stage=progress.stage, stage_percent=stage_percent,
+            percent=max(snapshot.percent, overall_percent(progress.stage, stage_percent)),
+            message=progress.message, current_item=progress.current_item, total_items=progress.total_items,
+        )
+    return snapshot
+
+
+def find_flow_run(client: Any, name: str) -> FlowRun | None:
+    """The flow run named `name` (a job run in this process is named after its job id), sync client."""
+    runs: list[FlowRun] = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), limit=1)
+    return runs[0] if runs else None
+
+
+def read_snapshot(client: Any, flow_run_id: UUID) -> Snapshot:
+    """Where a flow run stands now, in one read of the run and one of its artifacts (sync client)."""
+    flow_run = client.read_flow_run(flow_run_id)
+    artifacts = client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            type=ArtifactFilterType(any_=[PROGRESS_TYPE]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+        ),
+        sort=ArtifactSort.CREATED_DESC,
+        limit=len(STAGES) * 4,
+    )
+    state = flow_run.state
+    snapshot = replace(stage_snapshot(reversed(artifacts)), state=state.name if state else "Pending",
+                       final=bool(state and state.is_final()))
+    if state and state.is_completed():
+        snapshot = replace(snapshot, percent=100.0)
+    return snapshot

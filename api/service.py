@@ -1,0 +1,184 @@
+"""The job service of one API process: the job model and the event pipeline, kept in step.
+
+It owns the process's Prefect clients, its copy of the jobs (`api.jobs.index`) and its
+event poller (`api.events.poller`), and is the only thing routes call. Every write goes
+through here, so the copy and the poller hear of it at once: a submitted job is in the
+copy before its `202`, a retried job's stream waits for the new attempt, a job whose
+stream saw it end is read again from Prefect. Nothing in here knows HTTP: errors are
+the job model's (`api.jobs.errors`), answered by `api.problems`.
+"""
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import httpx
+from prefect.client.orchestration import PrefectClient
+
+from api.events.poller import Feed, Poller
+from api.jobs import commands
+from api.jobs.body import job_public, progress_public
+from api.jobs.errors import JobNotFound
+from api.jobs.index import JobIndex
+from api.jobs.logs import read_logs
+from api.jobs.outputs import output_file
+from api.jobs.runs import JobRuns, check_job_id, deployment_id, prefect_ui, read_job_runs
+from api.keys import Caller
+from api.prefect_client import RequestCounter, api_client, counting_client
+from api.schemas.events import EventsStats
+from api.schemas.jobs import (
+    JobCreated,
+    JobLinks,
+    JobPublic,
+    JobsPublic,
+    JobStatus,
+    JobStatusPublic,
+    LogsPublic,
+    ProgressPublic,
+    QueuePublic,
+)
+from api.schemas.system import CleanupStarted, HealthPublic, StoragePublic
+from flows.contract.deployments import CLEANUP_DEPLOYMENT, queue_name, run_url
+from flows.contract.layout import folder_bytes
+from flows.contract.request import VideoRequest
+from flows.providers import espeak
+from flows.settings import settings as pipeline
+
+STORAGE_FOLDERS = ("jobs", "temp", "proxy", "results")
+QUEUE_VIEW_LIMIT = 200
+
+
+def links(job_id: str, prefect_url: str | None) -> JobLinks:
+    base = f"/api/jobs/{job_id}"
+    return JobLinks(self=base, progress=f"{base}/progress", events=f"{base}/events",
+                    cancel=f"{base}/cancel", retry=f"{base}/retry", prefect=prefect_url)
+
+
+class JobService:
+    """Give it a client for requests, and a jobs copy and a poller with counting clients of their own."""
+
+    def __init__(self, client: PrefectClient, index: JobIndex, poller: Poller) -> None:
+        self.client = client
+        self.index = index
+        self.poller = poller
+        poller.ended = index.ended
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls) -> AsyncIterator["JobService"]:
+        """A service whose copy and poller run in the background until the block ends."""
+        poll_counter, copy_counter = RequestCounter(), RequestCounter()
+        async with api_client() as client, counting_client(poll_counter) as poll_client, \
+                counting_client(copy_counter) as copy_client:
+            service = cls(client, JobIndex(copy_client, copy_counter), Poller(poll_client, poll_counter))
+            loops = [asyncio.create_task(service.poller.run()), asyncio.create_task(service.index.run())]
+            try:
+                yield service
+            finally:
+                for loop in loops:
+                    loop.cancel()
+
+    @property
+    def ui_url(self) -> str:
+        return prefect_ui(self.client)
+
+    def _body(self, runs: JobRuns) -> JobPublic:
+        return job_public(runs, ui=self.ui_url, eta_model=self.poller.eta, live_eta=self.poller.live_eta(runs.job_id))
+
+    # Jobs.
+
+    async def create(self, request: VideoRequest, *, owner: str, correlation_id: str) -> JobCreated:
+        """Queue a job for `owner`; `InvalidRequest` for a voice eSpeak NG lacks, before anything is queued."""
+        espeak.check_voice(request.voice_name())
+        await commands.check_queue_room(self.client, owner)
+        submitted_at = time.monotonic()
+        flow_run = await commands.submit(self.client, request, owner=owner, correlation_id=correlation_id)
+        self.index.add(flow_run, submitted_at)
+        job_id: str = flow_run.parameters["job_id"]
+        return JobCreated(job_id=job_id, status="queued", correlation_id=correlation_id,
+                          links=links(job_id, run_url(self.ui_url, flow_run.id)))
+
+    async def read(self, job_id: str, who: Caller) -> JobPublic:
+        return self._body(await self.index.read(job_id, who))
+
+    async def page(self, who: Caller, *, statuses: list[JobStatus] | None, limit: int, offset: int) -> JobsPublic:
+        page, total = await self.index.page(who, statuses=list(statuses or []), limit=limit, offset=offset)
+        return JobsPublic(jobs=[self._body(runs) for runs in page], total=total, stats=await self.index.stats(who))
+
+    async def queue(self, who: Caller) -> QueuePublic:
+        """Queued and running jobs in the order they are served (priority, then age), and the stats."""
+        runs, _ = await self.index.page(who, statuses=["queued", "running", "cancelling"], limit=QUEUE_VIEW_LIMIT,
+                                        offset=0)
+        page = [self._body(job) for job in runs]
+        page.sort(key=lambda job: (job.status == "queued", job.priority, job.created_at))
+        return QueuePublic(jobs=page, stats=await self.index.stats(who))
+
+    async def progress(self, job_id: str, who: Caller) -> ProgressPublic:
+        runs = await self.index.read(job_id, who)
+        return progress_public(runs, self._body(runs))
+
+    async def logs(self, job_id: str, who: Caller, *, after: datetime | None, limit: int) -> LogsPublic:
+        return await read_logs(self.client, await read_job_runs(self.client, job_id, who), after=after, limit=limit)
+
+    async def output(self, job_id: str, name: str, who: Caller) -> tuple[str, str]:
+        """The path and media type of a job's output file, if `who` may read it."""
+        check_job_id(job_id)
+        if not who.admin:
+            # Whose job it is lives in Prefect; an admin may read any, so the video's range requests skip the lookup.
+            await self.index.read(job_id, who)
+        path, media_type = output_file(job_id, name)
+        return str(path), media_type
+
+    async def cancel(self, job_id: str, who: Caller) -> JobStatusPublic:
+        status = await commands.cancel(self.client, job_id, who)
+        await self.index.reload(job_id, who)
+        return JobStatusPublic(job_id=job_id, status=status)
+
+    async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
+        self.poller.saw_run(await commands.retry(self.client, job_id, who, correlation_id=correlation_id))
+        return self._body(await self.index.reload(job_id, who))
+
+    # Events.
+
+    async def feed(self, job_id: str, who: Caller) -> Feed:
+        """The job's event feed, shared by every client of this process that watches it."""
+        feed = await self.poller.watch(job_id)
+        if not who.may_see(feed.owner):
+            raise JobNotFound(job_id)
+        return feed
+
+    def stats(self) -> EventsStats:
+        poller = self.poller
+        return EventsStats(watched_jobs=len(poller.feeds), subscribers=poller.subscriber_count(),
+                           prefect_requests=poller.counter.count, ticks=poller.ticks,
+                           copy_requests=self.index.counter.count)
+
+    # The service itself.
+
+    async def health(self) -> HealthPublic:
+        try:
+            prefect_ok = (await self.client.api_healthcheck()) is None
+        except httpx.HTTPError:
+            prefect_ok = False
+        return HealthPublic(status="ok" if prefect_ok else "degraded", prefect=prefect_ok,
+                            prefect_api_url=str(self.client.api_url))
+
+    async def start_cleanup(self) -> CleanupStarted:
+        """Run the cleanup sweep now, as a flow run of its deployment."""
+        flow_run = await self.client.create_flow_run_from_deployment(
+            await deployment_id(self.client, CLEANUP_DEPLOYMENT), work_queue_name=queue_name(1))
+        return CleanupStarted(flow_run_id=str(flow_run.id), prefect_url=run_url(self.ui_url, flow_run.id))
+
+
+def storage_usage() -> StoragePublic:
+    """Bytes used under the storage root, per folder."""
+    root = pipeline.home
+    sizes = {name: folder_bytes(root / name) if (root / name).is_dir() else 0 for name in STORAGE_FOLDERS}
+    jobs_dir = root / "jobs"
+    count = sum(1 for path in jobs_dir.iterdir() if path.is_dir()) if jobs_dir.is_dir() else 0
+    root.mkdir(parents=True, exist_ok=True)
+    return StoragePublic(root=str(root), total_bytes=sum(sizes.values()), folders=sizes, jobs=count,
+                         disk_free_bytes=shutil.disk_usage(root).free)

@@ -1,0 +1,148 @@
+"""The processes of the service: Prefect server, worker, API; started in order, stopped in reverse.
+
+`aura serve` runs all three on one machine; `aura worker` and `aura api` run one
+part each for a scale-out layout. A worker's flow runs are processes of their
+own (each a launcher started by the worker, and the flow process its warm
+parent forked), so stopping a worker also terminates the flow runs it
+started: they end Crashed, their FFmpeg dies with them, and the jobs can be
+resumed.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from api.supervisor.provisioning import HEARTBEAT_SECONDS
+from api.settings import settings
+from flows.settings import settings as pipeline
+
+STOP_TIMEOUT_SECONDS = 10.0
+WARM_PARENT_START_SECONDS = 60.0
+
+
+def worker_env(api_url: str, warm_parent_socket: Path, name: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        # `aura-launch`, the deployments' command, lives beside this interpreter.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AURA_WARM_PARENT_SOCKET": str(warm_parent_socket),
+        # Flow runs log it, so each attempt's log says which worker ran it.
+        "AURA_WORKER_NAME": name,
+        **pipeline.prefect_env(),
+        "PREFECT_API_URL": api_url,
+        # Flow runs start in the project folder: the storage root must not depend on the working directory.
+        "AURA_HOME": str(pipeline.home),
+        "PREFECT_WORKER_QUERY_SECONDS": str(settings.worker_query_seconds),
+        # Heartbeats let the worker-lost automation notice a run whose machine died.
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+    }
+
+
+def stop_process_group(process: subprocess.Popen[bytes], *, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """SIGTERM the process's group, then SIGKILL whatever is left after `timeout`."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def child_pids(parent: int) -> list[int]:
+    """Live child processes of `parent`, read from /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            children.append(int(entry))
+    return children
+
+
+def terminate_flow_runs(worker: subprocess.Popen[bytes], warm_parent: subprocess.Popen[bytes]) -> None:
+    """SIGTERM each flow-run process (each leads a process group of its own): the launchers
+    the worker started and the processes the warm parent forked for them."""
+    for pid in child_pids(worker.pid) + child_pids(warm_parent.pid):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@contextmanager
+def running_warm_parent(api_url: str, socket_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The warm parent of this worker's flow runs (`flows.launch.warm_parent`), ready when the block starts."""
+    process = subprocess.Popen([sys.executable, "-m", "flows.launch.warm_parent", str(socket_path)],
+                               env=worker_env(api_url, socket_path, name), start_new_session=True)
+    try:
+        deadline = time.monotonic() + WARM_PARENT_START_SECONDS
+        while not socket_path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the flow-run parent did not start (exit code {process.poll()})")
+            time.sleep(0.05)
+        yield process
+    finally:
+        stop_process_group(process)
+
+
+@contextmanager
+def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A Prefect process worker on the video pool, with its warm parent, for the duration of the block."""
+    socket_path = Path(tempfile.gettempdir()) / f"aura-warm-parent-{os.getpid()}-{name}.sock"
+    with running_warm_parent(api_url, socket_path, name) as warm_parent:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool, "--type",
+             "process", "--limit", str(limit), "--name", name],
+            env=worker_env(api_url, socket_path, name), start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            # Flow runs first, while the worker is alive to record them Crashed; then the worker.
+            terminate_flow_runs(process, warm_parent)
+            stop_process_group(process)
+
+
+def run_api(host: str, port: int) -> None:
+    """Serve the API until stopped."""
+    import uvicorn
+
+    uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (systemd, `docker stop`, `kill`) unwind like Ctrl-C, so what this process started stops too.
+
+    Without it the default action ends the process at once, past every `finally`; uvicorn
+    re-raises the SIGTERM it caught once it has shut down, which lands here.
+    """
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def worker_name() -> str:
+    return f"aura-{socket.gethostname()}-{os.getpid()}"
+
+
+def wait_forever(process: subprocess.Popen[bytes]) -> int:
+    while process.poll() is None:
+        time.sleep(0.5)
+    return process.returncode

@@ -1,0 +1,107 @@
+"""Make a Prefect server ready for jobs: Block types, the work pool and its priority queues,
+the deployments of `flows/prefect.yaml`, and the automation that fails jobs whose worker died.
+
+Every step is idempotent, so any number of `aura serve`/`aura worker` processes can run it.
+"""
+
+import subprocess
+import sys
+from datetime import timedelta
+
+from prefect.automations import Automation
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
+from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, queue_name
+from api.settings import settings
+
+WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
+# Prefect accepts no heartbeat interval under 30 s.
+HEARTBEAT_SECONDS = 30
+
+
+DEFAULT_DOCUMENTS = {"offline": RuleScriptWriter, "default": EspeakVoice, "slides": SlideVisuals}
+
+
+def register_blocks() -> None:
+    """Register the Block types, and save default documents to copy and edit in the Prefect UI."""
+    for block_types in PROVIDER_BLOCKS.values():
+        for block_type in block_types:
+            block_type.register_type_and_schema()
+    for name, block_type in DEFAULT_DOCUMENTS.items():
+        try:
+            block_type.load(name)
+        except (ValueError, ObjectNotFound):
+            block_type().save(name)
+
+
+def create_work_pool() -> None:
+    """The process work pool and one queue per priority (queue priority n serves jobs of priority n)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=settings.work_pool, type="process"))
+        except ObjectAlreadyExists:
+            pass
+        existing = {queue.name for queue in client.read_work_queues(work_pool_name=settings.work_pool)}
+        for priority in PRIORITIES:
+            name = queue_name(priority)
+            if name not in existing:
+                client.create_work_queue(name=name, work_pool_name=settings.work_pool, priority=priority)
+
+
+def deploy() -> None:
+    """Apply `flows/prefect.yaml`, wherever the package is installed.
+
+    Its entrypoints are relative to the folder that holds `flows` (the checkout, or
+    `site-packages`), which Prefect records as the runs' working directory.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)],
+        cwd=ENTRYPOINT_ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def create_worker_lost_automation() -> None:
+    """Fail a running job whose flow run stops sending heartbeats (its worker or machine died).
+
+    The window is the whole `worker_lost_seconds` after the last heartbeat: heartbeats come every
+    30 s and a little late, so a window of one interval would fail healthy jobs.
+    """
+    within = timedelta(seconds=settings.worker_lost_seconds)
+    try:
+        existing = Automation.read(name=WORKER_LOST_AUTOMATION)
+    except (ValueError, ObjectNotFound):
+        existing = None
+    if existing is not None:
+        if getattr(existing.trigger, "within", None) == within:
+            return
+        existing.delete()
+    Automation(
+        name=WORKER_LOST_AUTOMATION,
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match={"prefect.resource.id": ["prefect.flow-run.*"]},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=within,
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.CRASHED,
+            message=f"worker lost: no heartbeat for {settings.worker_lost_seconds:g} s",
+        )],
+    ).create()
+
+
+def prepare_prefect() -> None:
+    register_blocks()
+    create_work_pool()
+    deploy()
+    create_worker_lost_automation()

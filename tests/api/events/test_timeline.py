@@ -1,0 +1,104 @@
+"""The fold from Prefect records to events, and the ETA's fit, on facts made by hand (no server needed)."""
+
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+from prefect.client.schemas.objects import StateType
+
+from api.events.eta import EtaModel, Prior, StageTiming
+from api.events.facts import FlowState, LogLine, Progress, RunEnd, TaskState
+from api.events.timeline import ORIGIN, EventId, Timeline
+from api.settings import settings
+from tests.utils.factories import make_request
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+RUN = uuid4()
+
+
+def at(seconds: float) -> datetime:
+    return START + timedelta(seconds=seconds)
+
+
+def timeline() -> Timeline:
+    line = Timeline("job-1", make_request(), START, EtaModel)
+    line.register_run(RUN, 1)
+    return line
+
+
+def story() -> list:
+    render = uuid4()
+    return [
+        FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
+        TaskState(at(0.1), RUN, ref="t1", stage="render", status="started"),
+        Progress(at(0.5), RUN, ref="p1", stage="render", artifact_id=render, stage_percent=40, current_item=4,
+                 total_items=10, message="second 4 of 10"),
+        LogLine(at(0.6), RUN, ref="l1", timestamp=at(0.2), level=20, task_run_id=None, message="render started"),
+        Progress(at(0.9), RUN, ref="p2", stage="render", artifact_id=render, stage_percent=90, current_item=9,
+                 total_items=10, message="second 9 of 10"),
+        TaskState(at(1.0), RUN, ref="t2", stage="render", status="completed"),
+        FlowState(at(1.1), RUN, ref="f2", type=StateType.COMPLETED, name="Completed", message=""),
+        RunEnd(at(4.1), RUN, ref="end", type=StateType.COMPLETED, ended_at=at(1.1), started_at=at(0.0)),
+    ]
+
+
+def test_facts_told_in_any_order_and_batches_get_the_same_ids() -> None:
+    facts = story()
+    one, two = timeline(), timeline()
+    one.add(facts)
+    one.commit(at(10))
+    two.add(reversed(facts[4:]))
+    two.commit(at(0.3))
+    two.add(facts[:4])
+    two.commit(at(10))
+
+    ids = [event.id for event in one.events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [(e.id, type(e.data).__name__) for e in one.events if type(e.data).__name__ != "StepProgressEvent"] == \
+        [(e.id, type(e.data).__name__) for e in two.events if type(e.data).__name__ != "StepProgressEvent"]
+    assert one.events[-1].final and one.is_last_word(one.events[-1])
+
+
+def test_a_replay_keeps_each_stages_latest_progress_and_percent_never_falls() -> None:
+    line = timeline()
+    line.add(story())
+    line.commit(at(10))
+    progress = [event.data for event in line.events if type(event.data).__name__ == "StepProgressEvent"]
+    assert [(p.current_item, p.total_items) for p in progress] == [(9, 10)]
+    percents = [event.status.percent for event in line.events]
+    assert percents == sorted(percents) and percents[-1] == 100.0
+    assert line.status_at(ORIGIN).status == "queued"
+    assert line.status_at(EventId.parse(str(line.events[1].id))).status == "running"
+    assert line.ended_by(line.events[-1].id) and not line.ended_by(line.events[-2].id)
+
+
+def test_a_stage_without_progress_gets_one_stall_warning_at_the_right_time() -> None:
+    line = timeline()
+    line.add(story()[:4])
+    line.commit(at(settings.stall_seconds + 5))
+    stalls = [event for event in line.events if getattr(event.data, "kind", None) == "stall"]
+    assert len(stalls) == 1
+    assert stalls[0].data.timestamp == at(0.5 + settings.stall_seconds)
+    assert stalls[0].data.step == "render" and stalls[0].data.log_tail == ["INFO render started"]
+    line.commit(at(settings.stall_seconds * 3))
+    assert len([event for event in line.events if getattr(event.data, "kind", None) == "stall"]) == 1
+
+
+def test_a_stage_killed_by_a_cancel_is_reported_cancelled() -> None:
+    line = timeline()
+    line.add(story()[:2] + [
+        FlowState(at(0.2), RUN, ref="f3", type=StateType.CANCELLING, name="Cancelling", message=""),
+        TaskState(at(0.3), RUN, ref="t3", stage="render", status="crashed"),
+    ])
+    line.commit(at(10))
+    assert line.events[-1].data.status == "cancelled" and line.status == "cancelling"
+
+
+def test_malformed_and_foreign_ids_are_refused() -> None:
+    line = timeline()
+    for text in ("", "abc", "1-2-3", "-1-1", "9" * 30 + "-0"):
+        assert EventId.parse(text) is None
+    assert not line.valid_cursor(EventId(1000, 0), at(10)), "before the job"
+    assert not line.valid_cursor(EventId.parse("99999999999999999-0"), at(10)), "the future"
+    assert line.valid_cursor(ORIGIN, at(10)) and line.valid_cursor(EventId(int(at(1).timestamp() * 1e6)), at(10))
+
+

@@ -1,0 +1,33 @@
+"""`aura` as a user types it: help, and bad input refused before any work (no Prefect needed)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AURA = str(Path(sys.executable).with_name("aura"))
+
+
+def test_help_lists_the_commands() -> None:
+    result = subprocess.run([AURA, "--help"], capture_output=True, text=True, check=True)
+    for command in ("generate", "voices", "server", "serve", "worker", "api"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", " "], "brief.topic"),
+        (["generate", "Bees", "--duration", "0"], "plan.targetDurationSeconds"),
+        (["generate", "Bees", "--aspect", "4:3"], "brief.aspect"),
+        (["generate", "Bees", "--width", "641"], "render.width"),
+        (["generate", "Bees", "--voice", "klingon"], "voice.name"),
+        (["generate", "Bees", "--job-id", "../escape"], "--job-id"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_field_before_any_work(args: list[str], message: str) -> None:
+    result = subprocess.run([AURA, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Prefect" not in result.stdout

@@ -1,0 +1,187 @@
+"""The REST facade against the real stack: Prefect server, a worker limited to one job, `aura api`."""
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+
+from flows.contract.layout import job_folders
+from tests.utils.factories import wait_for
+from tests.utils.service import LONG, ffmpeg_of, http, job, queue_id, submit, wait_status
+
+pytestmark = pytest.mark.slow
+def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> None:
+    job_id = submit(service, "Honeybees", **{"X-Correlation-ID": "test-corr-42"})
+    done = wait_status(service, job_id, "completed", "failed")
+    assert done["status"] == "completed", done["error"]
+    assert done["percent"] == 100 and done["attempt"] == 1 and done["correlationId"] == "test-corr-42"
+    assert done["createdAt"] <= done["startedAt"] <= done["completedAt"] == done["endedAt"]
+    assert done["prefectUrl"].endswith(done["flowRunId"])
+    names = {artifact["name"]: artifact for artifact in done["artifacts"]}
+    assert {"video.mp4", "video.srt", "thumbnail.jpg", "manifest.json"} <= set(names)
+
+    video = names["video.mp4"]
+    whole = http.get(f"{service.url}{video['url']}")
+    assert whole.status_code == 200 and len(whole.content) == video["sizeBytes"]
+    assert whole.headers["content-type"] == "video/mp4" and whole.headers["accept-ranges"] == "bytes"
+    part = http.get(f"{service.url}{video['url']}", headers={"Range": "bytes=100-1099"})
+    assert part.status_code == 206
+    assert part.content == whole.content[100:1100]
+    assert part.headers["content-range"] == f"bytes 100-1099/{video['sizeBytes']}"
+
+    with get_client(sync_client=True) as client:
+        def tagged_lines() -> list:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[done["flowRunId"]])))
+            return [log for log in logs if "correlation=test-corr-42" in log.message and f"job={job_id}" in log.message]
+
+        wait_for(tagged_lines, timeout=10, what="log lines carrying the job and correlation ids")
+    progress = http.get(f"{service.url}/api/jobs/{job_id}/progress").json()
+    assert progress["completedSteps"] == ["brief", "script", "voice", "visuals", "render", "finalize"]
+    assert http.get(f"{service.url}/api/render/{job_id}/progress").json() == progress
+
+
+def test_jobs_list_filters_pages_and_counts(service: Any) -> None:
+    first, second = submit(service, "List one"), submit(service, "List two")
+    for job_id in (first, second):
+        wait_status(service, job_id, "completed")
+    listed = http.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1}).json()
+    assert len(listed["jobs"]) == 1 and listed["total"] >= 2
+    assert all(entry["status"] == "completed" for entry in listed["jobs"])
+    page_two = http.get(f"{service.url}/api/jobs", params={"status": "completed", "limit": 1, "offset": 1}).json()
+    assert page_two["jobs"][0]["jobId"] != listed["jobs"][0]["jobId"]
+    stats = listed["stats"]
+    assert stats["completed"] >= 2
+    assert stats["total"] == sum(stats[key] for key in ("queued", "running", "completed", "failed", "cancelled"))
+    queue = http.get(f"{service.url}/api/queue").json()
+    assert queue["stats"] == stats and all(entry["status"] in ("queued", "running") for entry in queue["jobs"])
+
+
+def test_with_the_worker_full_higher_priority_jobs_start_first(service: Any) -> None:
+    blocker = submit(service, "Blocker", shape=LONG)
+    wait_status(service, blocker, "running")
+    priorities = [5, 9, 1, 5, 3, 10, 2, 5, 7, 1, 4, 6]
+    submitted = [(priority, index, submit(service, f"Priority {priority}", priority)) for index, priority
+                 in enumerate(priorities)]
+    queue = http.get(f"{service.url}/api/queue").json()["jobs"]
+    assert [entry["priority"] for entry in queue if entry["status"] == "queued"] == sorted(priorities)
+    http.post(f"{service.url}/api/jobs/{blocker}/cancel")
+    finished = {job_id: wait_status(service, job_id, "completed", timeout=240) for _, _, job_id in submitted}
+    started_order = sorted(finished, key=lambda job_id: finished[job_id]["startedAt"])
+    assert started_order == [job_id for _, _, job_id in sorted(submitted)]
+
+
+def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: Any) -> None:
+    running = submit(service, "Long", shape=LONG)
+    queued = submit(service, "Waiting")
+    answer = http.post(f"{service.url}/api/jobs/{queued}/cancel")
+    assert answer.status_code == 202 and answer.json() == {"jobId": queued, "status": "cancelled"}
+    assert job(service, queued)["status"] == "cancelled"
+
+    wait_for(lambda: ffmpeg_of(running), timeout=90, what="FFmpeg rendering the long job")
+    started = time.monotonic()
+    answer = http.post(f"{service.url}/api/render/{running}/cancel")
+    assert answer.status_code == 202 and answer.json()["status"] == "cancelling"
+    ended = wait_status(service, running, "cancelled", timeout=30)
+    assert ffmpeg_of(running) == []
+    assert time.monotonic() - started < 3
+    assert ended["cancelledAt"] and ended["canResume"] is True and ended["lastCompletedStage"] == "visuals"
+    assert not job_folders(running).temp.exists() and not job_folders(running).proxy.exists()
+
+    again = http.post(f"{service.url}/api/jobs/{running}/cancel")
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["code"] == "E409-JOB_ENDED"
+
+
+def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service: Any) -> None:
+    blocker = submit(service, "Blocker", shape={"plan": {"targetDurationSeconds": 60}, "render": {"width": 640}})
+    wait_status(service, blocker, "running")
+    job_id = submit(service, "Fails at render")
+    folders = job_folders(job_id)
+    folders.results.mkdir(parents=True)
+    (folders.results / "render").write_text("a file where the render folder should be")
+
+    failed = wait_status(service, job_id, "failed", "completed", timeout=120)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "E307-STORAGE" and failed["error"]["stage"] == "render"
+    assert failed["error"]["suggestedActions"]
+    assert failed["lastCompletedStage"] == "visuals" and failed["canResume"] is True
+
+    (folders.results / "render").unlink()
+    answer = http.post(f"{service.url}/api/jobs/{job_id}/retry")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["attempt"] == 2 and answer.json()["jobId"] == job_id
+    done = wait_status(service, job_id, "completed", "failed", timeout=120)
+    assert done["status"] == "completed" and done["attempt"] == 2
+    with get_client(sync_client=True) as client:
+        def states() -> dict[str, str]:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[done["flowRunId"]])))
+            found = {run.name: run.state.name for run in runs if run.state and run.state.is_final()}
+            return found if len(found) == 6 else {}
+
+        reused = wait_for(states, timeout=20, what="the second attempt's task runs")
+    assert [reused[stage] for stage in ("script", "voice", "visuals")] == ["Cached"] * 3
+    assert reused["render"] == "Completed"
+    # Log lines reach Prefect in batches (every 2 s, and at the end of the flow-run process).
+    wait_for(lambda: {line["attempt"] for line in http.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]}
+             == {1, 2}, timeout=15, what="log lines of both attempts")
+    listed = http.get(f"{service.url}/api/jobs", params={"limit": 200}).json()["jobs"]
+    assert next(entry for entry in listed if entry["jobId"] == job_id) == job(service, job_id)
+
+
+def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any) -> None:
+    with get_client(sync_client=True) as client:
+        client.update_work_queue(queue_id(client, "priority-10"), is_paused=True)
+    try:
+        job_id = submit(service, "Retry policy", priority=10)
+        completed_job = submit(service, "Completed one")
+        http.post(f"{service.url}/api/jobs/{job_id}/cancel")
+        for retry_number, wait in ((1, 0), (2, 2), (3, 4)):
+            answer = http.post(f"{service.url}/api/jobs/{job_id}/retry")
+            if wait:
+                assert answer.status_code == 409 and answer.json()["code"] == "E409-RETRY_BACKOFF"
+                assert 1 <= int(answer.headers["Retry-After"]) <= wait
+                time.sleep(int(answer.headers["Retry-After"]) + 0.2)
+                answer = http.post(f"{service.url}/api/jobs/{job_id}/retry")
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["attempt"] == retry_number + 1
+            http.post(f"{service.url}/api/jobs/{job_id}/cancel")
+        time.sleep(8.2)
+        limit = http.post(f"{service.url}/api/jobs/{job_id}/retry")
+        assert limit.status_code == 409 and limit.json()["code"] == "E409-RETRY_LIMIT"
+        wait_status(service, completed_job, "completed")
+        not_retryable = http.post(f"{service.url}/api/jobs/{completed_job}/retry")
+        assert not_retryable.status_code == 409 and not_retryable.json()["code"] == "E409-NOT_RETRYABLE"
+    finally:
+        with get_client(sync_client=True) as client:
+            client.update_work_queue(queue_id(client, "priority-10"), is_paused=False)
+
+
+def test_a_killed_flow_run_process_fails_the_job_as_worker_lost_and_it_resumes(service: Any) -> None:
+    job_id = submit(service, "Killed", shape=LONG)
+    ffmpeg = wait_for(lambda: ffmpeg_of(job_id), timeout=90, what="FFmpeg rendering")
+    flow_process = int(Path(f"/proc/{ffmpeg[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    killed_at = time.monotonic()
+    os.kill(flow_process, signal.SIGKILL)
+    failed = wait_status(service, job_id, "failed", timeout=60)
+    assert time.monotonic() - killed_at < 60
+    assert failed["error"]["code"] == "E309-WORKER_LOST"
+    assert failed["canResume"] is True and failed["lastCompletedStage"] == "visuals"
+    wait_for(lambda: ffmpeg_of(job_id) == [], timeout=5, what="FFmpeg to die with its flow run")
+
+    assert http.post(f"{service.url}/api/jobs/{job_id}/retry").status_code == 202
+    wait_for(lambda: ffmpeg_of(job_id), timeout=90, what="the resumed render")
+    assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
+    assert wait_status(service, job_id, "cancelled", timeout=30)["attempt"] == 2
+
+
+def test_jobs_survive_an_api_restart_unchanged(service: Any) -> None:
+    job_id = submit(service, "Restart")
+    before = wait_status(service, job_id, "completed")
+    service.restart()
+    assert job(service, job_id) == before

@@ -1,0 +1,236 @@
+"""The SSE stream of a job, read over HTTP with a real SSE client, from a real Prefect server and worker.
+
+Progress events are a gauge, not a log: Prefect keeps only each stage's newest
+progress, so a replay carries the latest `step-progress` of each stage while a
+live client saw every tick. Everything else (states, stages, log lines,
+warnings, the end) is compared event for event, ids included, but for the
+ETA: a forecast made with the history each API process had learned then.
+"""
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from blocks import ChatScriptWriter
+from flows.contract.stages import STAGES
+from tests.utils.chat import ChatStandIn
+from tests.utils.factories import wait_for
+from tests.utils.service import LONG, ffmpeg_of, http, job, submit, wait_status
+from tests.utils.sse import Received, durable, raw_stream, read_events
+from tests.utils.stack import ApiProcess
+
+pytestmark = pytest.mark.slow
+MEDIUM = {"plan": {"targetDurationSeconds": 40}, "render": {"width": 1280}}
+
+
+@pytest.fixture(scope="module")
+def twin(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+    """A second API process with the same settings, as behind a load balancer."""
+    with ApiProcess(tmp_path_factory.mktemp("twin") / "api.log") as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def quick(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+    """An API process that pings after 1 s idle and calls a stage stalled after 3 s without progress."""
+    with ApiProcess(tmp_path_factory.mktemp("quick") / "api.log", AURA_EVENTS_PING_SECONDS="1",
+                    AURA_STALL_SECONDS="3") as api:
+        yield api
+
+
+def events_url(api: Any, job_id: str) -> str:
+    return f"{api.url}/api/jobs/{job_id}/events"
+
+
+def of(events: list[Received], name: str, **fields: Any) -> list[Received]:
+    return [event for event in events
+            if event.event == name and all(event.data.get(key) == value for key, value in fields.items())]
+
+
+class Listener(threading.Thread):
+    """A client reading a whole stream in the background."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(daemon=True)
+        self.url, self.options = url, options
+        self.events: list[Received] = []
+
+    def run(self) -> None:
+        self.events = read_events(self.url, **self.options)
+
+
+def test_a_jobs_stream_tells_its_whole_story_in_order(service: Any) -> None:
+    job_id = submit(service, "Whole story")
+    events = read_events(events_url(service, job_id))
+
+    first = events[0]
+    assert (first.event, first.id, first.data["status"], first.data["jobId"]) == ("job-status", "0-0", "queued", job_id)
+    keys = [event.key for event in events]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys), "ids must increase strictly"
+    assert [event.data["status"] for event in of(events, "job-status")] == ["queued", "running", "completed"]
+    steps = [(event.data["step"], event.data["status"]) for event in of(events, "step-status")]
+    assert steps == [(stage, status) for stage in STAGES for status in ("started", "completed")]
+    assert all(event.data["durationSeconds"] >= 0 for event in of(events, "step-status", status="completed"))
+    logs = of(events, "job-log")
+    assert any(line.data["step"] == "render" and "render started" in line.data["message"] for line in logs)
+    assert not any(line.data["message"].startswith("job=") for line in logs), "the job/correlation prefix is dropped"
+
+    percents = [event.data["percent"] for event in events if "percent" in event.data]
+    assert percents == sorted(percents) and percents[-1] == 100.0
+    voice = of(events, "step-progress", step="voice")[-1].data
+    assert voice["currentItem"] == voice["totalItems"] > 0 and voice["stepPercent"] == 100.0
+    running = of(events, "job-status", status="running")[0].data
+    assert running["etaSeconds"] is not None and 1 <= running["etaSeconds"] <= 7200
+
+    last = events[-1]
+    assert last.event == "job-completed", "the stream ends with the terminal event"
+    assert last.data["artifacts"] == job(service, job_id)["artifacts"]
+    assert {item["name"] for item in last.data["artifacts"]} >= {"video.mp4", "video.srt", "thumbnail.jpg"}
+    assert last.data["durationSeconds"] > 0
+
+
+def test_reconnecting_with_last_event_id_misses_nothing_and_repeats_nothing(service: Any) -> None:
+    job_id = submit(service, "Reconnect", shape=MEDIUM)
+    whole = Listener(events_url(service, job_id))
+    whole.start()
+    part = read_events(events_url(service, job_id), stop_after=20)
+    rest = read_events(events_url(service, job_id), last_event_id=part[-1].id)
+    whole.join(timeout=120)
+
+    assert rest[0].event == "job-status" and rest[0].id == part[-1].id, "the snapshot stands at the client's place"
+    keys = [event.key for event in part + rest[1:]]
+    assert all(earlier < later for earlier, later in zip(keys, keys[1:])), "no event twice, none out of order"
+    assert durable(part + rest[1:]) == durable(whole.events)
+    # The query parameter does the same as the header.
+    by_query = read_events(events_url(service, job_id), params={"lastEventId": part[-1].id})
+    assert durable(by_query[1:]) == durable(rest[1:])
+
+
+def test_two_api_processes_and_a_restarted_one_give_the_same_ids(service: Any, twin: ApiProcess) -> None:
+    job_id = submit(service, "Twins", shape=MEDIUM)
+    one = Listener(events_url(service, job_id))
+    one.start()
+    before = read_events(events_url(twin, job_id), stop_after=20)
+    twin.restart()
+    after = read_events(events_url(twin, job_id), last_event_id=before[-1].id)
+    one.join(timeout=120)
+
+    assert one.events[-1].event == "job-completed" and after[-1].event == "job-completed"
+    assert durable(before + after[1:]) == durable(one.events)
+    assert durable(read_events(events_url(twin, job_id))) == durable(one.events)
+
+
+def test_an_idle_stream_is_kept_open_with_pings(service: Any, quick: ApiProcess) -> None:
+    # A long blocker: the worker runs one job at a time, so the second one stays queued, and quiet.
+    blocker = submit(service, "Blocker", shape=LONG)
+    wait_status(service, blocker, "running")
+    waiting = submit(service, "Waits in the queue")
+    lines = raw_stream(events_url(quick, waiting), seconds=3.5)
+    http.post(f"{service.url}/api/jobs/{waiting}/cancel")
+    http.post(f"{service.url}/api/jobs/{blocker}/cancel")
+    assert lines[0] == "id: 0-0" and "retry: 3000" in lines
+    assert lines.count(": ping") >= 2
+
+
+def test_a_stalled_render_is_reported_then_stopped_by_the_watchdog(service: Any, quick: ApiProcess) -> None:
+    job_id = submit(service, "Stalls", shape=LONG)
+    stream = Listener(events_url(quick, job_id))
+    stream.start()
+    pids = wait_for(lambda: ffmpeg_of(job_id), timeout=120, what="FFmpeg rendering the job")
+    wait_for(lambda: job(service, job_id)["percent"] > 81, timeout=60, what="the render to move")
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    stream.join(timeout=200)
+    events = stream.events
+
+    stall = of(events, "warning", kind="stall")[0].data
+    assert stall["step"] == "render" and stall["stallSeconds"] == 3
+    assert stall["logTail"] and "no progress in render" in stall["message"]
+    after_stall = events[events.index(of(events, "warning", kind="stall")[0]):]
+    assert of(after_stall, "step-status", step="render", status="retrying"), "the watchdog failed the stage"
+    assert any("no progress for 15 s" in line.data["message"] for line in of(after_stall, "job-log"))
+    assert of(after_stall, "step-status", step="render", status="completed")
+    assert events[-1].event == "job-completed"
+
+
+def test_a_cancelled_job_ends_its_stream_and_a_retry_resumes_it(service: Any) -> None:
+    job_id = submit(service, "Cancelled", shape=MEDIUM)
+    stream = Listener(events_url(service, job_id))
+    stream.start()
+    wait_for(lambda: ffmpeg_of(job_id), timeout=120, what="FFmpeg rendering the job")
+    assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
+    stream.join(timeout=60)
+    events = stream.events
+    assert [event.data["status"] for event in of(events, "job-status")][-2:] == ["cancelling", "cancelled"]
+    assert of(events, "step-status", step="render", status="cancelled")
+    assert events[-1].event == "job-cancelled" and events[-1].data["stage"] == "render"
+
+    last_id = events[-1].id
+    assert http.get(events_url(service, job_id), headers={"Last-Event-ID": last_id}).status_code == 204
+    assert http.post(f"{service.url}/api/jobs/{job_id}/retry").status_code == 202
+    resumed = read_events(events_url(service, job_id), last_event_id=last_id)
+    statuses = of(resumed, "job-status")
+    assert statuses[0].data["status"] == "cancelled"
+    assert (statuses[1].data["status"], statuses[1].data["attempt"], statuses[1].data["percent"]) == ("queued", 2, 0.0)
+    cached = [event.data["step"] for event in of(resumed, "step-status", status="cached")]
+    assert cached == ["script", "voice", "visuals"]
+    assert resumed[-1].event == "job-completed"
+
+
+@pytest.mark.parametrize("chat_server", [[503] * 4], indirect=True)
+def test_a_failing_stage_shows_its_retries_then_the_failure(service: Any, chat_server: ChatStandIn) -> None:
+    ChatScriptWriter(base_url=chat_server.base_url, model="stand-in", timeout_seconds=5).save("down", overwrite=True)
+    job_id = submit(service, "Fails", shape={"plan": {"targetDurationSeconds": 6}, "render": {"width": 320},
+                                            "providers": {"script": "down"}})
+    events = read_events(events_url(service, job_id))
+
+    script = [event.data["status"] for event in of(events, "step-status", step="script")]
+    assert script == ["started", "retrying", "started", "retrying", "started", "retrying", "started", "failed"]
+    assert len(of(events, "warning", kind="retry")) == 3
+    end = events[-1]
+    assert end.event == "job-failed"
+    assert end.data["error"]["code"] == "E503-PROVIDER_UNAVAILABLE" and end.data["error"]["stage"] == "script"
+    assert end.data["canRetry"] is True and end.data["error"]["suggestedActions"]
+
+
+def test_fifty_clients_of_one_job_cost_prefect_no_more_than_one(service: Any, twin: ApiProcess) -> None:
+    job_id = submit(service, "Popular", shape=LONG)
+    wait_status(service, job_id, "running")
+
+    def requests_per_tick(clients: int) -> float:
+        listeners = [Listener(events_url(twin, job_id), timeout=8) for _ in range(clients)]
+        for listener in listeners:
+            listener.start()
+        wait_for(lambda: http.get(f"{twin.url}/api/events/stats").json()["subscribers"] >= clients, timeout=30,
+                 what=f"{clients} subscribers")
+        start = http.get(f"{twin.url}/api/events/stats").json()
+        time.sleep(4)
+        end = http.get(f"{twin.url}/api/events/stats").json()
+        for listener in listeners:
+            listener.join(timeout=30)
+        assert all(listener.events for listener in listeners)
+        return (end["prefectRequests"] - start["prefectRequests"]) / (end["ticks"] - start["ticks"])
+
+    one, fifty = requests_per_tick(1), requests_per_tick(50)
+    http.post(f"{service.url}/api/jobs/{job_id}/cancel")
+    assert fifty <= one * 1.5 + 0.5, (one, fifty)
+
+
+def test_bad_stream_requests_get_problems_or_a_fresh_start(service: Any) -> None:
+    missing = http.get(f"{service.url}/api/jobs/00000000-0000-4000-8000-000000000000/events")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    assert http.get(f"{service.url}/api/jobs/not-a-job/events").status_code == 404
+
+    job_id = submit(service, "Bad ids")
+    done = read_events(events_url(service, job_id))
+    for bad in ("garbage", "99999999999999999-0", "1000-0", "-1-1", "1-2-3", "x" * 99):
+        events = read_events(events_url(service, job_id), last_event_id=bad)
+        assert events[0].id == "0-0" and events[1].event == "warning" and events[1].data["kind"] == "replay", bad
+        assert durable(events) == durable(done), bad
+    too_long = http.get(events_url(service, job_id), headers={"Last-Event-ID": "1" * 200})
+    assert too_long.status_code == 422 and too_long.headers["content-type"] == "application/problem+json"
