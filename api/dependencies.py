@@ -18,8 +18,9 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 
 bearer = HTTPBearer(auto_error=False, description="An API key, when the service has keys configured.")
 key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key, the other way to send it.")
-token_query = APIKeyQuery(name="access_token", auto_error=False,
-                          description="A read-only token from `POST /api/tokens`, for URLs (GET only).")
+token_query = APIKeyQuery(
+    name="access_token", auto_error=False, description="A read-only token from `POST /api/tokens`, for URLs (GET only)."
+)
 
 
 def service(request: Request) -> JobService:
@@ -38,10 +39,16 @@ def correlation(request: Request) -> str:
 
 
 def unauthorized(detail: str) -> Problem:
-    return Problem(401, "E401-UNAUTHORIZED", "Authentication required", detail,
-                   headers={"WWW-Authenticate": 'Bearer realm="aura"'},
-                   suggested_actions=["Send `Authorization: Bearer <API key>`; in a URL, use a token from "
-                                      "POST /api/tokens as `access_token`."])
+    return Problem(
+        401,
+        "E401-UNAUTHORIZED",
+        "Authentication required",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer realm="aura"'},
+        suggested_actions=[
+            "Send `Authorization: Bearer <API key>`; in a URL, use a token from POST /api/tokens as `access_token`."
+        ],
+    )
 
 
 def caller(
@@ -71,8 +78,13 @@ def caller(
 
 def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
     if not who.admin:
-        raise Problem(403, "E403-ADMIN_ONLY", "Admins only", "this route is for an admin key",
-                      suggested_actions=["Ask the service's operator, or use an admin key."])
+        raise Problem(
+            403,
+            "E403-ADMIN_ONLY",
+            "Admins only",
+            "this route is for an admin key",
+            suggested_actions=["Ask the service's operator, or use an admin key."],
+        )
     return who
 
 

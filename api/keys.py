@@ -91,7 +91,9 @@ def load_keys(listed: str, file: Path | None) -> KeyRing:
     for entry in entries:
         key, owner, *flags = (part.strip() for part in entry)
         if len(key) < MIN_KEY_LENGTH or not OWNER_PATTERN.match(owner) or flags not in ([], ["admin"]):
-            raise ValueError(f"bad API key entry for owner {owner!r}: want a key of at least {MIN_KEY_LENGTH} "
-                             "characters, an owner of lowercase letters, digits, '.', '_', '-', and optionally admin")
+            raise ValueError(
+                f"bad API key entry for owner {owner!r}: want a key of at least {MIN_KEY_LENGTH} "
+                "characters, an owner of lowercase letters, digits, '.', '_', '-', and optionally admin"
+            )
         keys[key] = Caller(owner=owner, admin=flags == ["admin"])
     return KeyRing(keys)

@@ -40,9 +40,12 @@ def create_app() -> FastAPI:
     app.add_middleware(CorrelationMiddleware)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Correlation-ID"],
-            expose_headers=["Location", "Retry-After", "X-Correlation-ID"], max_age=600,
+            expose_headers=["Location", "Retry-After", "X-Correlation-ID"],
+            max_age=600,
         )
     return app
 

@@ -30,8 +30,9 @@ class _FailFast(httpx.AsyncHTTPTransport):
         try:
             return await super().handle_async_request(request)
         except httpx.ConnectError as exc:
-            raise PrefectUnreachable(f"cannot connect to Prefect at {request.url.netloc.decode()}: {exc}",
-                                     request=request) from exc
+            raise PrefectUnreachable(
+                f"cannot connect to Prefect at {request.url.netloc.decode()}: {exc}", request=request
+            ) from exc
 
 
 def api_client(**httpx_settings: Any) -> PrefectClient:

@@ -28,7 +28,11 @@ from flows.contract.errors import InvalidRequest
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://aura.dev/problems/"
 STATUS_OF_ERROR: dict[type[JobError], int] = {
-    JobNotFound: 404, OutputNotFound: 404, JobConflict: 409, QueueFull: 429, NotDeployed: 503,
+    JobNotFound: 404,
+    OutputNotFound: 404,
+    JobConflict: 409,
+    QueueFull: 429,
+    NotDeployed: 503,
 }
 
 
@@ -72,13 +76,23 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
 def _job_error(request: Request, exc: JobError) -> JSONResponse:
     status = next((status for kind, status in STATUS_OF_ERROR.items() if isinstance(exc, kind)), 500)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return problem_response(request, Problem(status, exc.code, exc.title, exc.message, headers=headers,
-                                             suggested_actions=list(exc.suggested_actions) or None))
+    return problem_response(
+        request,
+        Problem(
+            status,
+            exc.code,
+            exc.title,
+            exc.message,
+            headers=headers,
+            suggested_actions=list(exc.suggested_actions) or None,
+        ),
+    )
 
 
 def _invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
-    return problem_response(request, Problem(422, exc.code, "Invalid request", exc.message,
-                                             suggested_actions=list(exc.suggested_actions)))
+    return problem_response(
+        request, Problem(422, exc.code, "Invalid request", exc.message, suggested_actions=list(exc.suggested_actions))
+    )
 
 
 def _field(error: dict[str, Any]) -> str:
@@ -90,28 +104,41 @@ def _field(error: dict[str, Any]) -> str:
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [{"field": _field(error), "message": error["msg"]} for error in exc.errors()]
     detail = "; ".join(f"{error['field'] or 'body'}: {error['message']}" for error in errors)
-    return problem_response(request, Problem(
-        422, "E400-VALIDATION", "Invalid request", detail,
-        suggested_actions=["Correct the fields listed in `errors` and send the request again."],
-        extra={"errors": errors},
-    ))
+    return problem_response(
+        request,
+        Problem(
+            422,
+            "E400-VALIDATION",
+            "Invalid request",
+            detail,
+            suggested_actions=["Correct the fields listed in `errors` and send the request again."],
+            extra={"errors": errors},
+        ),
+    )
 
 
 def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "E404-NOT_FOUND", 405: "E405-METHOD_NOT_ALLOWED", 413: "E413-TOO_LARGE"}.get(
         exc.status_code, f"E{exc.status_code}-HTTP"
     )
-    return problem_response(request, Problem(exc.status_code, code, str(exc.detail), str(exc.detail),
-                                             headers=dict(exc.headers or {})))
+    return problem_response(
+        request, Problem(exc.status_code, code, str(exc.detail), str(exc.detail), headers=dict(exc.headers or {}))
+    )
 
 
 def _prefect_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("Prefect did not answer: %s", exc)
-    return problem_response(request, Problem(
-        503, "E503-PREFECT_UNAVAILABLE", "Prefect is unavailable",
-        "the Prefect server did not answer; the request was not carried out",
-        suggested_actions=["Retry in a few seconds."], headers={"Retry-After": "5"},
-    ))
+    return problem_response(
+        request,
+        Problem(
+            503,
+            "E503-PREFECT_UNAVAILABLE",
+            "Prefect is unavailable",
+            "the Prefect server did not answer; the request was not carried out",
+            suggested_actions=["Retry in a few seconds."],
+            headers={"Retry-After": "5"},
+        ),
+    )
 
 
 def _prefect_status(request: Request, exc: PrefectHTTPStatusError) -> JSONResponse:
@@ -122,9 +149,15 @@ def _prefect_status(request: Request, exc: PrefectHTTPStatusError) -> JSONRespon
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error [correlation %s]", correlation_id(request))
-    return problem_response(request, Problem(
-        500, "E500-INTERNAL", "Internal error", "the service failed; the correlation id identifies its log",
-    ))
+    return problem_response(
+        request,
+        Problem(
+            500,
+            "E500-INTERNAL",
+            "Internal error",
+            "the service failed; the correlation id identifies its log",
+        ),
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -53,8 +53,14 @@ QUEUE_VIEW_LIMIT = 200
 
 def links(job_id: str, prefect_url: str | None) -> JobLinks:
     base = f"/api/jobs/{job_id}"
-    return JobLinks(self=base, progress=f"{base}/progress", events=f"{base}/events",
-                    cancel=f"{base}/cancel", retry=f"{base}/retry", prefect=prefect_url)
+    return JobLinks(
+        self=base,
+        progress=f"{base}/progress",
+        events=f"{base}/events",
+        cancel=f"{base}/cancel",
+        retry=f"{base}/retry",
+        prefect=prefect_url,
+    )
 
 
 class JobService:
@@ -71,8 +77,11 @@ class JobService:
     async def running(cls) -> AsyncIterator["JobService"]:
         """A service whose copy and poller run in the background until the block ends."""
         poll_counter, copy_counter = RequestCounter(), RequestCounter()
-        async with api_client() as client, counting_client(poll_counter) as poll_client, \
-                counting_client(copy_counter) as copy_client:
+        async with (
+            api_client() as client,
+            counting_client(poll_counter) as poll_client,
+            counting_client(copy_counter) as copy_client,
+        ):
             service = cls(client, JobIndex(copy_client, copy_counter), Poller(poll_client, poll_counter))
             loops = [asyncio.create_task(service.poller.run()), asyncio.create_task(service.index.run())]
             try:
@@ -98,8 +107,12 @@ class JobService:
         flow_run = await commands.submit(self.client, request, owner=owner, correlation_id=correlation_id)
         self.index.add(flow_run, submitted_at)
         job_id: str = flow_run.parameters["job_id"]
-        return JobCreated(job_id=job_id, status="queued", correlation_id=correlation_id,
-                          links=links(job_id, run_url(self.ui_url, flow_run.id)))
+        return JobCreated(
+            job_id=job_id,
+            status="queued",
+            correlation_id=correlation_id,
+            links=links(job_id, run_url(self.ui_url, flow_run.id)),
+        )
 
     async def read(self, job_id: str, who: Caller) -> JobPublic:
         return self._body(await self.index.read(job_id, who))
@@ -110,8 +123,9 @@ class JobService:
 
     async def queue(self, who: Caller) -> QueuePublic:
         """Queued and running jobs in the order they are served (priority, then age), and the stats."""
-        runs, _ = await self.index.page(who, statuses=["queued", "running", "cancelling"], limit=QUEUE_VIEW_LIMIT,
-                                        offset=0)
+        runs, _ = await self.index.page(
+            who, statuses=["queued", "running", "cancelling"], limit=QUEUE_VIEW_LIMIT, offset=0
+        )
         page = [self._body(job) for job in runs]
         page.sort(key=lambda job: (job.status == "queued", job.priority, job.created_at))
         return QueuePublic(jobs=page, stats=await self.index.stats(who))
@@ -152,9 +166,13 @@ class JobService:
 
     def stats(self) -> EventsStats:
         poller = self.poller
-        return EventsStats(watched_jobs=len(poller.feeds), subscribers=poller.subscriber_count(),
-                           prefect_requests=poller.counter.count, ticks=poller.ticks,
-                           copy_requests=self.index.counter.count)
+        return EventsStats(
+            watched_jobs=len(poller.feeds),
+            subscribers=poller.subscriber_count(),
+            prefect_requests=poller.counter.count,
+            ticks=poller.ticks,
+            copy_requests=self.index.counter.count,
+        )
 
     # The service itself.
 
@@ -163,13 +181,15 @@ class JobService:
             prefect_ok = (await self.client.api_healthcheck()) is None
         except httpx.HTTPError:
             prefect_ok = False
-        return HealthPublic(status="ok" if prefect_ok else "degraded", prefect=prefect_ok,
-                            prefect_api_url=str(self.client.api_url))
+        return HealthPublic(
+            status="ok" if prefect_ok else "degraded", prefect=prefect_ok, prefect_api_url=str(self.client.api_url)
+        )
 
     async def start_cleanup(self) -> CleanupStarted:
         """Run the cleanup sweep now, as a flow run of its deployment."""
         flow_run = await self.client.create_flow_run_from_deployment(
-            await deployment_id(self.client, CLEANUP_DEPLOYMENT), work_queue_name=queue_name(1))
+            await deployment_id(self.client, CLEANUP_DEPLOYMENT), work_queue_name=queue_name(1)
+        )
         return CleanupStarted(flow_run_id=str(flow_run.id), prefect_url=run_url(self.ui_url, flow_run.id))
 
 
@@ -180,5 +200,10 @@ def storage_usage() -> StoragePublic:
     jobs_dir = root / "jobs"
     count = sum(1 for path in jobs_dir.iterdir() if path.is_dir()) if jobs_dir.is_dir() else 0
     root.mkdir(parents=True, exist_ok=True)
-    return StoragePublic(root=str(root), total_bytes=sum(sizes.values()), folders=sizes, jobs=count,
-                         disk_free_bytes=shutil.disk_usage(root).free)
+    return StoragePublic(
+        root=str(root),
+        total_bytes=sum(sizes.values()),
+        folders=sizes,
+        jobs=count,
+        disk_free_bytes=shutil.disk_usage(root).free,
+    )

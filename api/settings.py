@@ -17,9 +17,7 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AURA_", extra="ignore")
 
-    prefect_port: int = Field(
-        default=4200, ge=1, le=65535, description="Port of the embedded Prefect server."
-    )
+    prefect_port: int = Field(default=4200, ge=1, le=65535, description="Port of the embedded Prefect server.")
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
     api_url: str = Field(default="http://127.0.0.1:8000", description="The service `aura jobs` talks to.")
@@ -32,7 +30,9 @@ class ServiceSettings(BaseSettings):
         default=None, description="A file of API keys, one `key owner [admin]` per line (`#` comments)."
     )
     access_token_seconds: float = Field(
-        default=3600.0, gt=0, le=86400,
+        default=3600.0,
+        gt=0,
+        le=86400,
         description="Lifetime of the read-only access tokens for URLs (event streams, video, downloads).",
     )
     max_queued_per_owner: int = Field(default=100, ge=1, description="Queued jobs one owner may have; 429 past it.")
@@ -59,15 +59,21 @@ class ServiceSettings(BaseSettings):
     )
     manual_retry_cap_seconds: float = Field(default=300.0, ge=0, description="Longest wait between manual retries.")
     job_index_seconds: float = Field(
-        default=1.0, gt=0, description="How often each API process refreshes its copy of the jobs, which reads answer "
-                                       "from: another process's changes show this much later."
+        default=1.0,
+        gt=0,
+        description="How often each API process refreshes its copy of the jobs, which reads answer "
+        "from: another process's changes show this much later.",
     )
     job_index_max_age_seconds: float = Field(
-        default=3.0, gt=0, description="A copy not refreshed for this long (Prefect away) is not used: reads go to "
-                                       "Prefect, and answer 503 while it is away."
+        default=3.0,
+        gt=0,
+        description="A copy not refreshed for this long (Prefect away) is not used: reads go to "
+        "Prefect, and answer 503 while it is away.",
     )
     job_index_resync_seconds: float = Field(
-        default=300.0, gt=0, description="How often the copy is read whole again (it then drops jobs deleted in Prefect)."
+        default=300.0,
+        gt=0,
+        description="How often the copy is read whole again (it then drops jobs deleted in Prefect).",
     )
     events_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often the API reads new log lines and progress of the jobs it streams."
@@ -76,18 +82,21 @@ class ServiceSettings(BaseSettings):
         default=0.25, gt=0, description="Least time between two polls, when state changes bring one forward."
     )
     events_full_poll_seconds: float = Field(
-        default=1.0, gt=0,
+        default=1.0,
+        gt=0,
         description="How often polls also read flow and task runs (every poll while Prefect's event stream is down).",
     )
     events_settle_seconds: float = Field(
-        default=0.1, ge=0,
+        default=0.1,
+        ge=0,
         description="Events are sent once they are this much older than the last poll, so records stored a "
-                    "little late still take their place in order.",
+        "little late still take their place in order.",
     )
     events_end_grace_seconds: float = Field(
-        default=3.0, ge=0,
+        default=3.0,
+        ge=0,
         description="The terminal event waits this long after the run ends for its last log lines "
-                    "(Prefect sends logs in batches every 2 s).",
+        "(Prefect sends logs in batches every 2 s).",
     )
     events_log_lookback_seconds: float = Field(
         default=15.0, gt=0, description="How far back each poll looks for log lines that arrived late."

@@ -61,8 +61,11 @@ async def read_stream(client: httpx.AsyncClient, url: str) -> list[dict[str, Any
 
 
 def durable(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(event["id"], event["event"]) for event in events if event["event"] != "step-progress"
-            and event["id"] != events[0]["id"]]
+    return [
+        (event["id"], event["event"])
+        for event in events
+        if event["event"] != "step-progress" and event["id"] != events[0]["id"]
+    ]
 
 
 async def submit(client: httpx.AsyncClient, api: Any, body: dict[str, Any]) -> str:
@@ -80,11 +83,15 @@ async def latency(api: Any, args: argparse.Namespace) -> None:
             for event in await read_stream(client, f"{api.url}/api/jobs/{job_id}/events"):
                 if event["event"] in STATE_EVENTS and timestamp(event) > connected:
                     found[event["event"]].append(event["at"] - timestamp(event))
-    print(f"{args.jobs} jobs one after another; settle {args.settle or settings.events_settle_seconds} s, "
-          f"poll every {args.poll or settings.events_poll_seconds} s")
+    print(
+        f"{args.jobs} jobs one after another; settle {args.settle or settings.events_settle_seconds} s, "
+        f"poll every {args.poll or settings.events_poll_seconds} s"
+    )
     for name, values in [*found.items(), ("all state events", found["job-status"] + found["step-status"])]:
-        print(f"{name:<18} p50 {1000 * statistics.median(values):6.0f} ms"
-              f"   p99 {1000 * percentile(values, 0.99):6.0f} ms   max {1000 * max(values):6.0f} ms   (n={len(values)})")
+        print(
+            f"{name:<18} p50 {1000 * statistics.median(values):6.0f} ms"
+            f"   p99 {1000 * percentile(values, 0.99):6.0f} ms   max {1000 * max(values):6.0f} ms   (n={len(values)})"
+        )
 
 
 def rss_mb(pid: int) -> float:
@@ -98,8 +105,10 @@ async def fanout(api: Any, args: argparse.Namespace) -> None:
     limits = httpx.Limits(max_connections=args.clients + 50, max_keepalive_connections=args.clients + 50)
     async with httpx.AsyncClient(timeout=httpx.Timeout(900, read=120), limits=limits) as client:
         jobs = await asyncio.gather(*(submit(client, api, job_body(30, 640, f"Fan-out {n}")) for n in range(args.jobs)))
-        streams = [asyncio.create_task(read_stream(client, f"{api.url}/api/jobs/{jobs[n % args.jobs]}/events"))
-                   for n in range(args.clients)]
+        streams = [
+            asyncio.create_task(read_stream(client, f"{api.url}/api/jobs/{jobs[n % args.jobs]}/events"))
+            for n in range(args.clients)
+        ]
         samples: list[tuple[float, int, int, float]] = []
         while not all(stream.done() for stream in streams):
             stats = (await client.get(f"{api.url}/api/events/stats")).json()
@@ -116,8 +125,10 @@ async def fanout(api: Any, args: argparse.Namespace) -> None:
     print(f"{args.clients} clients over {args.jobs} jobs (worker limit {args.jobs})")
     print(f"clients that got every state change and log line: {complete} / {args.clients}")
     print(f"events per client: median {statistics.median(len(events) for events in received):.0f}")
-    print(f"Prefect requests per second while ≥ {args.jobs * 0.8:.0f} jobs ran: {rate:.1f} "
-          f"(over {window[-1][0] - window[0][0]:.0f} s; most jobs running at once: {max(s[2] for s in samples)})")
+    print(
+        f"Prefect requests per second while ≥ {args.jobs * 0.8:.0f} jobs ran: {rate:.1f} "
+        f"(over {window[-1][0] - window[0][0]:.0f} s; most jobs running at once: {max(s[2] for s in samples)})"
+    )
     print(f"API memory: peak {max(s[3] for s in samples):.0f} MB")
 
 
@@ -134,8 +145,11 @@ async def eta(api: Any, args: argparse.Namespace) -> None:
         for seconds, width in shapes:
             job_id = await submit(client, api, job_body(seconds, width))
             events = await read_stream(client, f"{api.url}/api/jobs/{job_id}/events")
-            end = next(timestamp(event) for event in events
-                       if event["event"] == "job-status" and event["data"]["status"] == "completed")
+            end = next(
+                timestamp(event)
+                for event in events
+                if event["event"] == "job-status" and event["data"]["status"] == "completed"
+            )
             row = f"{seconds:4d} s {width:6d}"
             for mark in errors:
                 at = next(e for e in events if e["data"].get("percent", 0) >= mark and e["data"].get("etaSeconds"))

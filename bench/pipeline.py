@@ -33,8 +33,8 @@ REQUEST = {
 
 
 def end_to_end() -> tuple[float, dict]:
-    from flows.contract.request import VideoRequest
     from flows.contract.layout import job_folders
+    from flows.contract.request import VideoRequest
     from flows.video import generate_video
 
     job_id = str(uuid.uuid4())
@@ -47,31 +47,66 @@ def end_to_end() -> tuple[float, dict]:
 
 
 def render_against_bare(repeats: int) -> tuple[list[float], list[float], float]:
+    from flows.contract.request import VideoRequest
     from flows.media.ffmpeg import ffmpeg_exe
     from flows.media.render import _ffconcat, _timeline, render_video
     from flows.providers.narrator import narrate
     from flows.providers.script_rules import write_script
     from flows.providers.slides import draw_slides
-    from flows.contract.request import VideoRequest
 
     request = VideoRequest.model_validate(REQUEST)
     work = Path(tempfile.mkdtemp(prefix="aura-bench-"))
     script = write_script(request)
-    narration = narrate(script, voice="en", rate=1, pitch=1, pacing="normal", out=work / "n.wav",
-                        progress=lambda *_: None)
-    slides, _ = draw_slides(script, width=1920, height=1080, style="modern", folder=work,
-                            progress=lambda *_: None)
+    narration = narrate(
+        script, voice="en", rate=1, pitch=1, pacing="normal", out=work / "n.wav", progress=lambda *_: None
+    )
+    slides, _ = draw_slides(script, width=1920, height=1080, style="modern", folder=work, progress=lambda *_: None)
     playlist = work / "bare.ffconcat"
     playlist.write_text(_ffconcat(_timeline(narration, slides, burned=False, work=work)))
-    bare = [ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(playlist),
-            "-i", str(narration.audio), "-vf", "format=yuv420p,fps=30", "-c:v", "libx264",
-            "-preset", "ultrafast", "-tune", "stillimage", "-c:a", "aac", "-t", f"{narration.seconds:.3f}",
-            "-movflags", "+faststart", str(work / "bare.mp4")]
+    bare = [
+        ffmpeg_exe(),
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        str(playlist),
+        "-i",
+        str(narration.audio),
+        "-vf",
+        "format=yuv420p,fps=30",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "stillimage",
+        "-c:a",
+        "aac",
+        "-t",
+        f"{narration.seconds:.3f}",
+        "-movflags",
+        "+faststart",
+        str(work / "bare.mp4"),
+    ]
     ours, baseline = [], []
     for _ in range(repeats):
         started = time.perf_counter()
-        render_video(narration, slides, fps=30, subtitles="sidecar", preset="ultrafast", work=work,
-                     out=work, stall_seconds=90, cancelled=lambda: False, progress=lambda *_: None)
+        render_video(
+            narration,
+            slides,
+            fps=30,
+            subtitles="sidecar",
+            preset="ultrafast",
+            work=work,
+            out=work,
+            stall_seconds=90,
+            cancelled=lambda: False,
+            progress=lambda *_: None,
+        )
         ours.append(time.perf_counter() - started)
         started = time.perf_counter()
         subprocess.run(bare, check=True)
@@ -91,8 +126,10 @@ def main() -> None:
 
     wall, manifest = end_to_end()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"video: {manifest['video']['seconds']:.1f} s at {manifest['video']['width']}x"
-          f"{manifest['video']['height']} {manifest['video']['fps']} fps")
+    print(
+        f"video: {manifest['video']['seconds']:.1f} s at {manifest['video']['width']}x"
+        f"{manifest['video']['height']} {manifest['video']['fps']} fps"
+    )
     print(f"end to end (flow call to published files): {wall:.2f} s")
     for stage in manifest["stages"]:
         print(f"  {stage['name']:<9} {stage['seconds']:6.2f} s")
@@ -100,10 +137,16 @@ def main() -> None:
 
     ours, baseline, _ = render_against_bare(args.repeats)
     ours_median, bare_median = statistics.median(ours), statistics.median(baseline)
-    print(f"render stage, median of {args.repeats}: {ours_median:.2f} s  (runs: "
-          + ", ".join(f"{value:.2f}" for value in ours) + ")")
-    print(f"bare FFmpeg,  median of {args.repeats}: {bare_median:.2f} s  (runs: "
-          + ", ".join(f"{value:.2f}" for value in baseline) + ")")
+    print(
+        f"render stage, median of {args.repeats}: {ours_median:.2f} s  (runs: "
+        + ", ".join(f"{value:.2f}" for value in ours)
+        + ")"
+    )
+    print(
+        f"bare FFmpeg,  median of {args.repeats}: {bare_median:.2f} s  (runs: "
+        + ", ".join(f"{value:.2f}" for value in baseline)
+        + ")"
+    )
     print(f"render / bare: {ours_median / bare_median:.2f}x")
 
 

@@ -44,12 +44,18 @@ def main() -> None:
         artifact = create_progress_artifact(progress=0.0, description="{}")
         logger = get_run_logger()
         with get_client(sync_client=True) as client:
-            shared = timed(lambda step: client.update_artifact(
-                artifact_id=artifact, artifact=ArtifactUpdate(data=step / args.updates * 100, description="{}")))
+            shared = timed(
+                lambda step: client.update_artifact(
+                    artifact_id=artifact, artifact=ArtifactUpdate(data=step / args.updates * 100, description="{}")
+                )
+            )
         helper = timed(lambda step: update_progress_artifact(artifact, progress=step / args.updates * 100))
         logged = timed(lambda step: logger.info("step %d of %d", step, args.updates))
-        return {"update_artifact, shared client": shared, "update_progress_artifact helper": helper,
-                "run-logger line": logged}
+        return {
+            "update_artifact, shared client": shared,
+            "update_progress_artifact helper": helper,
+            "run-logger line": logged,
+        }
 
     @flow
     def progress_bench() -> dict[str, list[float]]:
@@ -57,8 +63,10 @@ def main() -> None:
 
     for name, costs in progress_bench().items():
         ordered = sorted(costs)
-        print(f"{name:<34} mean {statistics.mean(costs) * 1000:6.1f} ms   "
-              f"p95 {ordered[int(0.95 * (len(ordered) - 1))] * 1000:6.1f} ms   (n={len(costs)})")
+        print(
+            f"{name:<34} mean {statistics.mean(costs) * 1000:6.1f} ms   "
+            f"p95 {ordered[int(0.95 * (len(ordered) - 1))] * 1000:6.1f} ms   (n={len(costs)})"
+        )
 
 
 if __name__ == "__main__":

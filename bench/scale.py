@@ -52,7 +52,9 @@ def wait_all(api: object, ids: list[str], timeout: float) -> dict[str, dict]:
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=60) as client:
         while len(done) < len(ids) and time.monotonic() < deadline:
-            page = client.get(f"{api.url}/api/jobs", params={"limit": 200, "status": ["completed", "failed", "cancelled"]})
+            page = client.get(
+                f"{api.url}/api/jobs", params={"limit": 200, "status": ["completed", "failed", "cancelled"]}
+            )
             for job in page.json()["jobs"]:
                 if job["jobId"] in ids:
                     done[job["jobId"]] = job
@@ -68,8 +70,10 @@ def prefect_requests(apis: list) -> tuple[int, int]:
 
 def throughput(jobs: int, worker_counts: list[int]) -> None:
     for workers in worker_counts:
-        with tempfile.TemporaryDirectory() as folder, \
-                cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes:
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes,
+        ):
             (polls, copies), commits = prefect_requests(nodes.apis), nodes.database_commits()
             started = time.monotonic()
             ids = submit_all(nodes.apis, jobs, [5] * jobs)
@@ -78,25 +82,31 @@ def throughput(jobs: int, worker_counts: list[int]) -> None:
             completed = sum(job["status"] == "completed" for job in done.values())
             polls_now, copies_now = prefect_requests(nodes.apis)
             commits = nodes.database_commits() - commits
-            print(f"{workers} worker(s) x limit 2: {completed}/{jobs} completed in {took:.1f} s, "
-                  f"{60 * completed / took:.1f} jobs/min; per job: {commits / max(completed, 1):.0f} Prefect "
-                  f"database transactions, {(polls_now - polls) / max(completed, 1):.1f} requests of the API poll "
-                  f"loops; each API process's copy of the jobs: "
-                  f"{(copies_now - copies) / len(nodes.apis) / took:.1f} requests a second")
+            print(
+                f"{workers} worker(s) x limit 2: {completed}/{jobs} completed in {took:.1f} s, "
+                f"{60 * completed / took:.1f} jobs/min; per job: {commits / max(completed, 1):.0f} Prefect "
+                f"database transactions, {(polls_now - polls) / max(completed, 1):.1f} requests of the API poll "
+                f"loops; each API process's copy of the jobs: "
+                f"{(copies_now - copies) / len(nodes.apis) / took:.1f} requests a second"
+            )
 
 
 def load(jobs: int, workers: int, copy: bool) -> None:
     priorities = [random.Random(number).randint(1, 10) for number in range(jobs)]
     env = {} if copy else {"AURA_JOB_INDEX_SECONDS": "86400"}  # fresh for 3 s after start, then never again
-    with tempfile.TemporaryDirectory() as folder, \
-            cluster(Path(folder), workers=workers, worker_limit=2, apis=2, **env) as nodes:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        cluster(Path(folder), workers=workers, worker_limit=2, apis=2, **env) as nodes,
+    ):
         one = nodes.apis[0]
         # Queued at once: nothing starts until the last is in, so the start order is the scheduler's alone.
         nodes.pause_pool(True)
         began = time.monotonic()
         ids = submit_all(nodes.apis, jobs, priorities)
-        print(f"reads from {'the API processes’ copy of the jobs' if copy else 'Prefect (--no-copy)'}; "
-              f"{jobs} jobs submitted in {time.monotonic() - began:.1f} s")
+        print(
+            f"reads from {'the API processes’ copy of the jobs' if copy else 'Prefect (--no-copy)'}; "
+            f"{jobs} jobs submitted in {time.monotonic() - began:.1f} s"
+        )
         started, copies = time.monotonic(), prefect_requests(nodes.apis)[1]
         nodes.pause_pool(False)
         samples: dict[str, list[float]] = {"job": [], "list": []}
@@ -107,8 +117,10 @@ def load(jobs: int, workers: int, copy: bool) -> None:
             with httpx.Client(timeout=30) as client:
                 while not stop.wait(max(0.0, next_pair - time.monotonic())):
                     next_pair = time.monotonic() + 0.5
-                    for kind, url in (("job", f"{one.url}/api/jobs/{random.choice(ids)}"),
-                                      ("list", f"{one.url}/api/jobs?limit=50")):
+                    for kind, url in (
+                        ("job", f"{one.url}/api/jobs/{random.choice(ids)}"),
+                        ("list", f"{one.url}/api/jobs?limit=50"),
+                    ):
                         began = time.perf_counter()
                         client.get(url).raise_for_status()
                         samples[kind].append(time.perf_counter() - began)
@@ -121,12 +133,16 @@ def load(jobs: int, workers: int, copy: bool) -> None:
         took = time.monotonic() - started
         completed = sum(job["status"] == "completed" for job in done.values())
         copies = prefect_requests(nodes.apis)[1] - copies
-        print(f"drained: {completed}/{jobs} completed in {took:.0f} s ({60 * completed / took:.1f} jobs/min); "
-              f"each API process's copy of the jobs made {copies / len(nodes.apis) / took:.1f} Prefect requests a second")
+        print(
+            f"drained: {completed}/{jobs} completed in {took:.0f} s ({60 * completed / took:.1f} jobs/min); "
+            f"each API process's copy of the jobs made {copies / len(nodes.apis) / took:.1f} Prefect requests a second"
+        )
         for kind, values in samples.items():
             values.sort()
-            print(f"GET {kind:<4} while draining: n={len(values)} p50 {1000 * statistics.median(values):.0f} ms, "
-                  f"p95 {1000 * values[int(0.95 * (len(values) - 1))]:.0f} ms, max {1000 * values[-1]:.0f} ms")
+            print(
+                f"GET {kind:<4} while draining: n={len(values)} p50 {1000 * statistics.median(values):.0f} ms, "
+                f"p95 {1000 * values[int(0.95 * (len(values) - 1))]:.0f} ms, max {1000 * values[-1]:.0f} ms"
+            )
         runs_per_job = []
         with httpx.Client(timeout=60) as client:
             for job_id in ids:
@@ -135,9 +151,11 @@ def load(jobs: int, workers: int, copy: bool) -> None:
         print(f"placements per job: {dict(sorted(Counter(runs_per_job).items()))} (1 = ran exactly once)")
         order = [job["priority"] for job in sorted(done.values(), key=lambda job: job["startedAt"] or "")]
         pairs = len(order) * (len(order) - 1) // 2
-        inverted = sum(1 for i, first in enumerate(order) for later in order[i + 1:] if first > later)
-        print(f"start order: {inverted} of {pairs} pairs of jobs ({100 * inverted / max(pairs, 1):.1f} %) started "
-              "a lower priority before a higher one (all were queued before the first started)")
+        inverted = sum(1 for i, first in enumerate(order) for later in order[i + 1 :] if first > later)
+        print(
+            f"start order: {inverted} of {pairs} pairs of jobs ({100 * inverted / max(pairs, 1):.1f} %) started "
+            "a lower priority before a higher one (all were queued before the first started)"
+        )
 
 
 if __name__ == "__main__":

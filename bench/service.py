@@ -14,7 +14,7 @@ import argparse
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--cancels", type=int, default=5)
-    parser.add_argument("--gap", type=float, default=2.0,
-                        help="seconds between one job's end and the next submit, so the worker is idle (default 2)")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=2.0,
+        help="seconds between one job's end and the next submit, so the worker is idle (default 2)",
+    )
     args = parser.parse_args()
     with service_stack(worker_limit=1) as api:
         run(api, args)
@@ -80,13 +84,14 @@ def run(api: Any, args: argparse.Namespace) -> None:
         time.sleep(2)
         for _ in range(args.jobs):
             time.sleep(args.gap)
-            answered = datetime.now(timezone.utc)
+            answered = datetime.now(UTC)
             created = http.post(f"{api.url}/api/jobs", json=SHORT).json()
             flow_run_id = created["links"]["prefect"].rsplit("/", 1)[1]
             run = wait(lambda: (r := client.read_flow_run(flow_run_id)).state.is_final() and r, timeout=120)
             to_running.append((run.start_time - answered).total_seconds())
             artifacts = client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+            )
             brief = min(a.created for a in artifacts if a.type == "progress")
             to_brief.append((brief - answered).total_seconds())
             tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
@@ -106,8 +111,10 @@ def run(api: Any, args: argparse.Namespace) -> None:
             cancel_state.append(time.monotonic() - started)
 
     def line(name: str, values: list[float]) -> str:
-        return (f"{name:<34} p50 {statistics.median(values):5.2f} s   p95 {percentile(values, 0.95):5.2f} s"
-                f"   max {max(values):5.2f} s   (n={len(values)})")
+        return (
+            f"{name:<34} p50 {statistics.median(values):5.2f} s   p95 {percentile(values, 0.95):5.2f} s"
+            f"   max {max(values):5.2f} s   (n={len(values)})"
+        )
 
     print(f"{args.jobs} short jobs one after another, {args.gap:g} s apart; worker limit 1")
     print(line("submit answered → flow run Running", to_running))

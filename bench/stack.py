@@ -29,6 +29,8 @@ def service_stack(worker_limit: int, **api_env: str) -> Iterator[Any]:
     from tests.utils.stack import ApiProcess
 
     prepare_prefect()
-    with ApiProcess(Path("/tmp/aura-bench-api.log"), **api_env) as api, \
-            running_worker(os.environ["PREFECT_API_URL"], limit=worker_limit, name="bench-worker"):
+    with (
+        ApiProcess(Path("/tmp/aura-bench-api.log"), **api_env) as api,
+        running_worker(os.environ["PREFECT_API_URL"], limit=worker_limit, name="bench-worker"),
+    ):
         yield api

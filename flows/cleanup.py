@@ -19,7 +19,7 @@ def read_statuses(job_ids: list[str]) -> dict[str, str]:
     statuses: dict[str, str] = {}
     with get_client(sync_client=True) as client:
         for start in range(0, len(job_ids), BATCH):
-            tags = [job_tag(job_id) for job_id in job_ids[start:start + BATCH]]
+            tags = [job_tag(job_id) for job_id in job_ids[start : start + BATCH]]
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=tags, all_=[LATEST_TAG])),
                 limit=BATCH,
@@ -42,8 +42,8 @@ def cleanup_sweep(
     freed = sum(removal.bytes_freed for removal in removals)
     create_table_artifact(
         key="cleanup-sweep",
-        table=[{"folder": str(r.folder), "job": r.job_id, "reason": r.reason, "bytes": r.bytes_freed}
-               for r in removals] or [{"folder": "(nothing to remove)", "job": "", "reason": "", "bytes": 0}],
+        table=[{"folder": str(r.folder), "job": r.job_id, "reason": r.reason, "bytes": r.bytes_freed} for r in removals]
+        or [{"folder": "(nothing to remove)", "job": "", "reason": "", "bytes": 0}],
         description=f"Removed {len(removals)} folders, freed {freed} bytes",
     )
     get_run_logger().info("cleanup: removed %d folders, freed %d bytes", len(removals), freed)

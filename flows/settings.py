@@ -22,21 +22,11 @@ class Settings(BaseSettings):
         description="Storage root: jobs/, temp/, proxy/, results/ and the embedded Prefect server.",
     )
     retry_max: int = Field(default=3, ge=0, le=10, description="Retries per stage.")
-    retry_base_seconds: float = Field(
-        default=5.0, ge=0, description="Delay before the first stage retry."
-    )
-    retry_cap_seconds: float = Field(
-        default=300.0, ge=0, description="Longest delay between stage retries."
-    )
-    retry_jitter: float = Field(
-        default=0.2, ge=0, le=1, description="Each delay varies by up to this fraction."
-    )
-    render_stall_seconds: float = Field(
-        default=90.0, gt=0, description="Kill FFmpeg after this long without progress."
-    )
-    render_preset: str = Field(
-        default="ultrafast", description="x264 preset used for the final encode."
-    )
+    retry_base_seconds: float = Field(default=5.0, ge=0, description="Delay before the first stage retry.")
+    retry_cap_seconds: float = Field(default=300.0, ge=0, description="Longest delay between stage retries.")
+    retry_jitter: float = Field(default=0.2, ge=0, le=1, description="Each delay varies by up to this fraction.")
+    render_stall_seconds: float = Field(default=90.0, gt=0, description="Kill FFmpeg after this long without progress.")
+    render_preset: str = Field(default="ultrafast", description="x264 preset used for the final encode.")
     cancel_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often a running job checks for a cancel request."
     )

@@ -4,9 +4,9 @@ from prefect import flow
 from prefect.states import Cancelled, State
 
 from flows.contract.errors import JobCancelled
-from flows.runtime.lifecycle import job_attempt
-from flows.models import Published
 from flows.contract.request import VideoRequest
+from flows.models import Published
+from flows.runtime.lifecycle import job_attempt
 from flows.stages.brief import check_brief
 from flows.stages.finalize import finalize
 from flows.stages.render import render

@@ -10,9 +10,9 @@ from rich.console import Console
 
 from api.cli import exit_codes
 from api.cli import jobs as jobs_cli
+from api.settings import settings
 from api.supervisor import prefect_server
 from flows.contract.request import VideoRequest
-from api.settings import settings
 from flows.settings import settings as pipeline
 
 SAMPLE_TOPIC = "Why honeybees matter"
@@ -95,8 +95,14 @@ def generate(
         errors.print("[red]invalid[/red] brief.topic: give a topic, or --sample")
         raise typer.Exit(exit_codes.USAGE)
     request = _request(
-        brief={"topic": topic, "audience": audience, "goal": goal, "tone": tone,
-               "language": language, "aspect": aspect},
+        brief={
+            "topic": topic,
+            "audience": audience,
+            "goal": goal,
+            "tone": tone,
+            "language": language,
+            "aspect": aspect,
+        },
         plan={"targetDurationSeconds": duration, "pacing": pacing, "density": density, "style": style},
         voice={"name": voice, "rate": rate, "pitch": pitch},
         render={"width": width, "height": height, "fps": fps, "subtitles": subtitles},
@@ -109,8 +115,8 @@ def generate(
             raise typer.Exit(exit_codes.USAGE)
         raise typer.Exit(jobs_cli.run_remote(api_url, request))
     from flows.contract.errors import InvalidRequest
-    from flows.providers import espeak
     from flows.contract.layout import JOB_ID_PATTERN
+    from flows.providers import espeak
 
     job_id = job_id or str(uuid.uuid4())
     if not JOB_ID_PATTERN.match(job_id):

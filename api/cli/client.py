@@ -63,8 +63,9 @@ class ServiceClient:
         """One connection's events; ends when the server closes it. Nothing at all if the job had already ended."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         try:
-            with connect_sse(self.http, "GET", f"/api/jobs/{job_id}/events", headers=headers,
-                             timeout=STREAM_TIMEOUT) as source:
+            with connect_sse(
+                self.http, "GET", f"/api/jobs/{job_id}/events", headers=headers, timeout=STREAM_TIMEOUT
+            ) as source:
                 if source.response.status_code != 200:
                     source.response.read()
                     self._check(source.response)

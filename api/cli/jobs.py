@@ -13,8 +13,8 @@ from rich.table import Table
 from api.cli import exit_codes
 from api.cli.client import ServiceClient, ServiceError, Unreachable
 from api.cli.watch import EXIT_BY_STATUS, report, watch
-from flows.contract.request import VideoRequest
 from api.settings import settings
+from flows.contract.request import VideoRequest
 
 STATUSES = ("queued", "running", "cancelling", "completed", "failed", "cancelled")
 CANCEL_WAIT_SECONDS = 60.0
@@ -36,8 +36,9 @@ def service(api_url: str) -> Iterator[ServiceClient]:
         with ServiceClient(api_url) as client:
             yield client
     except Unreachable as exc:
-        errors.print(f"[red]unreachable[/red] {escape(str(exc))}. Is the service running (`aura serve`)?",
-                     highlight=False)
+        errors.print(
+            f"[red]unreachable[/red] {escape(str(exc))}. Is the service running (`aura serve`)?", highlight=False
+        )
         raise typer.Exit(exit_codes.UNREACHABLE) from exc
     except ServiceError as exc:
         problem = exc.problem
@@ -77,8 +78,10 @@ def list_jobs(
         table.add_row(job["jobId"], status, f"{job['percent']:.0f} %", job["request"]["brief"]["topic"])
     console.print(table)
     stats = page["stats"]
-    console.print(f"{len(page['jobs'])} of {page['total']} shown. Queue: " + ", ".join(
-        f"{stats[name]} {name}" for name in ("queued", "running", "completed", "failed", "cancelled")))
+    console.print(
+        f"{len(page['jobs'])} of {page['total']} shown. Queue: "
+        + ", ".join(f"{stats[name]} {name}" for name in ("queued", "running", "completed", "failed", "cancelled"))
+    )
 
 
 @app.command("watch")
@@ -124,8 +127,10 @@ def retry_job(
     """
     with service(api_url) as client:
         job = client.retry(job_id)
-        console.print(f"Job {job_id}: attempt {job['attempt']} is {job['status']}"
-                      + (f", resuming after {job['lastCompletedStage']}." if job["lastCompletedStage"] else "."))
+        console.print(
+            f"Job {job_id}: attempt {job['attempt']} is {job['status']}"
+            + (f", resuming after {job['lastCompletedStage']}." if job["lastCompletedStage"] else ".")
+        )
         if follow:
             raise typer.Exit(_follow(client, job_id))
 

@@ -17,9 +17,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 
 from api.cli import exit_codes
 from api.jobs.progress import Snapshot, find_flow_run, read_snapshot
-from flows.runtime.cancellation import request_cancel, settle_cancelled
-from flows.contract.request import VideoRequest
 from flows.contract.layout import job_folders
+from flows.contract.request import VideoRequest
+from flows.runtime.cancellation import request_cancel, settle_cancelled
 from flows.video import generate_video
 
 POLL_SECONDS = 0.3
@@ -43,8 +43,12 @@ def run_job(request: VideoRequest, *, job_id: str, ui_url: str, console: Console
     runner.start()
     flow_run_id: UUID | None = None
     columns = (
-        SpinnerColumn(), TextColumn("[bold]{task.fields[stage]:<8}"), BarColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), TextColumn("{task.fields[message]}"),
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[stage]:<8}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[message]}"),
     )
     with get_client(sync_client=True) as client, Progress(*columns, console=console) as bar:
         task = bar.add_task("job", total=100, stage="queued", message=job_id)
@@ -83,8 +87,9 @@ def _wait_for_flow_run(client: Any, job_id: str, runner: threading.Thread) -> UU
 
 
 def _draw(bar: Progress, task: int, snapshot: Snapshot) -> None:
-    bar.update(task, completed=snapshot.percent, stage=snapshot.stage or snapshot.state.lower(),
-               message=snapshot.message)
+    bar.update(
+        task, completed=snapshot.percent, stage=snapshot.stage or snapshot.state.lower(), message=snapshot.message
+    )
 
 
 def _report(state: State | None, job_id: str, flow_run_id: UUID | None, ui_url: str, console: Console) -> int:

@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+from rich.table import Column
 
 from api.cli import exit_codes
 from api.cli.client import Event, ServiceClient, Unreachable
@@ -43,7 +43,10 @@ def duration(seconds: float | None) -> str:
 class _Drawing:
     def __init__(self, console: Console, job_id: str, logs: bool) -> None:
         columns = (
-            SpinnerColumn(), TextColumn("[bold]{task.fields[stage]:<9}"), BarColumn(bar_width=20), TaskProgressColumn(),
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[stage]:<9}"),
+            BarColumn(bar_width=20),
+            TaskProgressColumn(),
             TextColumn("ETA {task.fields[eta]:<7} elapsed {task.fields[elapsed]:<7}"),
             TextColumn("{task.fields[message]}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=22)),
         )
@@ -58,8 +61,14 @@ class _Drawing:
             stage = data["stage"] if data["status"] == "running" and data["stage"] else data["status"]
             self.bar.update(self.task, completed=data["percent"], stage=stage, eta=duration(data["etaSeconds"]))
         elif event.name == "step-progress":
-            self.bar.update(self.task, completed=data["percent"], stage=data["step"], message=data["message"],
-                            eta=duration(data["etaSeconds"]), elapsed=duration(data["elapsedSeconds"]))
+            self.bar.update(
+                self.task,
+                completed=data["percent"],
+                stage=data["step"],
+                message=data["message"],
+                eta=duration(data["etaSeconds"]),
+                elapsed=duration(data["elapsedSeconds"]),
+            )
         elif event.name == "step-status" and data["status"] in STEP_LINES:
             took = f" in {data['durationSeconds']:.1f} s" if data.get("durationSeconds") is not None else ""
             print_line(STEP_LINES[data["status"]].format(step=data["step"], took=took))
@@ -123,8 +132,11 @@ def report(client: ServiceClient, ended: dict[str, Any], console: Console) -> in
             console.print(f"  {artifact['name']:<14} {client.base_url}{artifact['url']}")
     elif status == "failed":
         error = ended.get("error") or {}
-        console.print(f"[red]Failed[/red] job {job_id}: {error.get('code')} at {error.get('stage')}: "
-                      f"{escape(error.get('message') or '')}", highlight=False)
+        console.print(
+            f"[red]Failed[/red] job {job_id}: {error.get('code')} at {error.get('stage')}: "
+            f"{escape(error.get('message') or '')}",
+            highlight=False,
+        )
         for action in error.get("suggestedActions", []):
             console.print(f"  - {escape(action)}", highlight=False)
         console.print(f"  retry with: aura jobs retry {job_id}")

@@ -41,8 +41,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
-from flows.contract.stages import STAGES
 from flows.contract.request import VideoRequest
+from flows.contract.stages import STAGES
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -94,12 +94,16 @@ class Prior:
     @classmethod
     def fit(cls, points: list[tuple[float, float]]) -> "Prior":
         """Theil-Sen: the median slope over pairs of runs, then the median intercept; robust to odd runs."""
-        slopes = [(s2 - s1) / (u2 - u1) for (u1, s1), (u2, s2) in itertools.combinations(points, 2)
-                  if abs(u2 - u1) > 1e-9]
+        slopes = [
+            (s2 - s1) / (u2 - u1) for (u1, s1), (u2, s2) in itertools.combinations(points, 2) if abs(u2 - u1) > 1e-9
+        ]
         per_unit = max(0.0, statistics.median(slopes)) if slopes else 0.0
         if not slopes:
-            per_unit = statistics.median(seconds / units for units, seconds in points if units > 0) if any(
-                units > 0 for units, _ in points) else 0.0
+            per_unit = (
+                statistics.median(seconds / units for units, seconds in points if units > 0)
+                if any(units > 0 for units, _ in points)
+                else 0.0
+            )
             return cls(fixed=0.0, per_unit=per_unit)
         fixed = max(0.0, statistics.median(seconds - per_unit * units for units, seconds in points))
         return cls(fixed=fixed, per_unit=per_unit)
@@ -107,8 +111,12 @@ class Prior:
 
 # Learned from five jobs (8 s to 60 s of video, 640 to 1920 wide) on a 2-core machine.
 BUILT_IN_PRIORS: dict[str, Prior] = {
-    "brief": Prior(0.1, 0.0), "script": Prior(0.15, 0.0), "voice": Prior(0.2, 0.002),
-    "visuals": Prior(0.25, 0.0015), "render": Prior(1.8, 0.062), "finalize": Prior(0.15, 0.0),
+    "brief": Prior(0.1, 0.0),
+    "script": Prior(0.15, 0.0),
+    "voice": Prior(0.2, 0.002),
+    "visuals": Prior(0.25, 0.0015),
+    "render": Prior(1.8, 0.062),
+    "finalize": Prior(0.15, 0.0),
 }
 
 
@@ -126,11 +134,22 @@ class EtaModel:
         priors = dict(BUILT_IN_PRIORS)
         priors.update({stage: Prior.fit(found) for stage, found in points.items()})
         share = max(0.0, overhead) / len(STAGES)
-        return cls(priors={stage: Prior(prior.fixed + share, prior.per_unit) for stage, prior in priors.items()},
-                   runs_seen=runs_seen)
+        return cls(
+            priors={stage: Prior(prior.fixed + share, prior.per_unit) for stage, prior in priors.items()},
+            runs_seen=runs_seen,
+        )
 
-    def remaining(self, request: VideoRequest, stage: str | None, stage_percent: float, elapsed: float, *,
-                  skipped: Iterable[str] = (), estimator: "Estimator | None" = None, at: float = 0.0) -> float:
+    def remaining(
+        self,
+        request: VideoRequest,
+        stage: str | None,
+        stage_percent: float,
+        elapsed: float,
+        *,
+        skipped: Iterable[str] = (),
+        estimator: "Estimator | None" = None,
+        at: float = 0.0,
+    ) -> float:
         """Seconds left of a job in `stage`; an `estimator` keeps the attempt's samples (the stream's)."""
         expected = self.expected_seconds(request, skipped)
         fraction = done_fraction(expected, stage, stage_percent / 100)
@@ -141,12 +160,15 @@ class EtaModel:
     def expected_seconds(self, request: VideoRequest, skipped: Iterable[str] = ()) -> dict[str, float]:
         """Each stage's expected time for this request; stages reused from an earlier attempt take none."""
         reused = set(skipped)
-        return {stage: 0.0 if stage in reused else self.priors[stage].seconds(work_units(stage, request))
-                for stage in STAGES}
+        return {
+            stage: 0.0 if stage in reused else self.priors[stage].seconds(work_units(stage, request))
+            for stage in STAGES
+        }
 
 
-def done_fraction(expected: Mapping[str, float], stage: str | None, stage_fraction: float,
-                  finished: bool = False) -> float:
+def done_fraction(
+    expected: Mapping[str, float], stage: str | None, stage_fraction: float, finished: bool = False
+) -> float:
     """Share of the job's expected time behind it, in the middle of `stage`."""
     total = sum(expected.values())
     if finished or total <= 0:
@@ -179,7 +201,7 @@ class Estimator:
 
     def velocity(self) -> float | None:
         """Median done fraction per second over the last few sample pairs, if they span a second."""
-        recent = list(self.samples)[-(VELOCITY_WINDOW + 1):]
+        recent = list(self.samples)[-(VELOCITY_WINDOW + 1) :]
         if len(recent) < 2 or recent[-1][0] - recent[0][0] < MIN_SPAN_SECONDS:
             return None
         speeds = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(recent, recent[1:]) if b[0] > a[0]]
@@ -208,7 +230,8 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     finished = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=COMPLETED)),
         deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
-        sort=FlowRunSort.END_TIME_DESC, limit=runs,
+        sort=FlowRunSort.END_TIME_DESC,
+        limit=runs,
     )
     if not finished:
         return EtaModel()
@@ -218,16 +241,19 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
         task_run_filter=TaskRunFilter(state=TaskRunFilterState(name=TaskRunFilterStateName(any_=["Completed"]))),
         limit=200,
     )
-    done = [run for run in stage_runs
-            if run.name in STAGES and run.start_time and run.end_time and run.flow_run_id in requests]
+    done = [
+        run
+        for run in stage_runs
+        if run.name in STAGES and run.start_time and run.end_time and run.flow_run_id in requests
+    ]
     timings = [StageTiming(run.name, _seconds(run), requests[run.flow_run_id]) for run in done]  # type: ignore[index]
     in_stages: dict[UUID, float] = {}
     for run in done:
         in_stages[run.flow_run_id] = in_stages.get(run.flow_run_id, 0.0) + _seconds(run)  # type: ignore[index]
-    overheads = [_seconds(run) - in_stages[run.id] for run in finished if run.start_time and run.end_time
-                 and run.id in in_stages]
-    return EtaModel.learn(timings, runs_seen=len(finished),
-                          overhead=statistics.median(overheads) if overheads else 0.0)
+    overheads = [
+        _seconds(run) - in_stages[run.id] for run in finished if run.start_time and run.end_time and run.id in in_stages
+    ]
+    return EtaModel.learn(timings, runs_seen=len(finished), overhead=statistics.median(overheads) if overheads else 0.0)
 
 
 def _seconds(run: "FlowRun | TaskRun") -> float:

@@ -38,8 +38,14 @@ def micros(at: datetime) -> int:
 
 PREFIX = re.compile(r"^job=\S+ correlation=\S+ \| ")
 STEP_STATUS_OF_STATE = {
-    "Running": "started", "Retrying": "started", "AwaitingRetry": "retrying", "Completed": "completed",
-    "Cached": "cached", "Failed": "failed", "Crashed": "crashed", "Cancelling": "cancelled",
+    "Running": "started",
+    "Retrying": "started",
+    "AwaitingRetry": "retrying",
+    "Completed": "completed",
+    "Cached": "cached",
+    "Failed": "failed",
+    "Crashed": "crashed",
+    "Cancelling": "cancelled",
     "Cancelled": "cancelled",
 }
 
@@ -107,9 +113,17 @@ class RunEnd(Fact):
 
 
 def flow_state_facts(flow_run: FlowRun, states: list[State]) -> list[Fact]:
-    return [FlowState(state.timestamp, flow_run.id, ref=f"flow-state:{state.id}", type=state.type,
-                      name=state.name or state.type.value, message=state.message or "")
-            for state in states]
+    return [
+        FlowState(
+            state.timestamp,
+            flow_run.id,
+            ref=f"flow-state:{state.id}",
+            type=state.type,
+            name=state.name or state.type.value,
+            message=state.message or "",
+        )
+        for state in states
+    ]
 
 
 def run_end_fact(flow_run: FlowRun, *, end_grace: float) -> RunEnd | None:
@@ -117,8 +131,14 @@ def run_end_fact(flow_run: FlowRun, *, end_grace: float) -> RunEnd | None:
     final = flow_run.state
     if final is None or not final.is_final():
         return None
-    return RunEnd(final.timestamp + timedelta(seconds=end_grace), flow_run.id, ref=f"end:{flow_run.id}",
-                  type=final.type, ended_at=final.timestamp, started_at=flow_run.start_time)
+    return RunEnd(
+        final.timestamp + timedelta(seconds=end_grace),
+        flow_run.id,
+        ref=f"end:{flow_run.id}",
+        type=final.type,
+        ended_at=final.timestamp,
+        started_at=flow_run.start_time,
+    )
 
 
 def task_state_ref(task_run: TaskRun) -> str | None:
@@ -165,9 +185,14 @@ def fact_from_event(event: Event) -> tuple[UUID, Fact, tuple[UUID, str] | None] 
         if "prefect.state-type" not in resource:
             return None  # a heartbeat, not a state change
         state_type = StateType(resource["prefect.state-type"])
-        fact: Fact = FlowState(event.occurred, resource.prefect_object_id("prefect.flow-run"),
-                               ref=f"flow-state:{event.id}", type=state_type, name=state_name,
-                               message=resource.get("prefect.state-message", ""))
+        fact: Fact = FlowState(
+            event.occurred,
+            resource.prefect_object_id("prefect.flow-run"),
+            ref=f"flow-state:{event.id}",
+            type=state_type,
+            name=state_name,
+            message=resource.get("prefect.state-message", ""),
+        )
         return fact.flow_run_id, fact, None
     status = STEP_STATUS_OF_STATE.get(state_name)
     stage = resource.get("prefect.resource.name")
@@ -176,8 +201,9 @@ def fact_from_event(event: Event) -> tuple[UUID, Fact, tuple[UUID, str] | None] 
         return None
     task_run_id = resource.prefect_object_id("prefect.task-run")
     flow_run_id = flow_runs[0].prefect_object_id("prefect.flow-run")
-    fact = TaskState(event.occurred, flow_run_id, ref=_task_ref(task_run_id, state_name, event.occurred),
-                     stage=stage, status=status)
+    fact = TaskState(
+        event.occurred, flow_run_id, ref=_task_ref(task_run_id, state_name, event.occurred), stage=stage, status=status
+    )
     return flow_run_id, fact, (task_run_id, stage)
 
 
@@ -195,9 +221,15 @@ def _simple_history(task_run: TaskRun) -> list[State]:
 
 
 def log_fact(log: Log) -> LogLine:
-    return LogLine(log.created or log.timestamp, log.flow_run_id, ref=f"log:{log.id}",  # type: ignore[arg-type]
-                   timestamp=log.timestamp, level=log.level, task_run_id=log.task_run_id,
-                   message=PREFIX.sub("", log.message))
+    return LogLine(
+        log.created or log.timestamp,
+        log.flow_run_id,
+        ref=f"log:{log.id}",  # type: ignore[arg-type]
+        timestamp=log.timestamp,
+        level=log.level,
+        task_run_id=log.task_run_id,
+        message=PREFIX.sub("", log.message),
+    )
 
 
 def progress_fact(artifact: Artifact) -> Progress | None:
@@ -207,6 +239,14 @@ def progress_fact(artifact: Artifact) -> Progress | None:
     if found is None or artifact.flow_run_id is None or updated is None:
         return None
     progress, stage_percent = found
-    return Progress(updated, artifact.flow_run_id, ref=f"progress:{artifact.id}:{micros(updated)}",
-                    stage=progress.stage, artifact_id=artifact.id, stage_percent=stage_percent,
-                    current_item=progress.current_item, total_items=progress.total_items, message=progress.message)
+    return Progress(
+        updated,
+        artifact.flow_run_id,
+        ref=f"progress:{artifact.id}:{micros(updated)}",
+        stage=progress.stage,
+        artifact_id=artifact.id,
+        stage_percent=stage_percent,
+        current_item=progress.current_item,
+        total_items=progress.total_items,
+        message=progress.message,
+    )

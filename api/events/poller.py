@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import httpx
@@ -58,18 +58,18 @@ from api.events.facts import (
     task_state_facts,
     task_state_ref,
 )
+from api.events.timeline import Emitted, Outcome, Timeline
 from api.jobs.body import error_of
 from api.jobs.errors import JobNotFound
 from api.jobs.outputs import list_outputs
 from api.jobs.runs import check_job_id
 from api.prefect_client import PAGE, RequestCounter, read_all
-from api.events.timeline import Emitted, Outcome, Timeline
+from api.settings import settings
 from flows.contract.artifacts import failure_of
 from flows.contract.deployments import VIDEO_DEPLOYMENT, deployment_name
-from flows.contract.status import job_id_of, job_tag, owner_of
-from flows.contract.request import VideoRequest
-from api.settings import settings
 from flows.contract.layout import reusable_stages
+from flows.contract.request import VideoRequest
+from flows.contract.status import job_id_of, job_tag, owner_of
 
 log = logging.getLogger("aura.events")
 
@@ -103,7 +103,7 @@ class Feed:
     errors: dict[UUID, list[Artifact]] = field(default_factory=dict)
     subscribers: set[Subscriber] = field(default_factory=set)
     idle_since: float | None = None
-    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     held_from: datetime | None = None  # a new attempt was heard of but not read yet
 
     @property
@@ -119,8 +119,9 @@ class Poller:
     """Give it a Prefect client of its own (`counting_client`), so its requests can be counted.
     `ended` is told of each job whose attempt it sees end, before the job's clients are."""
 
-    def __init__(self, client: PrefectClient, counter: RequestCounter,
-                 ended: Callable[[str], None] = lambda job_id: None) -> None:
+    def __init__(
+        self, client: PrefectClient, counter: RequestCounter, ended: Callable[[str], None] = lambda job_id: None
+    ) -> None:
         self.client = client
         self.counter = counter
         self.ended = ended
@@ -157,10 +158,11 @@ class Poller:
         names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
         while True:
             try:
-                since = EventOccurredFilter(since=datetime.now(timezone.utc))
-                async with get_events_subscriber(filter=EventFilter(event=names, occurred=since),
-                                                 reconnect_on_clean_close=True) as events:
-                    self.listening_since = datetime.now(timezone.utc)
+                since = EventOccurredFilter(since=datetime.now(UTC))
+                async with get_events_subscriber(
+                    filter=EventFilter(event=names, occurred=since), reconnect_on_clean_close=True
+                ) as events:
+                    self.listening_since = datetime.now(UTC)
                     async for event in events:
                         self.hear(event)
             except Exception as exc:  # the stream is a fast path: without it, polls still read every state
@@ -188,8 +190,11 @@ class Poller:
     def _hold_for_new_attempt(self, event: Event, fact: Fact) -> None:
         # A new attempt of a watched job: its attempt number is in the flow run, which the next full
         # poll reads; until then, nothing of the job after this state is committed.
-        tags = [related.id.removeprefix("prefect.tag.aura-job:") for related in event.related
-                if related.id.startswith("prefect.tag.aura-job:")]
+        tags = [
+            related.id.removeprefix("prefect.tag.aura-job:")
+            for related in event.related
+            if related.id.startswith("prefect.tag.aura-job:")
+        ]
         feed = self.feeds.get(tags[0]) if tags else None
         if feed is not None and isinstance(fact, FlowState):
             feed.held_from = min(fact.at, feed.held_from or fact.at)
@@ -237,16 +242,21 @@ class Poller:
     # Reading Prefect.
 
     async def _load(self, job_id: str) -> Feed:
-        polled_at = datetime.now(timezone.utc)
+        polled_at = datetime.now(UTC)
         runs = await self.client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[job_tag(job_id)])),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50,
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=50,
         )
         if not runs:
             raise JobNotFound(job_id)
         first = min(runs, key=lambda run: run.parameters.get("attempt", 1))
-        timeline = Timeline(job_id, VideoRequest.model_validate(first.parameters["request"]),
-                            first.created or polled_at, lambda: self.eta)
+        timeline = Timeline(
+            job_id,
+            VideoRequest.model_validate(first.parameters["request"]),
+            first.created or polled_at,
+            lambda: self.eta,
+        )
         feed = Feed(timeline=timeline, idle_since=time.monotonic(), loaded_at=polled_at)
         by_run = {run.id: feed for run in runs}
         await self._read_runs({job_id: feed}, runs)
@@ -264,10 +274,11 @@ class Poller:
         if not self.feeds:
             return
         async with self._lock:
-            polled_at = datetime.now(timezone.utc)
+            polled_at = datetime.now(UTC)
             feeds = {feed.job_id: feed for feed in self.feeds.values()}
             full = self.listening_since is None or (
-                time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds)
+                time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds
+            )
             since = polled_at - timedelta(seconds=settings.events_log_lookback_seconds)
             stored = asyncio.create_task(self._read_stored(dict(self._active), since=since))
             if full:
@@ -279,9 +290,13 @@ class Poller:
                 self._commit(feed, polled_at)
 
     async def _read_states_of(self, feeds: dict[str, Feed], polled_at: datetime) -> None:
-        runs = await read_all(lambda offset: self.client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job) for job in feeds])),
-            limit=PAGE, offset=offset))
+        runs = await read_all(
+            lambda offset: self.client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job) for job in feeds])),
+                limit=PAGE,
+                offset=offset,
+            )
+        )
         await self._read_runs(feeds, runs)
         recent = polled_at - timedelta(seconds=settings.events_end_grace_seconds + settings.events_log_lookback_seconds)
         new = {run.id: feeds[job_id_of(run)] for run in runs if run.end_time is None or run.end_time > recent}
@@ -316,8 +331,11 @@ class Poller:
         """Stage states the event stream did not tell (all of them when it is down): one query for all runs."""
         if not feeds:
             return
-        task_runs = await read_all(lambda offset: self.client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(feeds))), limit=PAGE, offset=offset))
+        task_runs = await read_all(
+            lambda offset: self.client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(feeds))), limit=PAGE, offset=offset
+            )
+        )
         for task_run in task_runs:
             feed = feeds[task_run.flow_run_id]  # type: ignore[index]
             feed.timeline.stage_of_task[task_run.id] = task_run.name
@@ -337,8 +355,11 @@ class Poller:
         log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
         if since is not None:
             log_filter.timestamp = LogFilterTimestamp(after_=since)
-        logs = await read_all(lambda offset: self.client.read_logs(
-            log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset))
+        logs = await read_all(
+            lambda offset: self.client.read_logs(
+                log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset
+            )
+        )
         for line in logs:
             feeds[line.flow_run_id].timeline.add([log_fact(line)])  # type: ignore[index]
         for artifact in await self._artifacts(run_ids, everything=since is None):
@@ -354,7 +375,11 @@ class Poller:
         def page(offset: int) -> Awaitable[list[Artifact]]:
             return self.client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids)),
-                sort=ArtifactSort.UPDATED_DESC, limit=PAGE, offset=offset)
+                sort=ArtifactSort.UPDATED_DESC,
+                limit=PAGE,
+                offset=offset,
+            )
+
         # While jobs run, the newest updates are all a tick needs.
         return await read_all(page) if everything else await page(0)
 
@@ -374,8 +399,11 @@ class Poller:
             for subscriber in list(feed.subscribers):
                 subscriber.offer(events)
                 if subscriber.dropped:
-                    log.warning("job %s: dropped a client more than %d events behind",
-                                feed.job_id, settings.events_client_buffer)
+                    log.warning(
+                        "job %s: dropped a client more than %d events behind",
+                        feed.job_id,
+                        settings.events_client_buffer,
+                    )
                     self.unsubscribe(feed, subscriber)
 
     def _outcome(self, feed: Feed, run: FlowRun) -> Outcome:
@@ -396,9 +424,9 @@ class Poller:
     async def _learn_eta(self) -> None:
         while True:
             try:
-                self.eta = await learn_from_prefect(self.client, deployment_name(VIDEO_DEPLOYMENT),
-                                                    settings.eta_history_runs)
+                self.eta = await learn_from_prefect(
+                    self.client, deployment_name(VIDEO_DEPLOYMENT), settings.eta_history_runs
+                )
             except (httpx.HTTPError, ValueError) as exc:
                 log.warning("could not read job history for the ETA: %s", exc)
             await asyncio.sleep(settings.eta_refresh_seconds)
-

@@ -15,16 +15,15 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from uuid import UUID
 
 from prefect.client.schemas.objects import StateType
 
-from api.events.eta import EtaModel, Estimator
+from api.events.eta import Estimator, EtaModel
 from api.events.facts import Fact, FlowState, LogLine, Progress, RunEnd, TaskState, micros
 from api.schemas.base import ApiModel
-from api.schemas.jobs import ArtifactPublic, ErrorPublic
 from api.schemas.events import (
     EVENT_NAMES,
     JobCancelledEvent,
@@ -36,13 +35,14 @@ from api.schemas.events import (
     StepStatusEvent,
     WarningEvent,
 )
-from flows.contract.status import STATUS_OF_STATE, JobStatus
-from flows.contract.stages import overall_percent
-from flows.contract.request import VideoRequest
+from api.schemas.jobs import ArtifactPublic, ErrorPublic
 from api.settings import settings
+from flows.contract.request import VideoRequest
+from flows.contract.stages import overall_percent
+from flows.contract.status import STATUS_OF_STATE, JobStatus
 
 log = logging.getLogger("aura.events")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_PATTERN = re.compile(r"(\d{1,19})-(\d{1,9})")
 LOG_TAIL_LINES = 10
 
@@ -100,8 +100,9 @@ class Outcome:
 
 
 class Timeline:
-    def __init__(self, job_id: str, request: VideoRequest, created_at: datetime,
-                 eta_model: Callable[[], EtaModel]) -> None:
+    def __init__(
+        self, job_id: str, request: VideoRequest, created_at: datetime, eta_model: Callable[[], EtaModel]
+    ) -> None:
         self.job_id = job_id
         self.request = request
         self.created_at = created_at
@@ -163,19 +164,28 @@ class Timeline:
     # What a client asks of it.
 
     def after(self, cursor: EventId) -> list[Emitted]:
-        return self.events[bisect.bisect_right(self.events, cursor, key=lambda event: event.id):]
+        return self.events[bisect.bisect_right(self.events, cursor, key=lambda event: event.id) :]
 
     def status_at(self, cursor: EventId) -> JobStatusEvent:
         index = bisect.bisect_right(self.events, cursor, key=lambda event: event.id)
         if index:
             return self.events[index - 1].status
-        return JobStatusEvent(job_id=self.job_id, status="queued", stage=None, percent=0.0, eta_seconds=None,
-                              attempt=1, timestamp=self.created_at)
+        return JobStatusEvent(
+            job_id=self.job_id,
+            status="queued",
+            stage=None,
+            percent=0.0,
+            eta_seconds=None,
+            attempt=1,
+            timestamp=self.created_at,
+        )
 
     def ended_by(self, cursor: EventId) -> bool:
         """Whether a client at `cursor` has already had the terminal event of the newest attempt."""
-        return any(event.final and event.attempt == self.latest_attempt and event.id <= cursor
-                   for event in reversed(self.events))
+        return any(
+            event.final and event.attempt == self.latest_attempt and event.id <= cursor
+            for event in reversed(self.events)
+        )
 
     def is_last_word(self, event: Emitted) -> bool:
         return event.final and event.attempt == self.latest_attempt
@@ -240,11 +250,28 @@ class Timeline:
                 duration = round((fact.at - self.stage_started[stage]).total_seconds(), 3)
         self.percent = max(self.percent, overall_percent(stage, self.stage_percent))
         self._update_eta(fact.at)
-        self._emit(fact.at, StepStatusEvent(job_id=self.job_id, step=stage, status=status, attempt=self.attempt,
-                                            duration_seconds=duration, timestamp=fact.at))
+        self._emit(
+            fact.at,
+            StepStatusEvent(
+                job_id=self.job_id,
+                step=stage,
+                status=status,
+                attempt=self.attempt,
+                duration_seconds=duration,
+                timestamp=fact.at,
+            ),
+        )
         if status == "retrying":
-            self._emit(fact.at, WarningEvent(job_id=self.job_id, step=stage, kind="retry", timestamp=fact.at,
-                                             message=f"{stage} failed and will be retried; see the log lines"))
+            self._emit(
+                fact.at,
+                WarningEvent(
+                    job_id=self.job_id,
+                    step=stage,
+                    kind="retry",
+                    timestamp=fact.at,
+                    message=f"{stage} failed and will be retried; see the log lines",
+                ),
+            )
 
     def _progress(self, fact: Progress) -> None:
         if fact.stage != self.running_stage:
@@ -254,38 +281,62 @@ class Timeline:
         self.last_progress_at, self.stall_warned = fact.at, False
         self._update_eta(fact.at)
         elapsed = (fact.at - self.started_at).total_seconds() if self.started_at else 0.0
-        self._emit(fact.at, StepProgressEvent(
-            job_id=self.job_id, step=fact.stage, step_percent=round(fact.stage_percent, 2),
-            percent=round(self.percent, 2), message=fact.message, current_item=fact.current_item,
-            total_items=fact.total_items, eta_seconds=self.eta, elapsed_seconds=round(elapsed, 3),
-            timestamp=fact.at,
-        ), artifact_id=fact.artifact_id)
+        self._emit(
+            fact.at,
+            StepProgressEvent(
+                job_id=self.job_id,
+                step=fact.stage,
+                step_percent=round(fact.stage_percent, 2),
+                percent=round(self.percent, 2),
+                message=fact.message,
+                current_item=fact.current_item,
+                total_items=fact.total_items,
+                eta_seconds=self.eta,
+                elapsed_seconds=round(elapsed, 3),
+                timestamp=fact.at,
+            ),
+            artifact_id=fact.artifact_id,
+        )
 
     def _log(self, fact: LogLine, attempt: int) -> None:
         step = self.stage_of_task.get(fact.task_run_id) if fact.task_run_id else None
         level = logging.getLevelName(fact.level)
         self.recent_logs.append(f"{level} {fact.message}")
-        self._emit(fact.at, JobLogEvent(job_id=self.job_id, level=level, step=step, message=fact.message,
-                                        timestamp=fact.timestamp), attempt=attempt)
+        self._emit(
+            fact.at,
+            JobLogEvent(job_id=self.job_id, level=level, step=step, message=fact.message, timestamp=fact.timestamp),
+            attempt=attempt,
+        )
         if fact.level >= logging.WARNING and attempt == self.attempt:
-            self._emit(fact.at, WarningEvent(job_id=self.job_id, step=step, kind="log", message=fact.message,
-                                             timestamp=fact.timestamp))
+            self._emit(
+                fact.at,
+                WarningEvent(job_id=self.job_id, step=step, kind="log", message=fact.message, timestamp=fact.timestamp),
+            )
 
     def _end(self, fact: RunEnd) -> None:
         outcome = self.outcomes.get(fact.flow_run_id, Outcome())
         data: ApiModel
         if fact.type == StateType.COMPLETED:
             duration = (fact.ended_at - fact.started_at).total_seconds() if fact.started_at else None
-            data = JobCompletedEvent(job_id=self.job_id, status="completed", artifacts=outcome.artifacts,
-                                     duration_seconds=round(duration, 3) if duration is not None else None)
+            data = JobCompletedEvent(
+                job_id=self.job_id,
+                status="completed",
+                artifacts=outcome.artifacts,
+                duration_seconds=round(duration, 3) if duration is not None else None,
+            )
         elif fact.type == StateType.CANCELLED:
-            data = JobCancelledEvent(job_id=self.job_id, status="cancelled", stage=self.stage,
-                                     timestamp=fact.ended_at)
+            data = JobCancelledEvent(job_id=self.job_id, status="cancelled", stage=self.stage, timestamp=fact.ended_at)
         else:
-            error = outcome.error or ErrorPublic(code="E500-INTERNAL", stage=self.stage, message="the job failed",
-                                                 suggested_actions=[], log_tail="")
-            data = JobFailedEvent(job_id=self.job_id, status="failed", error=error, can_resume=outcome.can_resume,
-                                  can_retry=self.attempt - 1 < settings.manual_retry_max)
+            error = outcome.error or ErrorPublic(
+                code="E500-INTERNAL", stage=self.stage, message="the job failed", suggested_actions=[], log_tail=""
+            )
+            data = JobFailedEvent(
+                job_id=self.job_id,
+                status="failed",
+                error=error,
+                can_resume=outcome.can_resume,
+                can_retry=self.attempt - 1 < settings.manual_retry_max,
+            )
         self._emit(fact.at, data, final=True)
 
     def _warn_if_stalled(self, now: datetime) -> None:
@@ -296,11 +347,18 @@ class Timeline:
             return
         self.stall_warned = True
         at = self.last_progress_at + stall
-        self._emit(at, WarningEvent(
-            job_id=self.job_id, step=self.running_stage, kind="stall", stall_seconds=settings.stall_seconds,
-            message=f"no progress in {self.running_stage} for {settings.stall_seconds:g} s",
-            log_tail=list(self.recent_logs), timestamp=at,
-        ))
+        self._emit(
+            at,
+            WarningEvent(
+                job_id=self.job_id,
+                step=self.running_stage,
+                kind="stall",
+                stall_seconds=settings.stall_seconds,
+                message=f"no progress in {self.running_stage} for {settings.stall_seconds:g} s",
+                log_tail=list(self.recent_logs),
+                timestamp=at,
+            ),
+        )
 
     # Helpers.
 
@@ -309,24 +367,47 @@ class Timeline:
             self.eta = None
             return
         elapsed = (at - self.started_at).total_seconds() if self.started_at else 0.0
-        self.eta = self.eta_model().remaining(self.request, self.stage, self.stage_percent, elapsed,
-                                              skipped=self.skipped, estimator=self.estimator, at=at.timestamp())
+        self.eta = self.eta_model().remaining(
+            self.request,
+            self.stage,
+            self.stage_percent,
+            elapsed,
+            skipped=self.skipped,
+            estimator=self.estimator,
+            at=at.timestamp(),
+        )
 
     def _status_event(self, at: datetime) -> JobStatusEvent:
         self._update_eta(at)
         return self._snapshot(at)
 
     def _snapshot(self, at: datetime) -> JobStatusEvent:
-        return JobStatusEvent(job_id=self.job_id, status=self.status, stage=self.stage,
-                              percent=round(self.percent, 2), eta_seconds=self.eta, attempt=self.attempt,
-                              timestamp=at)
+        return JobStatusEvent(
+            job_id=self.job_id,
+            status=self.status,
+            stage=self.stage,
+            percent=round(self.percent, 2),
+            eta_seconds=self.eta,
+            attempt=self.attempt,
+            timestamp=at,
+        )
 
-    def _emit(self, at: datetime, data: ApiModel, *, final: bool = False, artifact_id: UUID | None = None,
-              attempt: int | None = None) -> None:
+    def _emit(
+        self,
+        at: datetime,
+        data: ApiModel,
+        *,
+        final: bool = False,
+        artifact_id: UUID | None = None,
+        attempt: int | None = None,
+    ) -> None:
         stamp = micros(at)
         if stamp < self.last_id.micros:
-            log.warning("job %s: a record stored %.3f s late took the next id; raise AURA_EVENTS_SETTLE_SECONDS",
-                        self.job_id, (self.last_id.micros - stamp) / 1e6)
+            log.warning(
+                "job %s: a record stored %.3f s late took the next id; raise AURA_EVENTS_SETTLE_SECONDS",
+                self.job_id,
+                (self.last_id.micros - stamp) / 1e6,
+            )
             stamp = self.last_id.micros
         event_id = EventId(stamp, self.last_id.n + 1 if stamp == self.last_id.micros else 0)
         self.last_id = event_id
@@ -334,7 +415,13 @@ class Timeline:
             # The server keeps only a stage's newest progress; so does the replay.
             self.events = [event for event in self.events if event.artifact_id != artifact_id]
         snapshot = data if isinstance(data, JobStatusEvent) else self._snapshot(at)
-        event = Emitted(id=event_id, data=data, status=snapshot, attempt=attempt or self.attempt, final=final,
-                        artifact_id=artifact_id)
+        event = Emitted(
+            id=event_id,
+            data=data,
+            status=snapshot,
+            attempt=attempt or self.attempt,
+            final=final,
+            artifact_id=artifact_id,
+        )
         self.events.append(event)
         self._batch.append(event)

@@ -1,6 +1,6 @@
 """The job and progress bodies of the REST contract, built from a job's flow runs."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect.client.schemas.objects import Artifact, FlowRun, StateType
 
@@ -19,14 +19,15 @@ from flows.contract.status import status_of
 WORKER_LOST = "E309-WORKER_LOST"
 
 
-def job_public(runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float | None = None,
-               now: datetime | None = None) -> JobPublic:
+def job_public(
+    runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float | None = None, now: datetime | None = None
+) -> JobPublic:
     """The job body; `live_eta` is the event stream's estimate when this process streams the job."""
     latest = runs.latest
     status = status_of(latest)
     snapshot = stage_snapshot(runs.latest_artifacts())
     percent = 100.0 if status == "completed" else snapshot.percent
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     ended_at = latest.end_time if status in ("completed", "failed", "cancelled") else None
     if status in ("failed", "cancelled") and ended_at is None and latest.state:
         ended_at = latest.state.timestamp
@@ -37,8 +38,11 @@ def job_public(runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float |
     last_completed = "finalize" if status == "completed" else (reusable[-1] if reusable else None)
     eta = None
     if status == "running":
-        eta = live_eta if live_eta is not None else eta_model.remaining(
-            request, snapshot.stage, snapshot.stage_percent, elapsed or 0.0)
+        eta = (
+            live_eta
+            if live_eta is not None
+            else eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed or 0.0)
+        )
     return JobPublic(
         job_id=job_id,
         status=status,
@@ -74,13 +78,21 @@ def error_of(flow_run: FlowRun, artifacts: list[Artifact]) -> ErrorPublic:
     if state and state.type == StateType.CRASHED:
         detail = state.message or ""
         return ErrorPublic(
-            code=WORKER_LOST, stage=None,
-            message=detail if detail.startswith("worker lost") else
-            f"worker lost: the process running this job ended unexpectedly ({detail})",
-            suggested_actions=["Retry the job: it resumes from the last completed stage."], log_tail="",
+            code=WORKER_LOST,
+            stage=None,
+            message=detail
+            if detail.startswith("worker lost")
+            else f"worker lost: the process running this job ended unexpectedly ({detail})",
+            suggested_actions=["Retry the job: it resumes from the last completed stage."],
+            log_tail="",
         )
-    return ErrorPublic(code="E500-INTERNAL", stage=None, message=(state.message if state else "") or "failed",
-                       suggested_actions=["Read the flow run's logs in the Prefect UI."], log_tail="")
+    return ErrorPublic(
+        code="E500-INTERNAL",
+        stage=None,
+        message=(state.message if state else "") or "failed",
+        suggested_actions=["Read the flow run's logs in the Prefect UI."],
+        log_tail="",
+    )
 
 
 def completed_steps(job: JobPublic) -> list[str]:
@@ -97,9 +109,14 @@ def progress_public(runs: JobRuns, job: JobPublic) -> ProgressPublic:
     current = None
     if snapshot.stage and job.status != "completed":
         state = runs.latest.state
-        current = StepPublic(name=snapshot.stage, status=state.name if state else "Pending",
-                             progress_pct=round(snapshot.stage_percent, 2))
+        current = StepPublic(
+            name=snapshot.stage,
+            status=state.name if state else "Pending",
+            progress_pct=round(snapshot.stage_percent, 2),
+        )
     return ProgressPublic(
         **job.model_dump(include=set(JobSnapshot.model_fields), by_alias=False),
-        current_step=current, completed_steps=completed_steps(job), message=snapshot.message,
+        current_step=current,
+        completed_steps=completed_steps(job),
+        message=snapshot.message,
     )

@@ -2,7 +2,7 @@
 
 import math
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
@@ -20,14 +20,25 @@ from flows.contract.status import LATEST_TAG, JobStatus, job_tag, owner_of, owne
 QUEUE_FULL_RETRY_SECONDS = 30
 
 
-async def submit(client: PrefectClient, request: VideoRequest, *, owner: str, correlation_id: str,
-                 job_id: str | None = None, attempt: int = 1) -> FlowRun:
+async def submit(
+    client: PrefectClient,
+    request: VideoRequest,
+    *,
+    owner: str,
+    correlation_id: str,
+    job_id: str | None = None,
+    attempt: int = 1,
+) -> FlowRun:
     """Start an attempt of a job as a flow run of the deployment; it waits in its priority's queue."""
     job_id = job_id or str(uuid.uuid4())
     return await client.create_flow_run_from_deployment(
         await deployment_id(client),
-        parameters={"request": request.model_dump(mode="json", by_alias=True), "job_id": job_id, "attempt": attempt,
-                    "correlation_id": correlation_id},
+        parameters={
+            "request": request.model_dump(mode="json", by_alias=True),
+            "job_id": job_id,
+            "attempt": attempt,
+            "correlation_id": correlation_id,
+        },
         tags=[job_tag(job_id), owner_tag(owner), LATEST_TAG],
         work_queue_name=queue_name(request.priority),
     )
@@ -35,12 +46,15 @@ async def submit(client: PrefectClient, request: VideoRequest, *, owner: str, co
 
 async def check_queue_room(client: PrefectClient, owner: str) -> None:
     """`QueueFull` when the owner, or everyone together, has as many queued jobs as allowed."""
-    for limit, tags, whose in ((settings.max_queued_per_owner, [owner_tag(owner)], "your"),
-                               (settings.max_queued_total, [], "the service's")):
+    for limit, tags, whose in (
+        (settings.max_queued_per_owner, [owner_tag(owner)], "your"),
+        (settings.max_queued_total, [], "the service's"),
+    ):
         queued = await client.count_flow_runs(flow_run_filter=latest_filter(["queued"], tags))
         if queued >= limit:
-            raise QueueFull(f"{whose} queue holds {queued} jobs, the most allowed is {limit}",
-                            retry_after=QUEUE_FULL_RETRY_SECONDS)
+            raise QueueFull(
+                f"{whose} queue holds {queued} jobs, the most allowed is {limit}", retry_after=QUEUE_FULL_RETRY_SECONDS
+            )
 
 
 async def cancel(client: PrefectClient, job_id: str, who: Caller) -> JobStatus:
@@ -64,7 +78,7 @@ def retry_wait_seconds(retries_so_far: int, ended_at: datetime | None, *, now: d
     if retries_so_far == 0 or ended_at is None:
         return 0.0
     delay = min(settings.manual_retry_cap_seconds, settings.manual_retry_base_seconds * 2**retries_so_far)
-    waited = ((now or datetime.now(timezone.utc)) - ended_at).total_seconds()
+    waited = ((now or datetime.now(UTC)) - ended_at).total_seconds()
     return max(0.0, delay - waited)
 
 
@@ -79,8 +93,11 @@ def check_retry(latest: FlowRun, job_id: str, *, now: datetime | None = None) ->
     ended_at = latest.end_time or (latest.state.timestamp if latest.state else None)
     wait = math.ceil(retry_wait_seconds(retries_so_far, ended_at, now=now))
     if wait > 0:
-        raise RetryBackoff(f"retry {retries_so_far + 1} of job {job_id} may start in {wait} s", retry_after=wait,
-                           suggested_actions=(f"Retry again after {wait} seconds.",))
+        raise RetryBackoff(
+            f"retry {retries_so_far + 1} of job {job_id} may start in {wait} s",
+            retry_after=wait,
+            suggested_actions=(f"Retry again after {wait} seconds.",),
+        )
 
 
 async def retry(client: PrefectClient, job_id: str, who: Caller, *, correlation_id: str) -> FlowRun:
@@ -89,7 +106,8 @@ async def retry(client: PrefectClient, job_id: str, who: Caller, *, correlation_
     check_retry(latest, job_id)
     request = VideoRequest.model_validate(latest.parameters["request"])
     owner = owner_of(latest.tags) or who.owner
-    new_run = await submit(client, request, owner=owner, correlation_id=correlation_id, job_id=job_id,
-                           attempt=attempt_of(latest) + 1)
+    new_run = await submit(
+        client, request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt_of(latest) + 1
+    )
     await client.update_flow_run(latest.id, tags=[tag for tag in latest.tags if tag != LATEST_TAG])
     return new_run

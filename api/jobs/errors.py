@@ -21,8 +21,9 @@ class JobError(Exception):
     title = "Job error"
     suggested_actions: tuple[str, ...] = ()
 
-    def __init__(self, message: str, *, retry_after: int | None = None,
-                 suggested_actions: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: int | None = None, suggested_actions: tuple[str, ...] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after

@@ -21,7 +21,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -52,10 +52,10 @@ from api.jobs.runs import (
     read_job_runs,
 )
 from api.keys import Caller
-from api.schemas.jobs import QueueStats
 from api.prefect_client import PAGE, RequestCounter, read_all
-from flows.contract.status import LATEST_TAG, JobStatus, job_id_of, job_tag, owner_of, status_of
+from api.schemas.jobs import QueueStats
 from api.settings import settings
+from flows.contract.status import LATEST_TAG, JobStatus, job_id_of, job_tag, owner_of, status_of
 
 log = logging.getLogger("aura.index")
 MOVING = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
@@ -64,7 +64,7 @@ MOVING = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANC
 LOOKBACK_SECONDS = 30.0
 # Runs per artifacts query: each has at most seven (six stages' progress and an error), so one page holds them.
 ARTIFACT_RUNS = 25
-EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -113,8 +113,11 @@ class JobIndex:
                 self._fresh_at = started
             except Exception as exc:  # Prefect away or answering badly: reads go to Prefect until it is back
                 self._fresh_at = self._synced_at = float("-inf")
-                log.warning("could not refresh the jobs copy, reading Prefect instead: %s", exc,
-                            exc_info=not isinstance(exc, httpx.HTTPError))
+                log.warning(
+                    "could not refresh the jobs copy, reading Prefect instead: %s",
+                    exc,
+                    exc_info=not isinstance(exc, httpx.HTTPError),
+                )
             await asyncio.sleep(max(0.0, started + settings.job_index_seconds - time.monotonic()))
 
     # Reads for the routes.
@@ -137,14 +140,15 @@ class JobIndex:
         self._keep(job_id, Entry(runs=runs, artifacts_read=True), read_at)
         return runs
 
-    async def page(self, who: Caller, *, statuses: list[str] | None, limit: int,
-                   offset: int) -> tuple[list[JobRuns], int]:
+    async def page(
+        self, who: Caller, *, statuses: list[str] | None, limit: int, offset: int
+    ) -> tuple[list[JobRuns], int]:
         """One page of the jobs `who` may see, newest first, and how many match."""
         if not self.fresh:
             return await list_jobs(self.client, who, statuses=statuses, limit=limit, offset=offset)
         matching = [entry for entry in self._visible(who) if not statuses or entry.status in statuses]
         matching.sort(key=lambda entry: entry.runs.latest.expected_start_time or EARLIEST, reverse=True)
-        page = matching[offset:offset + limit]
+        page = matching[offset : offset + limit]
         await self._read_artifacts(page)
         return [entry.runs for entry in page], len(matching)
 
@@ -152,9 +156,14 @@ class JobIndex:
         if not self.fresh:
             return await queue_stats(self.client, who)
         counts = Counter(entry.status for entry in self._visible(who))
-        return QueueStats(total=sum(counts.values()), queued=counts["queued"],
-                          running=counts["running"] + counts["cancelling"], completed=counts["completed"],
-                          failed=counts["failed"], cancelled=counts["cancelled"])
+        return QueueStats(
+            total=sum(counts.values()),
+            queued=counts["queued"],
+            running=counts["running"] + counts["cancelling"],
+            completed=counts["completed"],
+            failed=counts["failed"],
+            cancelled=counts["cancelled"],
+        )
 
     # Writes through this process, and what its event stream saw.
 
@@ -196,8 +205,12 @@ class JobIndex:
         for run in newest:
             job_id = job_id_of(run)
             before = known.get(job_id)
-            if (before is not None and not before.stale and run.state_type not in MOVING
-                    and (before.runs.latest.id, before.runs.latest.state_id) == (run.id, run.state_id)):
+            if (
+                before is not None
+                and not before.stale
+                and run.state_type not in MOVING
+                and (before.runs.latest.id, before.runs.latest.state_id) == (run.id, run.state_id)
+            ):
                 entries[job_id] = before  # as it was: its artifacts need not come again
             else:
                 entries[job_id] = self._entry(run, earlier)
@@ -214,24 +227,34 @@ class JobIndex:
 
     async def _refresh(self, started: float) -> None:
         """Read what can have changed since the last refresh."""
-        since = datetime.now(timezone.utc) - timedelta(seconds=LOOKBACK_SECONDS)
+        since = datetime.now(UTC) - timedelta(seconds=LOOKBACK_SECONDS)
         moving = await self._read_latest(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=MOVING)))
         # Of the runs ended or created lately, the ones this copy holds as they are need not come again.
         held = [entry.runs.latest for entry in self._entries.values() if not entry.stale]
         ended = [run.id for run in held if run.end_time and run.end_time >= since]
-        created = [run.id for run in held if run.expected_start_time and run.expected_start_time >= since
-                   and run.state_type == StateType.SCHEDULED]
-        lately = [*await self._read_latest(end_time=FlowRunFilterEndTime(after_=since),
-                                           id=FlowRunFilterId(not_any_=ended or None)),
-                  *await self._read_latest(expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
-                                           id=FlowRunFilterId(not_any_=created or None))]
+        created = [
+            run.id
+            for run in held
+            if run.expected_start_time and run.expected_start_time >= since and run.state_type == StateType.SCHEDULED
+        ]
+        lately = [
+            *await self._read_latest(
+                end_time=FlowRunFilterEndTime(after_=since), id=FlowRunFilterId(not_any_=ended or None)
+            ),
+            *await self._read_latest(
+                expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
+                id=FlowRunFilterId(not_any_=created or None),
+            ),
+        ]
         seen = {job_id_of(run) for run in (*moving, *lately)}
         if left := sorted(self._moving - seen):
-            lately += await self._read_latest(tags=FlowRunFilterTags(all_=[LATEST_TAG],
-                                                                      any_=[job_tag(job_id) for job_id in left]))
+            lately += await self._read_latest(
+                tags=FlowRunFilterTags(all_=[LATEST_TAG], any_=[job_tag(job_id) for job_id in left])
+            )
         changed = [run for run in self._newest_per_job([*moving, *lately]) if self._changed(run)]
         first = await earlier_attempts(
-            self.client, [run for run in changed if attempt_of(run) > 1 and job_id_of(run) not in self._entries])
+            self.client, [run for run in changed if attempt_of(run) > 1 and job_id_of(run) not in self._entries]
+        )
         entries = {job_id_of(run): self._entry(run, first) for run in changed}
         await self._read_artifacts(list(entries.values()))
         for job_id, entry in entries.items():
@@ -241,13 +264,20 @@ class JobIndex:
     @staticmethod
     def _entry(run: FlowRun, earlier: dict[str, list[FlowRun]]) -> Entry:
         """A newly read run, its artifacts still to read (a queued run has none yet)."""
-        return Entry(runs=JobRuns([*earlier.get(job_id_of(run), []), run], []),
-                     artifacts_read=run.state_type == StateType.SCHEDULED)
+        return Entry(
+            runs=JobRuns([*earlier.get(job_id_of(run), []), run], []),
+            artifacts_read=run.state_type == StateType.SCHEDULED,
+        )
 
     def _changed(self, run: FlowRun) -> bool:
         known = self._entries.get(job_id_of(run))
-        return (known is None or known.stale or known.runs.latest.id != run.id
-                or known.runs.latest.state_id != run.state_id or run.state_type in MOVING)
+        return (
+            known is None
+            or known.stale
+            or known.runs.latest.id != run.id
+            or known.runs.latest.state_id != run.state_id
+            or run.state_type in MOVING
+        )
 
     @staticmethod
     def _newest_per_job(runs: list[FlowRun]) -> list[FlowRun]:
@@ -260,9 +290,15 @@ class JobIndex:
 
     async def _read_latest(self, **filters: Any) -> list[FlowRun]:
         flow_run_filter = FlowRunFilter(**{"tags": FlowRunFilterTags(all_=[LATEST_TAG]), **filters})
-        return await read_all(lambda offset: self.client.read_flow_runs(
-            flow_run_filter=flow_run_filter, deployment_filter=deployment_filter(),
-            sort=FlowRunSort.ID_DESC, limit=PAGE, offset=offset))
+        return await read_all(
+            lambda offset: self.client.read_flow_runs(
+                flow_run_filter=flow_run_filter,
+                deployment_filter=deployment_filter(),
+                sort=FlowRunSort.ID_DESC,
+                limit=PAGE,
+                offset=offset,
+            )
+        )
 
     async def _read_every_latest(self) -> list[FlowRun]:
         """Every job's newest attempt, paged by expected start time so that runs added meanwhile shift no page."""
@@ -272,7 +308,10 @@ class JobIndex:
             filters = {"expected_start_time": FlowRunFilterExpectedStartTime(before_=before)} if before else {}
             page = await self.client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[LATEST_TAG]), **filters),
-                deployment_filter=deployment_filter(), sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=PAGE)
+                deployment_filter=deployment_filter(),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=PAGE,
+            )
             added = {run.id: run for run in page if run.id not in found}
             found |= added
             if len(page) < PAGE or not added:
@@ -286,7 +325,7 @@ class JobIndex:
         run_ids = list(wanted)
         found: dict[UUID, list[Artifact]] = {run_id: [] for run_id in run_ids}
         for start in range(0, len(run_ids), ARTIFACT_RUNS):
-            for artifact in await read_artifacts(self.client, run_ids[start:start + ARTIFACT_RUNS]):
+            for artifact in await read_artifacts(self.client, run_ids[start : start + ARTIFACT_RUNS]):
                 found[artifact.flow_run_id].append(artifact)  # type: ignore[index]
         for run_id, entry in wanted.items():
             entry.runs.artifacts = found[run_id]

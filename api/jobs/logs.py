@@ -19,7 +19,13 @@ async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | N
     found = await client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=limit)
     # Prefect's `after_` is inclusive: the line at the cursor was on the previous page.
     found = [log for log in found if after is None or log.timestamp > after]
-    lines = [LogLine(timestamp=log.timestamp, level=log.level, attempt=attempt_by_run.get(log.flow_run_id, 1),
-                     message=log.message) for log in found]
-    return LogsPublic(job_id=runs.job_id, logs=lines,
-                      next_after=lines[-1].timestamp if len(lines) == limit else None)
+    lines = [
+        LogLine(
+            timestamp=log.timestamp,
+            level=log.level,
+            attempt=attempt_by_run.get(log.flow_run_id, 1),
+            message=log.message,
+        )
+        for log in found
+    ]
+    return LogsPublic(job_id=runs.job_id, logs=lines, next_after=lines[-1].timestamp if len(lines) == limit else None)

@@ -10,9 +10,14 @@ from flows.contract.layout import OUTPUT_TYPES, job_folders
 def list_outputs(job_id: str) -> list[ArtifactPublic]:
     folder = job_folders(job_id).outputs
     return [
-        ArtifactPublic(name=name, type=media_type, size_bytes=(folder / name).stat().st_size,
-                       url=f"/api/jobs/{job_id}/artifacts/{name}")
-        for name, media_type in OUTPUT_TYPES.items() if (folder / name).is_file()
+        ArtifactPublic(
+            name=name,
+            type=media_type,
+            size_bytes=(folder / name).stat().st_size,
+            url=f"/api/jobs/{job_id}/artifacts/{name}",
+        )
+        for name, media_type in OUTPUT_TYPES.items()
+        if (folder / name).is_file()
     ]
 
 

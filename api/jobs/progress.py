@@ -34,8 +34,16 @@ class Snapshot:
     total_items: int
 
 
-WAITING = Snapshot(state="Pending", final=False, stage=None, stage_percent=0.0, percent=0.0,
-                   message="waiting to start", current_item=0, total_items=0)
+WAITING = Snapshot(
+    state="Pending",
+    final=False,
+    stage=None,
+    stage_percent=0.0,
+    percent=0.0,
+    message="waiting to start",
+    current_item=0,
+    total_items=0,
+)
 
 
 def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
@@ -47,9 +55,13 @@ def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
             continue
         progress, stage_percent = found
         snapshot = replace(
-            snapshot, stage=progress.stage, stage_percent=stage_percent,
+            snapshot,
+            stage=progress.stage,
+            stage_percent=stage_percent,
             percent=max(snapshot.percent, overall_percent(progress.stage, stage_percent)),
-            message=progress.message, current_item=progress.current_item, total_items=progress.total_items,
+            message=progress.message,
+            current_item=progress.current_item,
+            total_items=progress.total_items,
         )
     return snapshot
 
@@ -57,7 +69,8 @@ def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
 def find_flow_run(client: Any, name: str) -> FlowRun | None:
     """The flow run named `name` (a job run in this process is named after its job id), sync client."""
     runs: list[FlowRun] = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), limit=1)
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), limit=1
+    )
     return runs[0] if runs else None
 
 
@@ -73,8 +86,11 @@ def read_snapshot(client: Any, flow_run_id: UUID) -> Snapshot:
         limit=len(STAGES) * 4,
     )
     state = flow_run.state
-    snapshot = replace(stage_snapshot(reversed(artifacts)), state=state.name if state else "Pending",
-                       final=bool(state and state.is_final()))
+    snapshot = replace(
+        stage_snapshot(reversed(artifacts)),
+        state=state.name if state else "Pending",
+        final=bool(state and state.is_final()),
+    )
     if state and state.is_completed():
         snapshot = replace(snapshot, percent=100.0)
     return snapshot

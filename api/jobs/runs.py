@@ -85,7 +85,8 @@ async def read_job_runs(client: PrefectClient, job_id: str, who: Caller) -> JobR
     check_job_id(job_id)
     attempts = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[job_tag(job_id)])),
-        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50,
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        limit=50,
     )
     if not attempts or not who.may_see(owner_of(attempts[-1].tags)):
         raise JobNotFound(job_id)
@@ -100,7 +101,8 @@ async def read_artifacts(client: PrefectClient, flow_run_ids: list[UUID]) -> lis
         return []
     artifacts = await client.read_artifacts(
         artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids)),
-        sort=ArtifactSort.CREATED_DESC, limit=200,
+        sort=ArtifactSort.CREATED_DESC,
+        limit=200,
     )
     return list(reversed(artifacts))
 
@@ -109,9 +111,9 @@ def latest_filter(statuses: list[str] | None, tags: list[str]) -> FlowRunFilter:
     """Newest attempts with all of `tags`, in any of `statuses` (all when none)."""
     filters: dict[str, Any] = {"tags": FlowRunFilterTags(all_=[LATEST_TAG, *tags])}
     if statuses:
-        filters["state"] = {"type": FlowRunFilterStateType(
-            any_=[state for status in statuses for state in STATES_OF_STATUS[status]]
-        )}
+        filters["state"] = {
+            "type": FlowRunFilterStateType(any_=[state for status in statuses for state in STATES_OF_STATUS[status]])
+        }
     return FlowRunFilter(**filters)
 
 
@@ -123,17 +125,28 @@ def deployment_filter() -> DeploymentFilter:
     return DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(VIDEO_DEPLOYMENT)]))
 
 
-async def list_jobs(client: PrefectClient, who: Caller, *, statuses: list[str] | None, limit: int,
-                    offset: int) -> tuple[list[JobRuns], int]:
+async def list_jobs(
+    client: PrefectClient, who: Caller, *, statuses: list[str] | None, limit: int, offset: int
+) -> tuple[list[JobRuns], int]:
     """One page of the jobs `who` may see (newest attempt first) and how many match, in four Prefect queries."""
     latest = latest_filter(statuses, visible_tags(who))
-    runs = await client.read_flow_runs(flow_run_filter=latest, deployment_filter=deployment_filter(),
-                                       sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit, offset=offset)
+    runs = await client.read_flow_runs(
+        flow_run_filter=latest,
+        deployment_filter=deployment_filter(),
+        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+        limit=limit,
+        offset=offset,
+    )
     total = await client.count_flow_runs(flow_run_filter=latest, deployment_filter=deployment_filter())
     artifacts = await read_artifacts(client, [run.id for run in runs])
     earlier = await earlier_attempts(client, [run for run in runs if attempt_of(run) > 1])
-    page = [JobRuns(attempts=[*earlier.get(job_id_of(run), []), run],
-                    artifacts=[a for a in artifacts if a.flow_run_id == run.id]) for run in runs]
+    page = [
+        JobRuns(
+            attempts=[*earlier.get(job_id_of(run), []), run],
+            artifacts=[a for a in artifacts if a.flow_run_id == run.id],
+        )
+        for run in runs
+    ]
     return page, total
 
 
@@ -142,8 +155,11 @@ async def earlier_attempts(client: PrefectClient, retried: list[FlowRun]) -> dic
     if not retried:
         return {}
     attempts_of = FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job_id_of(run)) for run in retried]))
-    found = await read_all(lambda offset: client.read_flow_runs(
-        flow_run_filter=attempts_of, sort=FlowRunSort.ID_DESC, limit=PAGE, offset=offset))
+    found = await read_all(
+        lambda offset: client.read_flow_runs(
+            flow_run_filter=attempts_of, sort=FlowRunSort.ID_DESC, limit=PAGE, offset=offset
+        )
+    )
     newest = {run.id for run in retried}
     earlier: dict[str, list[FlowRun]] = {}
     for run in found:

@@ -17,8 +17,12 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
-        problem = Problem(413, "E413-TOO_LARGE", "Request body too large",
-                          f"the request body is {size} bytes; at most {self.max_bytes} are accepted")
+        problem = Problem(
+            413,
+            "E413-TOO_LARGE",
+            "Request body too large",
+            f"the request body is {size} bytes; at most {self.max_bytes} are accepted",
+        )
         await problem_response(Request(scope), problem)(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

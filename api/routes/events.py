@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -29,14 +29,23 @@ terminal event is answered 204, which tells a browser's EventSource to stop reco
 
 
 @router.get(
-    "/api/jobs/{job_id}/events", response_class=EventSourceResponse, description=STREAM_DOC,
-    responses={200: {"model": StreamEvent, "content": {"text/event-stream": {}},
-                     "description": "The event stream; each event's `data` is one of these models."},
-               204: {"description": "The client already had the terminal event."},
-               **problem_responses(401, 404, 422, 503)},
+    "/api/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    description=STREAM_DOC,
+    responses={
+        200: {
+            "model": StreamEvent,
+            "content": {"text/event-stream": {}},
+            "description": "The event stream; each event's `data` is one of these models.",
+        },
+        204: {"description": "The client already had the terminal event."},
+        **problem_responses(401, 404, 422, 503),
+    },
 )
 async def job_events(
-    job_id: str, service: Service, who: Who,
+    job_id: str,
+    service: Service,
+    who: Who,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=100)] = None,
 ) -> Response:
@@ -45,26 +54,31 @@ async def job_events(
     given = last_event_id_header or last_event_id_query
     cursor = EventId.parse(given) if given else ORIGIN
     warning = None
-    if cursor is None or not feed.timeline.valid_cursor(cursor, datetime.now(timezone.utc)):
+    if cursor is None or not feed.timeline.valid_cursor(cursor, datetime.now(UTC)):
         warning = f"Last-Event-ID {given!r} is not an event of this job; starting from the beginning"
         cursor = ORIGIN
     elif given and feed.timeline.ended_by(cursor):
         return Response(status_code=204)
-    return EventSourceResponse(_stream(service.poller, feed, cursor, warning), ping=0, send_timeout=SEND_TIMEOUT_SECONDS,
-                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventSourceResponse(
+        _stream(service.poller, feed, cursor, warning),
+        ping=0,
+        send_timeout=SEND_TIMEOUT_SECONDS,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
-async def _stream(poller: Poller, feed: Feed, cursor: EventId,
-                  warning: str | None) -> AsyncIterator[ServerSentEvent]:
+async def _stream(poller: Poller, feed: Feed, cursor: EventId, warning: str | None) -> AsyncIterator[ServerSentEvent]:
     timeline = feed.timeline
     subscriber = poller.subscribe(feed)
     try:
         first = timeline.status_at(cursor)
-        yield ServerSentEvent(data=first.model_dump_json(), event="job-status", id=str(cursor),
-                              retry=settings.events_retry_ms)
+        yield ServerSentEvent(
+            data=first.model_dump_json(), event="job-status", id=str(cursor), retry=settings.events_retry_ms
+        )
         if warning:
-            notice = WarningEvent(job_id=timeline.job_id, step=None, kind="replay", message=warning,
-                                  timestamp=datetime.now(timezone.utc))
+            notice = WarningEvent(
+                job_id=timeline.job_id, step=None, kind="replay", message=warning, timestamp=datetime.now(UTC)
+            )
             yield ServerSentEvent(data=notice.model_dump_json(), event=EVENT_NAMES[WarningEvent], id=str(cursor))
         last = cursor
         for event in timeline.after(cursor):

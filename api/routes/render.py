@@ -7,8 +7,20 @@ from api.schemas.jobs import JobStatusPublic, ProgressPublic
 from api.schemas.problem import problem_responses
 
 router = APIRouter(prefix="/api/render", tags=["render"])
-router.add_api_route("/{job_id}/progress", read_progress, methods=["GET"], response_model=ProgressPublic,
-                     responses=ONE_JOB, summary="Read render progress")
-router.add_api_route("/{job_id}/cancel", cancel_job, methods=["POST"], status_code=202,
-                     response_model=JobStatusPublic, responses=problem_responses(*COMMON, 404, 409),
-                     summary="Cancel render")
+router.add_api_route(
+    "/{job_id}/progress",
+    read_progress,
+    methods=["GET"],
+    response_model=ProgressPublic,
+    responses=ONE_JOB,
+    summary="Read render progress",
+)
+router.add_api_route(
+    "/{job_id}/cancel",
+    cancel_job,
+    methods=["POST"],
+    status_code=202,
+    response_model=JobStatusPublic,
+    responses=problem_responses(*COMMON, 404, 409),
+    summary="Cancel render",
+)

@@ -23,8 +23,13 @@ async def read_storage(_: Admin) -> StoragePublic:
     return storage_usage()
 
 
-@router.post("/api/cleanup", status_code=202, response_model=CleanupStarted, tags=["storage"],
-             responses=problem_responses(401, 403, 503))
+@router.post(
+    "/api/cleanup",
+    status_code=202,
+    response_model=CleanupStarted,
+    tags=["storage"],
+    responses=problem_responses(401, 403, 503),
+)
 async def start_cleanup(service: Service, _: Admin) -> CleanupStarted:
     """Run the cleanup sweep now, as a flow run of its deployment (admins only)."""
     return await service.start_cleanup()

@@ -1,6 +1,6 @@
 """`POST /api/tokens`: a key traded for a read-only token that may go in a URL."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
@@ -19,5 +19,6 @@ async def create_token(keys: Keys, who: Who) -> AccessToken:
     For URLs a browser fetches without headers: EventSource streams, `<video>` sources, download links.
     """
     token, expires = keys.issue(who, settings.access_token_seconds)
-    return AccessToken(token=token, expires_at=datetime.fromtimestamp(expires, timezone.utc), owner=who.owner,
-                       admin=who.admin)
+    return AccessToken(
+        token=token, expires_at=datetime.fromtimestamp(expires, UTC), owner=who.owner, admin=who.admin
+    )

@@ -95,12 +95,25 @@ class JobCancelledEvent(ApiModel):
     timestamp: datetime
 
 
-StreamEvent = (JobStatusEvent | StepStatusEvent | StepProgressEvent | JobLogEvent | WarningEvent | JobCompletedEvent
-               | JobFailedEvent | JobCancelledEvent)
+StreamEvent = (
+    JobStatusEvent
+    | StepStatusEvent
+    | StepProgressEvent
+    | JobLogEvent
+    | WarningEvent
+    | JobCompletedEvent
+    | JobFailedEvent
+    | JobCancelledEvent
+)
 EVENT_NAMES: dict[type[ApiModel], str] = {
-    JobStatusEvent: "job-status", StepStatusEvent: "step-status", StepProgressEvent: "step-progress",
-    JobLogEvent: "job-log", WarningEvent: "warning", JobCompletedEvent: "job-completed",
-    JobFailedEvent: "job-failed", JobCancelledEvent: "job-cancelled",
+    JobStatusEvent: "job-status",
+    StepStatusEvent: "step-status",
+    StepProgressEvent: "step-progress",
+    JobLogEvent: "job-log",
+    WarningEvent: "warning",
+    JobCompletedEvent: "job-completed",
+    JobFailedEvent: "job-failed",
+    JobCancelledEvent: "job-cancelled",
 }
 
 
@@ -109,5 +122,7 @@ class EventsStats(ApiModel):
     subscribers: int = Field(description="Open event streams.")
     prefect_requests: int = Field(description="Requests the poll loop has made to Prefect since start.")
     ticks: int = Field(description="Poll loop iterations since start.")
-    copy_requests: int = Field(description="Requests the process's copy of the jobs has made to Prefect since start: "
-                                           "its refreshes, and reads of jobs it did not hold.")
+    copy_requests: int = Field(
+        description="Requests the process's copy of the jobs has made to Prefect since start: "
+        "its refreshes, and reads of jobs it did not hold."
+    )

@@ -1,12 +1,12 @@
 """The REST contract's job bodies (DESIGN.md), camelCase on the wire."""
 
 from datetime import datetime
+
 from pydantic import Field
 
 from api.schemas.base import ApiModel
-
-from flows.contract.status import JobStatus
 from flows.contract.request import VideoRequest
+from flows.contract.status import JobStatus
 
 
 class ArtifactPublic(ApiModel):
@@ -116,4 +116,6 @@ class LogLine(ApiModel):
 class LogsPublic(ApiModel):
     job_id: str
     logs: list[LogLine]
-    next_after: datetime | None = Field(description="Pass as `after` for the next page; none when this page is the last.")
+    next_after: datetime | None = Field(
+        description="Pass as `after` for the next page; none when this page is the last."
+    )

@@ -28,9 +28,14 @@ class ProblemDetails(BaseModel):
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI `responses` declaring each status as a problem under `application/problem+json`."""
-    return {status: {"model": ProblemDetails, "content": {MEDIA_TYPE: {}},
-                     "description": DESCRIPTIONS.get(status, "An error (problem+json).")}
-            for status in statuses}
+    return {
+        status: {
+            "model": ProblemDetails,
+            "content": {MEDIA_TYPE: {}},
+            "description": DESCRIPTIONS.get(status, "An error (problem+json)."),
+        }
+        for status in statuses
+    }
 
 
 DESCRIPTIONS = {

@@ -80,8 +80,18 @@ def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
     home.mkdir(parents=True, exist_ok=True)
     with (home / "server.log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port), "--analytics-off"],
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--analytics-off",
+            ],
             env=server_env(home, f"http://127.0.0.1:{port}/api"),
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from api.supervisor.provisioning import HEARTBEAT_SECONDS
 from api.settings import settings
+from api.supervisor.provisioning import HEARTBEAT_SECONDS
 from flows.settings import settings as pipeline
 
 STOP_TIMEOUT_SECONDS = 10.0
@@ -88,8 +88,11 @@ def terminate_flow_runs(worker: subprocess.Popen[bytes], warm_parent: subprocess
 @contextmanager
 def running_warm_parent(api_url: str, socket_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
     """The warm parent of this worker's flow runs (`flows.launch.warm_parent`), ready when the block starts."""
-    process = subprocess.Popen([sys.executable, "-m", "flows.launch.warm_parent", str(socket_path)],
-                               env=worker_env(api_url, socket_path, name), start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.launch.warm_parent", str(socket_path)],
+        env=worker_env(api_url, socket_path, name),
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + WARM_PARENT_START_SECONDS
         while not socket_path.exists():
@@ -107,9 +110,23 @@ def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subproces
     socket_path = Path(tempfile.gettempdir()) / f"aura-warm-parent-{os.getpid()}-{name}.sock"
     with running_warm_parent(api_url, socket_path, name) as warm_parent:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool, "--type",
-             "process", "--limit", str(limit), "--name", name],
-            env=worker_env(api_url, socket_path, name), start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "worker",
+                "start",
+                "--pool",
+                settings.work_pool,
+                "--type",
+                "process",
+                "--limit",
+                str(limit),
+                "--name",
+                name,
+            ],
+            env=worker_env(api_url, socket_path, name),
+            start_new_session=True,
         )
         try:
             yield process
@@ -132,6 +149,7 @@ def stop_on_sigterm() -> None:
     Without it the default action ends the process at once, past every `finally`; uvicorn
     re-raises the SIGTERM it caught once it has shut down, which lands here.
     """
+
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 

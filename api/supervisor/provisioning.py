@@ -16,9 +16,9 @@ from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from api.settings import settings
 from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
 from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, queue_name
-from api.settings import settings
 
 WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
 # Prefect accepts no heartbeat interval under 30 s.
@@ -62,7 +62,10 @@ def deploy() -> None:
     """
     subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)],
-        cwd=ENTRYPOINT_ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ENTRYPOINT_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -85,18 +88,25 @@ def create_worker_lost_automation() -> None:
         name=WORKER_LOST_AUTOMATION,
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
-                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
             match={"prefect.resource.id": ["prefect.flow-run.*"]},
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
             within=within,
         ),
-        actions=[ChangeFlowRunState(
-            state=StateType.CRASHED,
-            message=f"worker lost: no heartbeat for {settings.worker_lost_seconds:g} s",
-        )],
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"worker lost: no heartbeat for {settings.worker_lost_seconds:g} s",
+            )
+        ],
     ).create()
 
 

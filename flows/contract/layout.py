@@ -19,8 +19,11 @@ from flows.settings import settings
 JOB_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
 # The files a completed job publishes in `jobs/<jobId>/`, with their media types.
 OUTPUT_TYPES = {
-    "video.mp4": "video/mp4", "video.srt": "application/x-subrip", "thumbnail.jpg": "image/jpeg",
-    "manifest.json": "application/json", "ffmpeg.log": "text/plain",
+    "video.mp4": "video/mp4",
+    "video.srt": "application/x-subrip",
+    "thumbnail.jpg": "image/jpeg",
+    "manifest.json": "application/json",
+    "ffmpeg.log": "text/plain",
 }
 
 

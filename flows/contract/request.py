@@ -36,8 +36,7 @@ def _refuse_control_characters(value: str | None) -> str | None:
     for index, char in enumerate(value):
         if unicodedata.category(char) == "Cc":
             raise ValueError(
-                f"contains a control character (U+{ord(char):04X}) at position {index}; "
-                "use plain text on one line"
+                f"contains a control character (U+{ord(char):04X}) at position {index}; use plain text on one line"
             )
     return value
 
@@ -64,15 +63,11 @@ class Plan(RequestModel):
         le=MAX_DURATION_SECONDS,
         description="Length the narration is written for, in seconds (at most 30 minutes).",
     )
-    pacing: Literal["slow", "normal", "fast"] = Field(
-        default="normal", description="Pause length between sentences."
-    )
+    pacing: Literal["slow", "normal", "fast"] = Field(default="normal", description="Pause length between sentences.")
     density: Literal["sparse", "balanced", "dense"] = Field(
         default="balanced", description="One scene per 20, 12 or 8 seconds."
     )
-    style: Literal["modern", "minimal", "bold"] = Field(
-        default="modern", description="Colour scheme of the slides."
-    )
+    style: Literal["modern", "minimal", "bold"] = Field(default="modern", description="Colour scheme of the slides.")
 
 
 class VoiceSpec(RequestModel):

@@ -6,7 +6,12 @@ the flow or Prefect tasks. Weights follow the seeds (5/20/30/25/15/5).
 
 STAGES: tuple[str, ...] = ("brief", "script", "voice", "visuals", "render", "finalize")
 STAGE_WEIGHTS: dict[str, float] = {
-    "brief": 5, "script": 20, "voice": 30, "visuals": 25, "render": 15, "finalize": 5,
+    "brief": 5,
+    "script": 20,
+    "voice": 30,
+    "visuals": 25,
+    "render": 15,
+    "finalize": 5,
 }
 
 

@@ -15,9 +15,15 @@ JOB_TAG_PREFIX = "aura-job:"
 OWNER_TAG_PREFIX = "aura-owner:"
 ACTIVE: frozenset[str] = frozenset({"queued", "running", "cancelling"})
 STATUS_OF_STATE: dict[StateType, JobStatus] = {
-    StateType.SCHEDULED: "queued", StateType.PENDING: "queued", StateType.RUNNING: "running",
-    StateType.PAUSED: "running", StateType.CANCELLING: "cancelling", StateType.COMPLETED: "completed",
-    StateType.FAILED: "failed", StateType.CRASHED: "failed", StateType.CANCELLED: "cancelled",
+    StateType.SCHEDULED: "queued",
+    StateType.PENDING: "queued",
+    StateType.RUNNING: "running",
+    StateType.PAUSED: "running",
+    StateType.CANCELLING: "cancelling",
+    StateType.COMPLETED: "completed",
+    StateType.FAILED: "failed",
+    StateType.CRASHED: "failed",
+    StateType.CANCELLED: "cancelled",
 }
 STATES_OF_STATUS: dict[str, list[StateType]] = {}
 for _state, _status in STATUS_OF_STATE.items():

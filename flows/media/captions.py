@@ -21,9 +21,7 @@ def caption_image(slide: Path, text: str, out: Path) -> None:
     width, height = image.size
     unit = min(width, height)
     margin = round(unit * 0.05)
-    face, wrapped = typography.fit(
-        [text], width=width - 4 * margin, height=unit * 0.16, size=round(unit * 0.045)
-    )
+    face, wrapped = typography.fit([text], width=width - 4 * margin, height=unit * 0.16, size=round(unit * 0.045))
     lines = wrapped[0]
     line_height = face.size * 1.25
     band_height = len(lines) * line_height + margin

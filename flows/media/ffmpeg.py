@@ -24,7 +24,14 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from flows.contract.errors import FfmpegFailed, FfmpegNotFound, JobCancelled, RenderStalled, StorageError, storage_trouble
+from flows.contract.errors import (
+    FfmpegFailed,
+    FfmpegNotFound,
+    JobCancelled,
+    RenderStalled,
+    StorageError,
+    storage_trouble,
+)
 
 LOG_TAIL_BYTES = 16 * 1024
 POLL_SECONDS = 0.1
@@ -127,9 +134,7 @@ def run_ffmpeg(
         # A full or read-only disk may have taken FFmpeg's own log with it: look at the disk itself.
         if trouble := storage_trouble(Path(args[-1]).parent):
             raise StorageError(f"render: FFmpeg could not write its output: {trouble}", log_tail=log_tail(log))
-        raise FfmpegFailed(
-            f"render: FFmpeg exited with code {process.returncode}", log_tail=log_tail(log)
-        )
+        raise FfmpegFailed(f"render: FFmpeg exited with code {process.returncode}", log_tail=log_tail(log))
     on_progress(reader.seconds)
 
 

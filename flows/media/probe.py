@@ -36,7 +36,10 @@ class Probe:
 def _ffmpeg(*args: str) -> str:
     result = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *args],
-        capture_output=True, text=True, errors="replace", timeout=120,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
     )
     return result.stderr
 
@@ -48,15 +51,17 @@ def probe(path: Path) -> Probe:
         size = _SIZE.search(rest)
         rate = _RATE.search(rest)
         pixel_format = rest.split(",")[1].strip().split("(")[0] if kind == "Video" else None
-        streams.append(Stream(
-            kind=kind.lower(),
-            codec=codec,
-            width=int(size.group(1)) if size and kind == "Video" else None,
-            height=int(size.group(2)) if size and kind == "Video" else None,
-            sample_rate=int(rate.group(1)) if rate else None,
-            seconds=_stream_seconds(path, int(index)),
-            pixel_format=pixel_format,
-        ))
+        streams.append(
+            Stream(
+                kind=kind.lower(),
+                codec=codec,
+                width=int(size.group(1)) if size and kind == "Video" else None,
+                height=int(size.group(2)) if size and kind == "Video" else None,
+                sample_rate=int(rate.group(1)) if rate else None,
+                seconds=_stream_seconds(path, int(index)),
+                pixel_format=pixel_format,
+            )
+        )
     return Probe(streams=streams)
 
 

@@ -58,8 +58,15 @@ def wrap(text: str, face: Font, width: float) -> list[str]:
 
 
 def fit(
-    paragraphs: list[str], *, width: float, height: float, size: int, bold: bool = False,
-    spacing: float = 1.25, paragraph_gap: float = 0.0, min_size: int = 10,
+    paragraphs: list[str],
+    *,
+    width: float,
+    height: float,
+    size: int,
+    bold: bool = False,
+    spacing: float = 1.25,
+    paragraph_gap: float = 0.0,
+    min_size: int = 10,
 ) -> tuple[Font, list[list[str]]]:
     """The largest font up to `size` at which the paragraphs fit the box, and their lines.
 
@@ -92,7 +99,4 @@ def _truncate(wrapped: list[list[str]], budget: int) -> list[list[str]]:
 def missing_glyphs(text: str, face: Font) -> set[str]:
     """Characters of `text` this font draws as its empty box."""
     box = bytes(face.getmask(UNMAPPED))
-    return {
-        char for char in set(text)
-        if not char.isspace() and bytes(face.getmask(char)) == box
-    }
+    return {char for char in set(text) if not char.isspace() and bytes(face.getmask(char)) == box}

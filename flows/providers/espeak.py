@@ -25,9 +25,7 @@ PARAM_PITCH = 3
 DEFAULT_RATE_WPM = 175
 DEFAULT_PITCH = 50
 
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
 class _Voice(ctypes.Structure):
@@ -64,9 +62,7 @@ class _Engine:
         self.lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
         self.lib.espeak_Info.restype = ctypes.c_char_p
         data_parent = str(Path(espeakng_loader.get_data_path()).parent).encode()
-        rate = self.lib.espeak_Initialize(
-            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, ESPEAK_INITIALIZE_DONT_EXIT
-        )
+        rate = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, ESPEAK_INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise VoiceFailed(f"eSpeak NG failed to initialise (returned {rate})")
         self.sample_rate = rate

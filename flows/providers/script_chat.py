@@ -15,9 +15,9 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from flows.contract.errors import ProviderRejected, ProviderUnavailable
+from flows.contract.request import VideoRequest
 from flows.models import Scene, Script
 from flows.providers.script_rules import MAX_SCENES, MIN_SCENES, scene_count
-from flows.contract.request import VideoRequest
 
 
 class Unreachable(Exception):
@@ -49,9 +49,7 @@ def _prompt(request: VideoRequest) -> str:
     )
 
 
-def write_script(
-    request: VideoRequest, *, base_url: str, model: str, api_key: str | None, timeout: float
-) -> Script:
+def write_script(request: VideoRequest, *, base_url: str, model: str, api_key: str | None, timeout: float) -> Script:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = {
         "model": model,
@@ -69,9 +67,7 @@ def write_script(
     if response.status_code == 429 or response.status_code >= 500:
         raise ProviderUnavailable(f"script: {url} answered {response.status_code}; will retry")
     if response.status_code >= 400:
-        raise ProviderRejected(
-            f"script: {url} refused the request ({response.status_code}): {response.text[:200]}"
-        )
+        raise ProviderRejected(f"script: {url} refused the request ({response.status_code}): {response.text[:200]}")
     try:
         content = response.json()["choices"][0]["message"]["content"]
         reply = _Reply.model_validate(json.loads(content))

@@ -7,8 +7,8 @@ generator seeded with a hash of the request.
 import hashlib
 import random
 
-from flows.models import Scene, Script
 from flows.contract.request import VideoRequest
+from flows.models import Scene, Script
 
 SECONDS_PER_SCENE = {"sparse": 20, "balanced": 12, "dense": 8}
 MIN_SCENES, MAX_SCENES = 3, 20
@@ -19,42 +19,60 @@ WORDS_PER_SECOND = 3.0
 # `{topic}` stands only where any phrase reads well ("about ..."), so that
 # "Why honeybees matter" and "Solar power" both make sentences.
 SECTIONS: list[tuple[str, list[str]]] = [
-    ("What it is", [
-        "To start, it helps to be clear about what we mean.",
-        "At its core, this is simpler than it first sounds.",
-        "Many people have heard about {topic}, but few have looked closely.",
-        "A plain definition goes a long way.",
-    ]),
-    ("Why it matters", [
-        "So why should anyone care?",
-        "The effects reach further than most of us expect.",
-        "When we ignore this, the costs tend to show up later, and larger.",
-        "Getting it right pays off again and again.",
-    ]),
-    ("How it works", [
-        "Let us look at how it works, one step at a time.",
-        "Each part depends on the parts around it.",
-        "Small changes in one place can shift the whole picture.",
-        "Seen this way, it is a system rather than a single fact.",
-    ]),
-    ("A closer look", [
-        "Now for a closer look at the details.",
-        "The numbers behind it tell a story of their own.",
-        "Experts still debate some of these points, and that is healthy.",
-        "What we do know is enough to act on.",
-    ]),
-    ("Common questions", [
-        "A question that comes up often is where to begin.",
-        "Another is whether this is only for specialists. It is not.",
-        "Most misunderstandings come from one missing piece of context.",
-        "Once that piece is in place, the rest tends to follow.",
-    ]),
-    ("What you can do", [
-        "Here is what you can do, starting today.",
-        "Start small, and build on what works.",
-        "Share what you learn about {topic} with the people around you.",
-        "Every practical step counts more than a perfect plan.",
-    ]),
+    (
+        "What it is",
+        [
+            "To start, it helps to be clear about what we mean.",
+            "At its core, this is simpler than it first sounds.",
+            "Many people have heard about {topic}, but few have looked closely.",
+            "A plain definition goes a long way.",
+        ],
+    ),
+    (
+        "Why it matters",
+        [
+            "So why should anyone care?",
+            "The effects reach further than most of us expect.",
+            "When we ignore this, the costs tend to show up later, and larger.",
+            "Getting it right pays off again and again.",
+        ],
+    ),
+    (
+        "How it works",
+        [
+            "Let us look at how it works, one step at a time.",
+            "Each part depends on the parts around it.",
+            "Small changes in one place can shift the whole picture.",
+            "Seen this way, it is a system rather than a single fact.",
+        ],
+    ),
+    (
+        "A closer look",
+        [
+            "Now for a closer look at the details.",
+            "The numbers behind it tell a story of their own.",
+            "Experts still debate some of these points, and that is healthy.",
+            "What we do know is enough to act on.",
+        ],
+    ),
+    (
+        "Common questions",
+        [
+            "A question that comes up often is where to begin.",
+            "Another is whether this is only for specialists. It is not.",
+            "Most misunderstandings come from one missing piece of context.",
+            "Once that piece is in place, the rest tends to follow.",
+        ],
+    ),
+    (
+        "What you can do",
+        [
+            "Here is what you can do, starting today.",
+            "Start small, and build on what works.",
+            "Share what you learn about {topic} with the people around you.",
+            "Every practical step counts more than a perfect plan.",
+        ],
+    ),
 ]
 
 INTRO = {
@@ -82,9 +100,7 @@ def write_script(request: VideoRequest) -> Script:
     topic = _topic_in_sentence(brief.topic)
     rng = random.Random(hashlib.sha256(request.model_dump_json().encode()).digest())
     count = scene_count(request)
-    words_per_scene = (
-        request.plan.target_duration_seconds * WORDS_PER_SECOND * request.voice.rate / count
-    )
+    words_per_scene = request.plan.target_duration_seconds * WORDS_PER_SECOND * request.voice.rate / count
     tone = _tone_key(brief.tone)
     sections = rng.sample(SECTIONS, k=len(SECTIONS))
 
@@ -101,9 +117,7 @@ def write_script(request: VideoRequest) -> Script:
     return Script(title=brief.topic, scenes=scenes, provider="rules")
 
 
-def _intro_scene(
-    request: VideoRequest, topic: str, tone: str, spare: list[str], words: float
-) -> Scene:
+def _intro_scene(request: VideoRequest, topic: str, tone: str, spare: list[str], words: float) -> Scene:
     brief = request.brief
     sentences = [INTRO[tone].format(topic=topic)]
     if brief.audience:
@@ -114,9 +128,7 @@ def _intro_scene(
     return _scene(brief.topic, sentences + spare, words)
 
 
-def _close_scene(
-    request: VideoRequest, topic: str, tone: str, spare: list[str], words: float
-) -> Scene:
+def _close_scene(request: VideoRequest, topic: str, tone: str, spare: list[str], words: float) -> Scene:
     sentences = [
         f"To sum up, there is a lot to learn about {topic}, and a lot to act on.",
         "Keep the main ideas in mind, and come back to them when you need them.",

@@ -99,7 +99,11 @@ def _draw_scene(
 
 
 def _draw_lines(
-    draw: ImageDraw.ImageDraw, lines: list[str], face: typography.Font, left: int, top: float,
+    draw: ImageDraw.ImageDraw,
+    lines: list[str],
+    face: typography.Font,
+    left: int,
+    top: float,
     fill: tuple[int, int, int],
 ) -> float:
     line_height = face.size * 1.25

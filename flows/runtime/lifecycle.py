@@ -2,12 +2,13 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
 from prefect import runtime
 from prefect.exceptions import TerminationSignal
 
+from flows.contract.layout import job_folders
 from flows.runtime.cancellation import settle_cancelled, watch_for_cancel
 from flows.runtime.reporting import log_placement, record_failure
-from flows.contract.layout import job_folders
 
 
 @contextmanager

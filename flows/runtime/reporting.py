@@ -25,11 +25,11 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 
-from flows.runtime import cancellation
 from flows.contract.artifacts import FAILURE_KEY, JobFailure, StageProgress
 from flows.contract.errors import AuraError, storage_error_of
-from flows.settings import settings
 from flows.contract.layout import JobFolders, job_folders
+from flows.runtime import cancellation
+from flows.settings import settings
 
 TIMINGS_FILE = "stages.json"
 
@@ -62,9 +62,7 @@ class StageReport:
         self.log = job_logger()
         self._client = client
         self._last_update = 0.0
-        self._artifact_id = create_progress_artifact(
-            progress=0.0, description=self._describe(0, 0, f"{stage} started")
-        )
+        self._artifact_id = create_progress_artifact(progress=0.0, description=self._describe(0, 0, f"{stage} started"))
 
     def _describe(self, current: int, total: int, message: str) -> str:
         progress = StageProgress(stage=self.stage, current_item=current, total_items=total, message=message)
@@ -116,9 +114,13 @@ def stage_report(stage: str, *, record: bool = True) -> Iterator[StageReport]:
 
 def log_placement() -> None:
     """Say where this attempt runs: after a retry or a lost worker, the log shows each attempt's machine."""
-    job_logger().info("attempt %s on worker %s, host %s, pid %s", runtime.flow_run.parameters.get("attempt", 1),
-                      os.environ.get("AURA_WORKER_NAME", "none (run in this process)"), socket.gethostname(),
-                      os.getpid())
+    job_logger().info(
+        "attempt %s on worker %s, host %s, pid %s",
+        runtime.flow_run.parameters.get("attempt", 1),
+        os.environ.get("AURA_WORKER_NAME", "none (run in this process)"),
+        socket.gethostname(),
+        os.getpid(),
+    )
 
 
 def record_failure(error: Exception) -> None:
@@ -128,8 +130,9 @@ def record_failure(error: Exception) -> None:
         code=aura.code if aura else AuraError.code,
         stage=getattr(error, "stage", None),
         message=aura.message if aura else f"{type(error).__name__}: {error}",
-        suggested_actions=list(aura.suggested_actions) if aura else
-        ["Retry the job; if it fails again, read the flow run's logs in the Prefect UI."],
+        suggested_actions=list(aura.suggested_actions)
+        if aura
+        else ["Retry the job; if it fails again, read the flow run's logs in the Prefect UI."],
         log_tail=aura.log_tail[-4000:] if aura else "",
     )
     create_markdown_artifact(

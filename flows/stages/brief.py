@@ -33,16 +33,21 @@ def check_brief(request: VideoRequest) -> Choices:
         voice = request.voice.name or (voice_block.voice if names.voice else request.brief.language)
         espeak.check_voice(voice)
         report.progress(1, 1, f"voice {voice}, script by {type(script_writer).__name__}")
-        return Choices(script_writer=script_writer.get_block_type_slug(), chat=chat_endpoint(script_writer),
-                       voice=voice, style=visuals.style or request.plan.style)
+        return Choices(
+            script_writer=script_writer.get_block_type_slug(),
+            chat=chat_endpoint(script_writer),
+            voice=voice,
+            style=visuals.style or request.plan.style,
+        )
 
 
 def chat_endpoint(block: Block) -> ChatEndpoint | None:
     """The chat endpoint a script block names; None for the offline writer."""
     if not isinstance(block, ChatScriptWriter):
         return None
-    return ChatEndpoint(base_url=block.base_url, model=block.model, api_key=block.api_key,
-                        timeout_seconds=block.timeout_seconds)
+    return ChatEndpoint(
+        base_url=block.base_url, model=block.model, api_key=block.api_key, timeout_seconds=block.timeout_seconds
+    )
 
 
 def load_provider(kind: str, name: str) -> Block:

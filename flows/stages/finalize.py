@@ -1,11 +1,11 @@
 import json
 import shutil
 
-from flows.storage.manifest import build_manifest
+from flows.contract.request import VideoRequest
 from flows.models import Narration, Published, Rendered, Script
 from flows.runtime.reporting import recorded_durations, stage_report
-from flows.contract.request import VideoRequest
 from flows.stages import stage_task
+from flows.storage.manifest import build_manifest
 from flows.storage.publish import publish
 
 
@@ -24,9 +24,14 @@ def finalize(
         sizes = publish(files, folders.outputs)
         durations = recorded_durations(folders)
         manifest = build_manifest(
-            job_id=folders.job_id, attempt=attempt, request=request, script=script,
-            narration=narration, rendered=rendered,
-            durations=durations, outputs=sizes,
+            job_id=folders.job_id,
+            attempt=attempt,
+            request=request,
+            script=script,
+            narration=narration,
+            rendered=rendered,
+            durations=durations,
+            outputs=sizes,
         )
         written = folders.scratch("finalize") / "manifest.json"
         written.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -1,7 +1,7 @@
+from flows.contract.request import VideoRequest
 from flows.media.render import render_video
 from flows.models import Narration, Rendered, Slides
 from flows.runtime.reporting import stage_report
-from flows.contract.request import VideoRequest
 from flows.settings import settings
 from flows.stages import stage_task
 

@@ -1,7 +1,7 @@
+from flows.contract.request import VideoRequest
 from flows.models import Script, Slides
 from flows.providers.slides import draw_slides
 from flows.runtime.reporting import stage_report
-from flows.contract.request import VideoRequest
 from flows.stages import stage_task
 from flows.stages.brief import Choices
 

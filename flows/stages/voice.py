@@ -1,7 +1,7 @@
+from flows.contract.request import VideoRequest
 from flows.models import Narration, Script
 from flows.providers.narrator import narrate
 from flows.runtime.reporting import stage_report
-from flows.contract.request import VideoRequest
 from flows.stages import stage_task
 from flows.stages.brief import Choices
 

@@ -1,14 +1,14 @@
 """`manifest.json`: what was asked, what ran, how long each stage took, what came out."""
 
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
+from flows.contract.request import VideoRequest
 from flows.media.ffmpeg import ffmpeg_version
 from flows.models import Narration, Rendered, Script
 from flows.providers import espeak
-from flows.contract.request import VideoRequest
 
 
 def build_manifest(
@@ -26,12 +26,10 @@ def build_manifest(
     return {
         "jobId": job_id,
         "attempt": attempt,
-        "createdAt": datetime.now(timezone.utc).isoformat(),
+        "createdAt": datetime.now(UTC).isoformat(),
         "request": request.model_dump(mode="json", by_alias=True),
-        "video": {"seconds": round(rendered.seconds, 3), "width": width, "height": height,
-                  "fps": request.render.fps},
-        "script": {"provider": script.provider, "scenes": len(script.scenes),
-                   "sentences": len(script.sentences())},
+        "video": {"seconds": round(rendered.seconds, 3), "width": width, "height": height, "fps": request.render.fps},
+        "script": {"provider": script.provider, "scenes": len(script.scenes), "sentences": len(script.sentences())},
         "narration": {"voice": narration.voice, "seconds": round(narration.seconds, 3)},
         "stages": [{"name": name, "seconds": seconds} for name, seconds in durations.items()],
         "tools": {

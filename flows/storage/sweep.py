@@ -38,13 +38,22 @@ def job_folders_under(root: Path) -> dict[str, list[Path]]:
 
 
 def plan_sweep(
-    root: Path, statuses: dict[str, str], *, temp_hours: float, proxy_hours: float, ended_days: float,
+    root: Path,
+    statuses: dict[str, str],
+    *,
+    temp_hours: float,
+    proxy_hours: float,
+    ended_days: float,
     now: float | None = None,
 ) -> list[Removal]:
     """What to remove. `statuses` maps job ids to their job status; a job Prefect does not know is `unknown`."""
     now = time.time() if now is None else now
-    limits = {"temp": temp_hours * 3600, "proxy": proxy_hours * 3600,
-              "jobs": ended_days * 86400, "results": ended_days * 86400}
+    limits = {
+        "temp": temp_hours * 3600,
+        "proxy": proxy_hours * 3600,
+        "jobs": ended_days * 86400,
+        "results": ended_days * 86400,
+    }
     removals = []
     for job_id, folders in job_folders_under(root).items():
         status = statuses.get(job_id, "unknown")
@@ -57,8 +66,14 @@ def plan_sweep(
                 continue
             if kind in ("jobs", "results") and status not in ENDED:
                 continue
-            removals.append(Removal(folder=folder, job_id=job_id, bytes_freed=folder_bytes(folder),
-                                    reason=f"{kind} of a {status} job, {age / 3600:.1f} h old"))
+            removals.append(
+                Removal(
+                    folder=folder,
+                    job_id=job_id,
+                    bytes_freed=folder_bytes(folder),
+                    reason=f"{kind} of a {status} job, {age / 3600:.1f} h old",
+                )
+            )
     return removals
 
 

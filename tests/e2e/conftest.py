@@ -55,6 +55,8 @@ def service(prefect_server: str) -> Iterator[Any]:
     from tests.utils.stack import ApiProcess
 
     prepare_prefect()
-    with ApiProcess(SESSION_DIR / "api.log", AURA_MANUAL_RETRY_BASE_SECONDS="1") as api, \
-            running_worker(prefect_server, limit=1, name="test-worker"):
+    with (
+        ApiProcess(SESSION_DIR / "api.log", AURA_MANUAL_RETRY_BASE_SECONDS="1") as api,
+        running_worker(prefect_server, limit=1, name="test-worker"),
+    ):
         yield api

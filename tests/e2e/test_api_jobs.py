@@ -15,6 +15,8 @@ from tests.utils.factories import wait_for
 from tests.utils.service import LONG, ffmpeg_of, http, job, queue_id, submit, wait_status
 
 pytestmark = pytest.mark.slow
+
+
 def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> None:
     job_id = submit(service, "Honeybees", **{"X-Correlation-ID": "test-corr-42"})
     done = wait_status(service, job_id, "completed", "failed")
@@ -35,6 +37,7 @@ def test_a_job_completes_and_its_video_downloads_with_range(service: Any) -> Non
     assert part.headers["content-range"] == f"bytes 100-1099/{video['sizeBytes']}"
 
     with get_client(sync_client=True) as client:
+
         def tagged_lines() -> list:
             logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[done["flowRunId"]])))
             return [log for log in logs if "correlation=test-corr-42" in log.message and f"job={job_id}" in log.message]
@@ -65,8 +68,10 @@ def test_with_the_worker_full_higher_priority_jobs_start_first(service: Any) -> 
     blocker = submit(service, "Blocker", shape=LONG)
     wait_status(service, blocker, "running")
     priorities = [5, 9, 1, 5, 3, 10, 2, 5, 7, 1, 4, 6]
-    submitted = [(priority, index, submit(service, f"Priority {priority}", priority)) for index, priority
-                 in enumerate(priorities)]
+    submitted = [
+        (priority, index, submit(service, f"Priority {priority}", priority))
+        for index, priority in enumerate(priorities)
+    ]
     queue = http.get(f"{service.url}/api/queue").json()["jobs"]
     assert [entry["priority"] for entry in queue if entry["status"] == "queued"] == sorted(priorities)
     http.post(f"{service.url}/api/jobs/{blocker}/cancel")
@@ -119,6 +124,7 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
     done = wait_status(service, job_id, "completed", "failed", timeout=120)
     assert done["status"] == "completed" and done["attempt"] == 2
     with get_client(sync_client=True) as client:
+
         def states() -> dict[str, str]:
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[done["flowRunId"]])))
             found = {run.name: run.state.name for run in runs if run.state and run.state.is_final()}
@@ -128,8 +134,13 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
     assert [reused[stage] for stage in ("script", "voice", "visuals")] == ["Cached"] * 3
     assert reused["render"] == "Completed"
     # Log lines reach Prefect in batches (every 2 s, and at the end of the flow-run process).
-    wait_for(lambda: {line["attempt"] for line in http.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]}
-             == {1, 2}, timeout=15, what="log lines of both attempts")
+    wait_for(
+        lambda: (
+            {line["attempt"] for line in http.get(f"{service.url}/api/jobs/{job_id}/logs").json()["logs"]} == {1, 2}
+        ),
+        timeout=15,
+        what="log lines of both attempts",
+    )
     listed = http.get(f"{service.url}/api/jobs", params={"limit": 200}).json()["jobs"]
     assert next(entry for entry in listed if entry["jobId"] == job_id) == job(service, job_id)
 

@@ -55,8 +55,11 @@ def test_an_unknown_voice_is_refused_before_any_job_exists(service: Any) -> None
 
 def test_a_body_over_64_kb_is_413(service: Any) -> None:
     padded = json.dumps({**GOOD, "brief": {"topic": "Bees", "goal": "g" * 70_000}}).encode()
-    assert_problem(http.post(f"{service.url}/api/jobs", content=padded,
-                              headers={"content-type": "application/json"}), 413, "E413-TOO_LARGE")
+    assert_problem(
+        http.post(f"{service.url}/api/jobs", content=padded, headers={"content-type": "application/json"}),
+        413,
+        "E413-TOO_LARGE",
+    )
 
     def chunks() -> Any:
         for _ in range(70):
@@ -89,8 +92,17 @@ def test_actions_on_unknown_jobs_are_404_problems(service: Any, method: str) -> 
 
 @pytest.mark.parametrize(
     "name",
-    ["..%2f..%2fetc%2fpasswd", "%2e%2e", "..", "%2fetc%2fpasswd", "video.mp4%00.txt", "%00",
-     "manifest.json%2f..", "prefect.db", "..%5c..%5cwindows"],
+    [
+        "..%2f..%2fetc%2fpasswd",
+        "%2e%2e",
+        "..",
+        "%2fetc%2fpasswd",
+        "video.mp4%00.txt",
+        "%00",
+        "manifest.json%2f..",
+        "prefect.db",
+        "..%5c..%5cwindows",
+    ],
 )
 def test_artifact_names_cannot_leave_the_job_folder(service: Any, name: str) -> None:
     answer = http.get(f"{service.url}/api/jobs/00000000-0000-4000-8000-000000000000/artifacts/{name}")
@@ -115,10 +127,21 @@ def test_correlation_id_is_honoured_echoed_and_made_when_absent_or_invalid(servi
 
 def test_openapi_documents_every_route_and_the_docs_page_loads(service: Any) -> None:
     spec = http.get(f"{service.url}/openapi.json").json()
-    for path in ("/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/progress", "/api/jobs/{job_id}/logs",
-                 "/api/jobs/{job_id}/artifacts/{name}", "/api/jobs/{job_id}/cancel", "/api/jobs/{job_id}/retry",
-                 "/api/queue", "/api/render/{job_id}/progress", "/api/render/{job_id}/cancel",
-                 "/api/storage", "/api/cleanup", "/health"):
+    for path in (
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/progress",
+        "/api/jobs/{job_id}/logs",
+        "/api/jobs/{job_id}/artifacts/{name}",
+        "/api/jobs/{job_id}/cancel",
+        "/api/jobs/{job_id}/retry",
+        "/api/queue",
+        "/api/render/{job_id}/progress",
+        "/api/render/{job_id}/cancel",
+        "/api/storage",
+        "/api/cleanup",
+        "/health",
+    ):
         assert path in spec["paths"], path
     for model in ("JobCreated", "JobPublic", "JobsPublic", "QueuePublic", "ProgressPublic", "VideoRequest"):
         assert model in spec["components"]["schemas"], model

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from flows.contract.layout import job_folders
-from tests.utils.service import LONG, SHORT, body, http, submit, wait_status
 from tests.utils.keys import ADMIN, ALICE, BOB, STUDIO, as_, secured  # noqa: F401  (a fixture)
+from tests.utils.service import LONG, SHORT, body, http, submit, wait_status
 from tests.utils.sse import read_events
 from tests.utils.stack import ApiProcess
 
@@ -56,9 +56,17 @@ def test_every_route_but_health_needs_a_valid_key(secured: ApiProcess, alices_jo
 
 def test_another_owners_job_is_not_there_on_any_route(secured: ApiProcess, alices_job: str) -> None:
     job = f"/api/jobs/{alices_job}"
-    for method, path in [("GET", job), ("GET", f"{job}/progress"), ("GET", f"{job}/logs"), ("GET", f"{job}/events"),
-                         ("GET", f"{job}/artifacts/video.mp4"), ("GET", f"/api/render/{alices_job}/progress"),
-                         ("POST", f"{job}/cancel"), ("POST", f"{job}/retry"), ("POST", f"/api/render/{alices_job}/cancel")]:
+    for method, path in [
+        ("GET", job),
+        ("GET", f"{job}/progress"),
+        ("GET", f"{job}/logs"),
+        ("GET", f"{job}/events"),
+        ("GET", f"{job}/artifacts/video.mp4"),
+        ("GET", f"/api/render/{alices_job}/progress"),
+        ("POST", f"{job}/cancel"),
+        ("POST", f"{job}/retry"),
+        ("POST", f"/api/render/{alices_job}/cancel"),
+    ]:
         answer = http.request(method, secured.url + path, headers=as_(BOB))
         assert answer.status_code == 404, (method, path, answer.text)
         assert answer.json()["code"] == "E404-NOT_FOUND"

@@ -18,17 +18,18 @@ def test_block_types_register_with_the_prefect_cli() -> None:
     subprocess.run([PREFECT, "block", "register", "-m", "blocks"], check=True, capture_output=True, timeout=120)
     with get_client(sync_client=True) as client:
         slugs = {block_type.slug for block_type in client.read_block_types()}
-    assert {"aura-rule-script-writer", "aura-chat-script-writer", "aura-espeak-voice",
-            "aura-slide-visuals"} <= slugs
+    assert {"aura-rule-script-writer", "aura-chat-script-writer", "aura-espeak-voice", "aura-slide-visuals"} <= slugs
 
 
 @pytest.mark.slow
 def test_a_voice_block_named_in_the_request_sets_the_voice() -> None:
     EspeakVoice(voice="en-gb").save("british", overwrite=True)
     job_id = new_job_id()
-    state = generate_video(make_request(providers={"voice": "aura-espeak-voice/british"},
-                                        plan={"targetDurationSeconds": 6}),
-                           job_id=job_id, return_state=True)
+    state = generate_video(
+        make_request(providers={"voice": "aura-espeak-voice/british"}, plan={"targetDurationSeconds": 6}),
+        job_id=job_id,
+        return_state=True,
+    )
     assert state.is_completed(), state.message
     manifest = json.loads((job_folders(job_id).outputs / "manifest.json").read_text())
     assert manifest["narration"]["voice"] == "en-gb"

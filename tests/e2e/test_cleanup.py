@@ -1,8 +1,6 @@
 """The cleanup sweep on folders aged with os.utime, against real jobs in Prefect."""
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +9,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.cleanup import cleanup_sweep
 from flows.settings import settings
-from flows.storage.sweep import plan_sweep
+from tests.utils.factories import aged, new_job_id
 from tests.utils.service import http, queue_id, submit, wait_status
-from tests.utils.factories import HOUR, aged, new_job_id
-
 
 
 @pytest.mark.slow
@@ -28,10 +24,13 @@ def test_sweep_removes_old_work_and_ended_outputs_but_never_an_active_jobs(servi
         http.post(f"{service.url}/api/jobs/{cancelled}/cancel")
         wait_status(service, cancelled, "cancelled")
         stranger = new_job_id()
-        keep = [aged(home / "temp" / queued, 72), aged(home / "proxy" / queued, 72),
-                aged(home / "temp" / stranger, 23)]
-        remove = [aged(home / "jobs" / cancelled, 24 * 8, 5000), aged(home / "results" / cancelled, 24 * 8),
-                  aged(home / "temp" / cancelled, 30), aged(home / "proxy" / stranger, 49)]
+        keep = [aged(home / "temp" / queued, 72), aged(home / "proxy" / queued, 72), aged(home / "temp" / stranger, 23)]
+        remove = [
+            aged(home / "jobs" / cancelled, 24 * 8, 5000),
+            aged(home / "results" / cancelled, 24 * 8),
+            aged(home / "temp" / cancelled, 30),
+            aged(home / "proxy" / stranger, 49),
+        ]
 
         freed = cleanup_sweep()
     finally:

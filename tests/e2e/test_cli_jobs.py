@@ -46,7 +46,11 @@ def test_generate_on_the_service_then_list_cancel_retry_and_their_exit_codes(ser
 def test_ctrl_c_on_generate_with_api_cancels_the_job_on_the_service(service: Any) -> None:
     generate = subprocess.Popen(
         [AURA, "generate", "Interrupted bees", "--duration", "180", "--width", "1920", "--api", service.url],
-        env=os.environ.copy(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env=os.environ.copy(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         job_id = generate.stdout.readline().split()[1]
         wait_status(service, job_id, "running")
@@ -66,8 +70,13 @@ def test_ctrl_c_on_retry_with_watch_stops_watching_and_the_attempt_goes_on(servi
         # Retried at once: the cancel's end event (sent 3 s after it, for late log lines) comes after the retry's start.
         assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
         with printed.open("w") as output:
-            retry = subprocess.Popen([AURA, "jobs", "retry", job_id, "--watch", "--api", service.url],
-                                     env=os.environ.copy(), text=True, stdout=output, stderr=subprocess.STDOUT)
+            retry = subprocess.Popen(
+                [AURA, "jobs", "retry", job_id, "--watch", "--api", service.url],
+                env=os.environ.copy(),
+                text=True,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         try:
             wait_for(lambda: "attempt 2 is queued" in printed.read_text(), timeout=60, what="the retry")
             time.sleep(2)  # watching the queued attempt, which must not end the watch

@@ -20,8 +20,9 @@ SLOW_RENDER = ["generate", "Slow bees", "--duration", "40", "--width", "1280"]
 
 
 def aura(*args: str, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([AURA, *args], env={**os.environ, **env}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [AURA, *args], env={**os.environ, **env}, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def flow_run_state(job_id: str) -> str:

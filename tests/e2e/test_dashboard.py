@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from blocks import ChatScriptWriter
-from flows.media.probe import probe
 from flows.contract.layout import job_folders
+from flows.media.probe import probe
 from tests.utils.browser import PHONE, browser, page, screenshot  # noqa: F401  (fixtures)
 from tests.utils.chat import ChatStandIn
 from tests.utils.keys import ALICE, secured  # noqa: F401  (a fixture)
@@ -36,8 +36,13 @@ def watch(service: Any) -> Iterator[Callable[[str], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
     def start(job_id: str) -> subprocess.Popen[str]:
-        watcher = subprocess.Popen([AURA, "jobs", "watch", job_id, "--api", service.url], env=os.environ.copy(),
-                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        watcher = subprocess.Popen(
+            [AURA, "jobs", "watch", job_id, "--api", service.url],
+            env=os.environ.copy(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         started.append(watcher)
         return watcher
 
@@ -64,12 +69,14 @@ def start_from_form(page: Page, topic: str, seconds: int) -> str:
     return shown_job_id(page)
 
 
-def test_a_job_from_the_form_runs_live_and_its_video_plays(service: Any, page: Page, watch: Watch,
-                                                            artifacts_dir: Path) -> None:
+def test_a_job_from_the_form_runs_live_and_its_video_plays(
+    service: Any, page: Page, watch: Watch, artifacts_dir: Path
+) -> None:
     page.goto(service.url)
     expect(page.get_by_role("heading", name="New video")).to_be_visible()
     unlabelled = page.locator("input, select, textarea").evaluate_all(
-        "(fields) => fields.filter((field) => field.labels.length === 0).map((field) => field.id)")
+        "(fields) => fields.filter((field) => field.labels.length === 0).map((field) => field.id)"
+    )
     assert unlabelled == []
     assert page.evaluate("import('/web/format.js').then((format) => format.duration(8130))") == "2h 15m 30s"
     job_id = start_from_form(page, "Why honeybees matter", 8)
@@ -99,7 +106,8 @@ def test_a_job_from_the_form_runs_live_and_its_video_plays(service: Any, page: P
     subtitles = http.get(service.url + page.get_by_role("link", name="Download video.srt").get_attribute("href"))
     assert subtitles.status_code == 200 and "-->" in subtitles.text
     expect(page.get_by_role("link", name="Open the run in Prefect")).to_have_attribute(
-        "href", re.compile(r"/runs/flow-run/[0-9a-f-]{36}$"))
+        "href", re.compile(r"/runs/flow-run/[0-9a-f-]{36}$")
+    )
 
     page.get_by_label("Show").select_option("completed")
     row = page.locator(f"#job-table tr[data-job-id='{job_id}']")
@@ -112,8 +120,9 @@ def test_a_job_from_the_form_runs_live_and_its_video_plays(service: Any, page: P
     assert "100%" in output and f"Completed job {job_id}" in output and "video.mp4" in output
 
 
-def test_cancel_goes_through_a_confirmation_and_ends_the_job(service: Any, page: Page, watch: Watch,
-                                                             artifacts_dir: Path) -> None:
+def test_cancel_goes_through_a_confirmation_and_ends_the_job(
+    service: Any, page: Page, watch: Watch, artifacts_dir: Path
+) -> None:
     page.goto(service.url)
     job_id = start_from_form(page, "A long film about bees", 180)
     watcher = watch(job_id)
@@ -143,12 +152,16 @@ def test_cancel_goes_through_a_confirmation_and_ends_the_job(service: Any, page:
 @pytest.mark.parametrize("chat_server", [[401]], indirect=True)
 @pytest.mark.parametrize("page", [PHONE], indirect=True)
 def test_a_failed_job_shows_why_and_resumes_with_the_retry_button(
-        service: Any, chat_server: ChatStandIn, page: Page, watch: Watch, artifacts_dir: Path) -> None:
+    service: Any, chat_server: ChatStandIn, page: Page, watch: Watch, artifacts_dir: Path
+) -> None:
     writer = ChatScriptWriter(base_url=chat_server.base_url, model="stand-in", timeout_seconds=5)
     # Playwright's sync API runs an event loop in this thread; without `_sync` Prefect would hand back a coroutine.
     writer.save("refusing", overwrite=True, _sync=True)
-    job_id = submit(service, "Refused", shape={"plan": {"targetDurationSeconds": 6}, "render": {"width": 320},
-                                              "providers": {"script": "refusing"}})
+    job_id = submit(
+        service,
+        "Refused",
+        shape={"plan": {"targetDurationSeconds": 6}, "render": {"width": 320}, "providers": {"script": "refusing"}},
+    )
     watcher = watch(job_id)
     page.goto(f"{service.url}/#job={job_id}")
 
@@ -188,7 +201,8 @@ def test_the_page_reconnects_by_itself_after_an_api_restart(service: Any, page: 
 
 
 def test_with_keys_on_the_page_signs_in_and_streams_without_the_key_in_any_url(
-        secured: Any, page: Page, artifacts_dir: Path) -> None:
+    secured: Any, page: Page, artifacts_dir: Path
+) -> None:
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
     page.goto(secured.url)
@@ -203,7 +217,8 @@ def test_with_keys_on_the_page_signs_in_and_streams_without_the_key_in_any_url(
     expect(page.locator("#job-status")).to_contain_text("completed", timeout=SECONDS)
     duration = page.locator("#job-video").evaluate(
         "(video) => video.readyState >= 1 ? video.duration : new Promise((done) => "
-        "video.addEventListener('loadedmetadata', () => done(video.duration), { once: true }))")
+        "video.addEventListener('loadedmetadata', () => done(video.duration), { once: true }))"
+    )
     assert duration > 1
     assert any("/events?" in url and "access_token=" in url for url in urls)
     assert not [url for url in urls if ALICE in url]

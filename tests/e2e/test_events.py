@@ -38,8 +38,9 @@ def twin(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api
 @pytest.fixture(scope="module")
 def quick(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     """An API process that pings after 1 s idle and calls a stage stalled after 3 s without progress."""
-    with ApiProcess(tmp_path_factory.mktemp("quick") / "api.log", AURA_EVENTS_PING_SECONDS="1",
-                    AURA_STALL_SECONDS="3") as api:
+    with ApiProcess(
+        tmp_path_factory.mktemp("quick") / "api.log", AURA_EVENTS_PING_SECONDS="1", AURA_STALL_SECONDS="3"
+    ) as api:
         yield api
 
 
@@ -48,8 +49,11 @@ def events_url(api: Any, job_id: str) -> str:
 
 
 def of(events: list[Received], name: str, **fields: Any) -> list[Received]:
-    return [event for event in events
-            if event.event == name and all(event.data.get(key) == value for key, value in fields.items())]
+    return [
+        event
+        for event in events
+        if event.event == name and all(event.data.get(key) == value for key, value in fields.items())
+    ]
 
 
 class Listener(threading.Thread):
@@ -151,7 +155,7 @@ def test_a_stalled_render_is_reported_then_stopped_by_the_watchdog(service: Any,
     stall = of(events, "warning", kind="stall")[0].data
     assert stall["step"] == "render" and stall["stallSeconds"] == 3
     assert stall["logTail"] and "no progress in render" in stall["message"]
-    after_stall = events[events.index(of(events, "warning", kind="stall")[0]):]
+    after_stall = events[events.index(of(events, "warning", kind="stall")[0]) :]
     assert of(after_stall, "step-status", step="render", status="retrying"), "the watchdog failed the stage"
     assert any("no progress for 15 s" in line.data["message"] for line in of(after_stall, "job-log"))
     assert of(after_stall, "step-status", step="render", status="completed")
@@ -185,8 +189,11 @@ def test_a_cancelled_job_ends_its_stream_and_a_retry_resumes_it(service: Any) ->
 @pytest.mark.parametrize("chat_server", [[503] * 4], indirect=True)
 def test_a_failing_stage_shows_its_retries_then_the_failure(service: Any, chat_server: ChatStandIn) -> None:
     ChatScriptWriter(base_url=chat_server.base_url, model="stand-in", timeout_seconds=5).save("down", overwrite=True)
-    job_id = submit(service, "Fails", shape={"plan": {"targetDurationSeconds": 6}, "render": {"width": 320},
-                                            "providers": {"script": "down"}})
+    job_id = submit(
+        service,
+        "Fails",
+        shape={"plan": {"targetDurationSeconds": 6}, "render": {"width": 320}, "providers": {"script": "down"}},
+    )
     events = read_events(events_url(service, job_id))
 
     script = [event.data["status"] for event in of(events, "step-status", step="script")]
@@ -206,8 +213,11 @@ def test_fifty_clients_of_one_job_cost_prefect_no_more_than_one(service: Any, tw
         listeners = [Listener(events_url(twin, job_id), timeout=8) for _ in range(clients)]
         for listener in listeners:
             listener.start()
-        wait_for(lambda: http.get(f"{twin.url}/api/events/stats").json()["subscribers"] >= clients, timeout=30,
-                 what=f"{clients} subscribers")
+        wait_for(
+            lambda: http.get(f"{twin.url}/api/events/stats").json()["subscribers"] >= clients,
+            timeout=30,
+            what=f"{clients} subscribers",
+        )
         start = http.get(f"{twin.url}/api/events/stats").json()
         time.sleep(4)
         end = http.get(f"{twin.url}/api/events/stats").json()

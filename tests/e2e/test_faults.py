@@ -20,8 +20,11 @@ MEDIUM = {"plan": {"targetDurationSeconds": 40}, "render": {"width": 640}}
 def small_disk(folder: Path, *options: str) -> Iterator[None]:
     """A 256 KiB tmpfs mounted on `folder` (root only, as a real full or read-only disk would be)."""
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=256k", *options]), "tmpfs", str(folder)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join(["size=256k", *options]), "tmpfs", str(folder)],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield
     finally:
@@ -30,7 +33,8 @@ def small_disk(folder: Path, *options: str) -> Iterator[None]:
 
 @pytest.mark.parametrize("options", [[], ["ro"]], ids=["full", "read-only"])
 def test_a_full_or_read_only_disk_fails_the_render_clearly_publishes_nothing_and_resumes(
-        service: Any, options: list[str]) -> None:
+    service: Any, options: list[str]
+) -> None:
     with ExitStack() as disk:
         with pool_paused():
             job_id = submit(service, "Bees on a small disk", shape=MEDIUM)

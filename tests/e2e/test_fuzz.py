@@ -10,8 +10,8 @@ from urllib.parse import quote
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
 from tests.utils.service import SHORT, http, pool_paused, submit, wait_status
@@ -63,13 +63,15 @@ def check_answer(status: int, content_type: str, text: str, what: str) -> None:
 
 
 def test_generated_requests_on_every_route_get_no_5xx_and_every_error_is_a_problem(
-        fuzzed: ApiProcess, paused_pool: None) -> None:
+    fuzzed: ApiProcess, paused_pool: None
+) -> None:
     schema = schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 17
     cases: Counter[str] = Counter()
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
             @settings(FAST, max_examples=EXAMPLES)
             @given(case=operation.as_strategy(mode))
             def call(case: Any) -> None:
@@ -93,8 +95,7 @@ HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0
 
 @FAST
 @given(cursor=st.one_of(HEADER_TEXT, st.from_regex(r"\A-?[0-9]{1,22}-[0-9]{1,6}\Z")))
-def test_any_last_event_id_gets_a_stream_a_204_or_a_problem(fuzzed: ApiProcess, finished_job: str,
-                                                             cursor: str) -> None:
+def test_any_last_event_id_gets_a_stream_a_204_or_a_problem(fuzzed: ApiProcess, finished_job: str, cursor: str) -> None:
     url = f"{fuzzed.url}/api/jobs/{finished_job}/events"
     # The job has ended, so a stream that opens runs to its terminal event and closes.
     answer = http.get(url, headers={**AS_FUZZ, "Last-Event-ID": cursor})
@@ -109,8 +110,9 @@ def test_any_last_event_id_gets_a_stream_a_204_or_a_problem(fuzzed: ApiProcess, 
 @given(name=st.text(min_size=1, max_size=80))
 def test_any_artifact_name_gets_the_file_or_a_404(fuzzed: ApiProcess, finished_job: str, name: str) -> None:
     # A name ending in "/" is redirected to the one without, as every route is: follow it.
-    answer = http.get(f"{fuzzed.url}/api/jobs/{finished_job}/artifacts/{quote(name, safe='')}", headers=AS_FUZZ,
-                      follow_redirects=True)
+    answer = http.get(
+        f"{fuzzed.url}/api/jobs/{finished_job}/artifacts/{quote(name, safe='')}", headers=AS_FUZZ, follow_redirects=True
+    )
     check_answer(answer.status_code, answer.headers.get("content-type", ""), answer.text, repr(name))
     assert answer.status_code in (200, 404), name
     if answer.status_code == 200:

@@ -15,14 +15,19 @@ from tests.utils.factories import make_request, new_job_id, wait_for
 
 pytestmark = pytest.mark.slow
 
+
 def run_with_writer(base_url: str, name: str) -> object:
     ChatScriptWriter(base_url=base_url, model="stand-in", timeout_seconds=5).save(name, overwrite=True)
-    return generate_video(make_request(providers={"script": name}, plan={"targetDurationSeconds": 8}),
-                          job_id=new_job_id(), return_state=True)
+    return generate_video(
+        make_request(providers={"script": name}, plan={"targetDurationSeconds": 8}),
+        job_id=new_job_id(),
+        return_state=True,
+    )
 
 
 def script_task_run(state: object) -> object:
     with get_client(sync_client=True) as client:
+
         def find() -> object:
             runs = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
@@ -59,10 +64,12 @@ def test_an_unreachable_chat_endpoint_falls_back_to_the_offline_writer_with_a_wa
     state = run_with_writer("http://127.0.0.1:9/v1", "offline-writer")
     assert state.is_completed(), state.message
     with get_client(sync_client=True) as client:
+
         def warning() -> list:
-            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            )
             return [log for log in logs if "using the offline writer" in log.message]
 
         found = wait_for(warning, timeout=10, what="the fallback warning in the run's logs")
     assert found[0].level == 30
-

@@ -3,9 +3,9 @@ and what happens there when an API process, the Prefect server or a whole worker
 and when 200 jobs queue at once."""
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -26,8 +26,9 @@ RAN_ON = re.compile(r"attempt \d+ on worker (\S+),")
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # The API processes read their copy of the jobs whole every 5 s, so a deletion shows within a test's wait.
-    with cluster(tmp_path_factory.mktemp("cluster"), workers=2, worker_limit=2, apis=2,
-                 AURA_JOB_INDEX_RESYNC_SECONDS="5") as started:
+    with cluster(
+        tmp_path_factory.mktemp("cluster"), workers=2, worker_limit=2, apis=2, AURA_JOB_INDEX_RESYNC_SECONDS="5"
+    ) as started:
         yield started
 
 
@@ -46,8 +47,10 @@ def test_jobs_through_either_api_complete_once_each_on_either_worker(nodes: Clus
 
     # Log lines reach Prefect in batches, possibly after the job ended. (Both workers may log
     # "submitting" for one run: Prefect lets one have it and aborts the other.)
-    ran_on = {job_id: wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")
-              for job_id in job_ids}
+    ran_on = {
+        job_id: wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")
+        for job_id in job_ids
+    }
     assert {job_id: workers for job_id, workers in ran_on.items() if len(workers) != 1} == {}
     per_worker = Counter(workers[0] for workers in ran_on.values())
     assert set(per_worker) == {"node-1", "node-2"}, per_worker
@@ -82,13 +85,13 @@ def test_a_client_whose_api_process_is_killed_resumes_on_the_other_and_misses_no
     assert durable(before + after[1:]) == durable(whole)
 
 
-def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_ends_truthfully(
-        nodes: Cluster) -> None:
+def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_ends_truthfully(nodes: Cluster) -> None:
     one, two = nodes.apis
     job_id = submit(one, "Through a Prefect restart", shape=MEDIUM)
     wait_status(one, job_id, "running")
     nodes.stop_prefect()
     try:
+
         def prefect_gone() -> bool:
             # Reads come from the API process's copy of the jobs until it is too old to trust (3 s).
             status = http.get(f"{two.url}/api/jobs/{job_id}").status_code
@@ -96,8 +99,13 @@ def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_en
             return status == 503
 
         wait_for(prefect_gone, timeout=10, interval=0.2, what="reads to find Prefect gone")
-        for method, path in (("GET", f"/api/jobs/{job_id}"), ("GET", "/api/jobs"), ("POST", "/api/jobs"),
-                             ("GET", f"/api/jobs/{job_id}/events"), ("GET", "/api/queue")):
+        for method, path in (
+            ("GET", f"/api/jobs/{job_id}"),
+            ("GET", "/api/jobs"),
+            ("POST", "/api/jobs"),
+            ("GET", f"/api/jobs/{job_id}/events"),
+            ("GET", "/api/queue"),
+        ):
             answer = http.request(method, two.url + path, json=body("Nobody home") if method == "POST" else None)
             assert answer.status_code == 503, (method, path, answer.status_code, answer.text)
             assert answer.json()["code"] == "E503-PREFECT_UNAVAILABLE"
@@ -119,8 +127,12 @@ def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_en
 def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_other(nodes: Cluster) -> None:
     one, _ = nodes.apis
     job_id = submit(one, "Lost with its machine", shape=MEDIUM)
-    wait_for(lambda: http.get(f"{one.url}/api/jobs/{job_id}").json()["stage"] == "render", timeout=120,
-             interval=0.2, what="the render")
+    wait_for(
+        lambda: http.get(f"{one.url}/api/jobs/{job_id}").json()["stage"] == "render",
+        timeout=120,
+        interval=0.2,
+        what="the render",
+    )
     lost = wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")[0]
     nodes.kill_worker(lost)
 
@@ -130,11 +142,17 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
     assert http.post(f"{one.url}/api/jobs/{job_id}/retry").status_code == 202
     events = read_events(f"{one.url}/api/jobs/{job_id}/events")
     assert events[-1].event == "job-completed"
-    reused = {event.data["step"] for event in events if event.event == "step-status"
-              and event.data["status"] == "cached" and event.data["attempt"] == 2}
+    reused = {
+        event.data["step"]
+        for event in events
+        if event.event == "step-status" and event.data["status"] == "cached" and event.data["attempt"] == 2
+    }
     assert reused == {"script", "voice", "visuals"}
-    placements = wait_for(lambda: len(ran := workers_that_ran(one, job_id)) == 2 and ran, timeout=15,
-                          what="the second attempt's placement")
+    placements = wait_for(
+        lambda: len(ran := workers_that_ran(one, job_id)) == 2 and ran,
+        timeout=15,
+        what="the second attempt's placement",
+    )
     assert placements[0] == lost and placements[1] != lost
 
 
@@ -146,8 +164,12 @@ def test_a_change_made_through_one_api_process_shows_on_the_other_within_its_ref
         assert job(two, job_id)["status"] == "queued"
         assert http.post(f"{one.url}/api/jobs/{job_id}/cancel").json()["status"] == "cancelled"
         assert job(one, job_id)["status"] == "cancelled" and listed(one)[job_id] == "cancelled"
-        wait_for(lambda: job(two, job_id)["status"] == listed(two)[job_id] == "cancelled", timeout=10, interval=0.2,
-                 what="the other API process to read the cancel")
+        wait_for(
+            lambda: job(two, job_id)["status"] == listed(two)[job_id] == "cancelled",
+            timeout=10,
+            interval=0.2,
+            what="the other API process to read the cancel",
+        )
         assert http.get(f"{one.url}/api/jobs").json()["stats"] == http.get(f"{two.url}/api/jobs").json()["stats"]
     finally:
         nodes.pause_pool(False)
@@ -160,15 +182,25 @@ def test_a_job_deleted_in_prefect_is_gone_from_every_api_process_after_its_next_
         job_id = submit(one, "Deleted by an operator", shape=TINY)
         wait_for(lambda: all(job_id in listed(api) for api in (one, two)), timeout=10, what="both processes to list it")
         http.delete(f"{nodes.prefect_api_url}/flow_runs/{job(one, job_id)['flowRunId']}").raise_for_status()
-        wait_for(lambda: all(job_id not in listed(api) and http.get(f"{api.url}/api/jobs/{job_id}").status_code == 404
-                             for api in (one, two)), timeout=30, interval=0.5, what="the deleted job to be gone")
+        wait_for(
+            lambda: all(
+                job_id not in listed(api) and http.get(f"{api.url}/api/jobs/{job_id}").status_code == 404
+                for api in (one, two)
+            ),
+            timeout=30,
+            interval=0.5,
+            what="the deleted job to be gone",
+        )
     finally:
         nodes.pause_pool(False)
 
 
 def listed(api: Any) -> dict[str, str]:
     """Status by job id of the newest 200 jobs the process lists."""
-    return {found["jobId"]: found["status"] for found in http.get(f"{api.url}/api/jobs", params={"limit": 200}).json()["jobs"]}
+    return {
+        found["jobId"]: found["status"]
+        for found in http.get(f"{api.url}/api/jobs", params={"limit": 200}).json()["jobs"]
+    }
 
 
 def test_two_hundred_queued_jobs_are_all_kept_and_start_in_priority_order(nodes: Cluster) -> None:
@@ -177,17 +209,31 @@ def test_two_hundred_queued_jobs_are_all_kept_and_start_in_priority_order(nodes:
     nodes.pause_pool(True)
     try:
         with ThreadPoolExecutor(8) as clients:
-            ids = list(clients.map(lambda number: submit((one, two)[number % 2], f"Queued {number}",
-                                                         priority=priorities[number], shape=TINY), range(200)))
+            ids = list(
+                clients.map(
+                    lambda number: submit(
+                        (one, two)[number % 2], f"Queued {number}", priority=priorities[number], shape=TINY
+                    ),
+                    range(200),
+                )
+            )
     finally:
         nodes.pause_pool(False)
     # Half went in through the other process: this one reads them at its next refresh.
-    wait_for(lambda: (stats := http.get(f"{one.url}/api/queue").json()["stats"])["queued"] + stats["running"] == 200,
-             timeout=10, interval=0.5, what="all 200 jobs in the queue")
+    wait_for(
+        lambda: (stats := http.get(f"{one.url}/api/queue").json()["stats"])["queued"] + stats["running"] == 200,
+        timeout=10,
+        interval=0.5,
+        what="all 200 jobs in the queue",
+    )
     assert sorted(job["jobId"] for job in jobs_of(two, ids)) == sorted(ids)
     slots = 2 * sum(worker.poll() is None for worker in nodes.workers.values())  # each worker runs two at once
-    first = wait_for(lambda: len(started := [job for job in jobs_of(one, ids) if job["startedAt"]]) >= slots
-                     and started, timeout=120, interval=0.5, what="the first jobs to start")
+    first = wait_for(
+        lambda: len(started := [job for job in jobs_of(one, ids) if job["startedAt"]]) >= slots and started,
+        timeout=120,
+        interval=0.5,
+        what="the first jobs to start",
+    )
     # The rest need not run: this is the module's last test, and the cluster goes with it.
     nodes.pause_pool(True)
     assert {job["priority"] for job in first} == {1}, sorted(job["priority"] for job in first)

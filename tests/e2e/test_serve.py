@@ -38,8 +38,9 @@ def test_serve_runs_a_job_and_stopping_it_stops_every_process_it_started(tmp_pat
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "AURA_HOME"))}
     env |= {"AURA_HOME": str(tmp_path / "home"), "AURA_PREFECT_PORT": str(free_port()), "AURA_WORKER_LIMIT": "1"}
-    serve = subprocess.Popen([AURA, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+    serve = subprocess.Popen(
+        [AURA, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     api = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -50,10 +51,16 @@ def test_serve_runs_a_job_and_stopping_it_stops_every_process_it_started(tmp_pat
 
     try:
         wait_for(up, timeout=180, interval=0.5, what="aura serve to answer")
-        job_id = httpx.post(f"{api}/api/jobs", json={"brief": {"topic": "Serve"}, "plan": {
-            "targetDurationSeconds": 180}, "render": {"width": 1920}}).json()["jobId"]
-        wait_for(lambda: httpx.get(f"{api}/api/jobs/{job_id}").json()["stage"] == "render", timeout=120,
-                 interval=0.3, what="the job to reach render")
+        job_id = httpx.post(
+            f"{api}/api/jobs",
+            json={"brief": {"topic": "Serve"}, "plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}},
+        ).json()["jobId"]
+        wait_for(
+            lambda: httpx.get(f"{api}/api/jobs/{job_id}").json()["stage"] == "render",
+            timeout=120,
+            interval=0.3,
+            what="the job to reach render",
+        )
         started = descendants(serve.pid)
         assert len(started) >= 4, "expected the Prefect server, the worker, a flow run and FFmpeg"
         serve.send_signal(stop_signal)

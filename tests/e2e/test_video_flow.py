@@ -17,10 +17,10 @@ from prefect.client.schemas.filters import (
 )
 
 from api.jobs.progress import read_snapshot
+from flows.contract.layout import job_folders
+from flows.contract.stages import STAGES
 from flows.media.ffmpeg import ffmpeg_exe
 from flows.media.probe import max_volume_db, probe
-from flows.contract.stages import STAGES
-from flows.contract.layout import job_folders
 from flows.video import generate_video
 from tests.utils.factories import make_request, new_job_id, wait_for
 
@@ -48,14 +48,19 @@ def narration_seconds(job_id: str) -> float:
 def frame_at(video: Path, at: float, out: Path) -> Image.Image:
     import subprocess
 
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-ss", f"{at:.2f}", "-i", str(video),
-                    "-frames:v", "1", str(out)], check=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-ss", f"{at:.2f}", "-i", str(video), "-frames:v", "1", str(out)],
+        check=True,
+    )
     return Image.open(out).convert("RGB")
 
 
 def subtitled_request(subtitles: str) -> object:
-    return make_request(brief={"audience": "school children", "aspect": "16:9"},
-                        plan={"targetDurationSeconds": 20}, render={"width": 640, "subtitles": subtitles})
+    return make_request(
+        brief={"audience": "school children", "aspect": "16:9"},
+        plan={"targetDurationSeconds": 20},
+        render={"width": 640, "subtitles": subtitles},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +116,7 @@ def test_outputs_and_manifest_are_published_with_sizes(sidecar_job: str) -> None
 
 def test_prefect_shows_one_task_run_per_stage_and_their_progress(sidecar_job: str) -> None:
     with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name={"any_": [sidecar_job]}), limit=1
-        )[0]
+        flow_run = client.read_flow_runs(flow_run_filter=FlowRunFilter(name={"any_": [sidecar_job]}), limit=1)[0]
         assert flow_run.state.is_completed()
 
         def task_runs() -> list:
@@ -143,8 +146,9 @@ def test_burned_subtitles_draw_text_where_the_plain_video_has_none(
 
 @pytest.mark.parametrize("aspect", ["9:16", "1:1"])
 def test_other_aspects_render_at_their_size(aspect: str) -> None:
-    request = make_request(brief={"aspect": aspect}, plan={"targetDurationSeconds": 8},
-                           render={"width": None, "height": 320})
+    request = make_request(
+        brief={"aspect": aspect}, plan={"targetDurationSeconds": 8}, render={"width": None, "height": 320}
+    )
     job_id, state = run_job(request)
     assert state.is_completed(), state.message
     picture = probe(job_folders(job_id).outputs / "video.mp4").first("video")
@@ -173,6 +177,7 @@ def test_missing_provider_fails_at_once_with_its_code() -> None:
 
 def task_states(flow_run_id: object) -> dict[str, str]:
     with get_client(sync_client=True) as client:
+
         def read() -> dict[str, str]:
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
             final = {run.name: run.state.name for run in runs if run.state and run.state.is_final()}
@@ -192,10 +197,12 @@ def test_a_failed_job_resumes_from_its_last_completed_stage_and_records_why_it_f
     assert first.is_failed()
     assert "StorageError" in first.message
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["job-error"]),
-            flow_run_id=ArtifactFilterFlowRunId(any_=[first.state_details.flow_run_id]),
-        ))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["job-error"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[first.state_details.flow_run_id]),
+            )
+        )
     error = json.loads(artifacts[0].description)
     assert (error["code"], error["stage"]) == ("E307-STORAGE", "render")
     assert error["suggestedActions"]
@@ -205,7 +212,10 @@ def test_a_failed_job_resumes_from_its_last_completed_stage_and_records_why_it_f
     assert second.is_completed(), second.message
     states = task_states(second.state_details.flow_run_id)
     assert {stage: states[stage] for stage in ("script", "voice", "visuals")} == {
-        "script": "Cached", "voice": "Cached", "visuals": "Cached"}
+        "script": "Cached",
+        "voice": "Cached",
+        "visuals": "Cached",
+    }
     assert (states["brief"], states["render"], states["finalize"]) == ("Completed", "Completed", "Completed")
     manifest = json.loads((folders.outputs / "manifest.json").read_text())
     assert manifest["attempt"] == 2

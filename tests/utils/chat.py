@@ -11,8 +11,11 @@ import pytest
 GOOD_SCRIPT = {
     "title": "Bees",
     "scenes": [
-        {"title": f"Scene {number}", "narration": [f"This is sentence {number} about bees."],
-         "onScreen": [f"Point {number}"]}
+        {
+            "title": f"Scene {number}",
+            "narration": [f"This is sentence {number} about bees."],
+            "onScreen": [f"Point {number}"],
+        }
         for number in range(1, 4)
     ],
 }

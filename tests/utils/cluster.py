@@ -37,20 +37,47 @@ class Cluster:
         port = self.prefect_api_url.split(":")[-1].split("/")[0]
         with (self.folder / "prefect.log").open("ab") as log:
             self.server = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", port,
-                 "--analytics-off"], env=self.server_env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    port,
+                    "--analytics-off",
+                ],
+                env=self.server_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_healthy(self.prefect_api_url, self.server, timeout=180)
 
     def database_commits(self) -> int:
         """Transactions Prefect's database has committed: its load, in the one unit every query shares."""
-        answer = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
-                                 f"select xact_commit from pg_stat_database where datname = '{self.database}'"],
-                                check=True, capture_output=True, text=True)
+        answer = subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-tAc",
+                f"select xact_commit from pg_stat_database where datname = '{self.database}'",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return int(answer.stdout.strip())
 
     def pause_pool(self, paused: bool) -> None:
-        httpx.patch(f"{self.prefect_api_url}/work_pools/video", json={"is_paused": paused}, timeout=30).raise_for_status()
+        httpx.patch(
+            f"{self.prefect_api_url}/work_pools/video", json={"is_paused": paused}, timeout=30
+        ).raise_for_status()
 
     def stop_prefect(self) -> None:
         if self.server and self.server.poll() is None:
@@ -59,15 +86,22 @@ class Cluster:
 
     def start_worker(self, name: str, limit: int) -> subprocess.Popen[bytes]:
         with (self.folder / f"{name}.log").open("ab") as log:
-            worker = subprocess.Popen([AURA, "worker", "--limit", str(limit), "--name", name], env=self.env,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            worker = subprocess.Popen(
+                [AURA, "worker", "--limit", str(limit), "--name", name],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.workers[name] = worker
         wait_for(lambda: name in self.online_workers(), timeout=120, interval=0.5, what=f"worker {name} online")
         return worker
 
     def online_workers(self) -> set[str]:
         answer = httpx.post(f"{self.prefect_api_url}/work_pools/video/workers/filter", json={}, timeout=10)
-        return {worker["name"] for worker in answer.json() if worker["status"] == "ONLINE"} if answer.is_success else set()
+        return (
+            {worker["name"] for worker in answer.json() if worker["status"] == "ONLINE"} if answer.is_success else set()
+        )
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL the worker and everything under it, as if its machine died."""
@@ -99,17 +133,22 @@ def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int, **env: 
     server_env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "AURA_"))}
     server_env |= {
         "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{POSTGRES}/{database}",
-        "PREFECT_HOME": str(folder / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(folder / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     api_url = f"http://127.0.0.1:{free_port()}/api"
     node_env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    node_env |= {"PREFECT_API_URL": api_url, "AURA_HOME": str(folder / "shared"),
-                 "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results"),
-                 # The shortest the automation allows: heartbeats come every 30 s.
-                 "AURA_WORKER_LOST_SECONDS": "45",
-                 # Room for a load test's 200 queued jobs of one (anonymous) owner.
-                 "AURA_MAX_QUEUED_PER_OWNER": "500", **env}
+    node_env |= {
+        "PREFECT_API_URL": api_url,
+        "AURA_HOME": str(folder / "shared"),
+        "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results"),
+        # The shortest the automation allows: heartbeats come every 30 s.
+        "AURA_WORKER_LOST_SECONDS": "45",
+        # Room for a load test's 200 queued jobs of one (anonymous) owner.
+        "AURA_MAX_QUEUED_PER_OWNER": "500",
+        **env,
+    }
     found = Cluster(prefect_api_url=api_url, database=database, server_env=server_env, env=node_env, folder=folder)
     try:
         found.start_prefect()

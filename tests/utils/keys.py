@@ -17,9 +17,13 @@ def secured(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     folder = tmp_path_factory.mktemp("secured")
     keys = folder / "keys.txt"
     keys.write_text(f"# operators\n{ADMIN} ops admin\n")
-    with ApiProcess(folder / "api.log", AURA_API_KEYS=f"{ALICE}:alice,{BOB}:bob",
-                    AURA_API_KEYS_FILE=str(keys), AURA_MAX_QUEUED_PER_OWNER="2",
-                    AURA_CORS_ORIGINS=f'["{STUDIO}"]') as api:
+    with ApiProcess(
+        folder / "api.log",
+        AURA_API_KEYS=f"{ALICE}:alice,{BOB}:bob",
+        AURA_API_KEYS_FILE=str(keys),
+        AURA_MAX_QUEUED_PER_OWNER="2",
+        AURA_CORS_ORIGINS=f'["{STUDIO}"]',
+    ) as api:
         yield api
 
 

@@ -35,10 +35,15 @@ def job(api: Any, job_id: str, headers: dict[str, str] | None = None) -> dict[st
     return answer.json()
 
 
-def wait_status(api: Any, job_id: str, *statuses: str, timeout: float = 90,
-                headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return wait_for(lambda: (found := job(api, job_id, headers))["status"] in statuses and found,
-                    timeout=timeout, interval=0.3, what=f"job {job_id} to be {'/'.join(statuses)}")
+def wait_status(
+    api: Any, job_id: str, *statuses: str, timeout: float = 90, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: (found := job(api, job_id, headers))["status"] in statuses and found,
+        timeout=timeout,
+        interval=0.3,
+        what=f"job {job_id} to be {'/'.join(statuses)}",
+    )
 
 
 def ffmpeg_of(job_id: str) -> list[int]:

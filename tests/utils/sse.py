@@ -22,15 +22,23 @@ class Received:
         return int(micros), int(n)
 
 
-def read_events(url: str, *, last_event_id: str | None = None, stop_after: int | None = None,
-                until: str | None = None, timeout: float = 120,
-                params: dict[str, str] | None = None) -> list[Received]:
+def read_events(
+    url: str,
+    *,
+    last_event_id: str | None = None,
+    stop_after: int | None = None,
+    until: str | None = None,
+    timeout: float = 120,
+    params: dict[str, str] | None = None,
+) -> list[Received]:
     """Events of one connection, until the server ends it, `stop_after` events, or an event named `until`."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     received: list[Received] = []
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=httpx.Timeout(timeout, read=30)) as client, \
-            connect_sse(client, "GET", url, headers=headers, params=params) as source:
+    with (
+        httpx.Client(timeout=httpx.Timeout(timeout, read=30)) as client,
+        connect_sse(client, "GET", url, headers=headers, params=params) as source,
+    ):
         source.response.raise_for_status()
         for sse in source.iter_sse():
             if not sse.data:
@@ -43,8 +51,11 @@ def read_events(url: str, *, last_event_id: str | None = None, stop_after: int |
 
 def durable(events: list[Received]) -> list[tuple[str, str, dict[str, Any]]]:
     """What every reading of the stream must agree on: all but the opening snapshot and progress ticks."""
-    return [(event.id, event.event, {key: value for key, value in event.data.items() if key != "etaSeconds"})
-            for event in events if event.event != "step-progress" and event.id != "0-0"]
+    return [
+        (event.id, event.event, {key: value for key, value in event.data.items() if key != "etaSeconds"})
+        for event in events
+        if event.event != "step-progress" and event.id != "0-0"
+    ]
 
 
 def raw_stream(url: str, *, seconds: float) -> list[str]:

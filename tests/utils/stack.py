@@ -33,8 +33,9 @@ class ApiProcess:
 
     def start(self) -> "ApiProcess":
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([AURA, "api", "--port", str(self.port)], env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [AURA, "api", "--port", str(self.port)], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

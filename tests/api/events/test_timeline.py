@@ -1,17 +1,17 @@
 """The fold from Prefect records to events, and the ETA's fit, on facts made by hand (no server needed)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from prefect.client.schemas.objects import StateType
 
-from api.events.eta import EtaModel, Prior, StageTiming
+from api.events.eta import EtaModel
 from api.events.facts import FlowState, LogLine, Progress, RunEnd, TaskState
 from api.events.timeline import ORIGIN, EventId, Timeline
 from api.settings import settings
 from tests.utils.factories import make_request
 
-START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 RUN = uuid4()
 
 
@@ -30,11 +30,29 @@ def story() -> list:
     return [
         FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
         TaskState(at(0.1), RUN, ref="t1", stage="render", status="started"),
-        Progress(at(0.5), RUN, ref="p1", stage="render", artifact_id=render, stage_percent=40, current_item=4,
-                 total_items=10, message="second 4 of 10"),
+        Progress(
+            at(0.5),
+            RUN,
+            ref="p1",
+            stage="render",
+            artifact_id=render,
+            stage_percent=40,
+            current_item=4,
+            total_items=10,
+            message="second 4 of 10",
+        ),
         LogLine(at(0.6), RUN, ref="l1", timestamp=at(0.2), level=20, task_run_id=None, message="render started"),
-        Progress(at(0.9), RUN, ref="p2", stage="render", artifact_id=render, stage_percent=90, current_item=9,
-                 total_items=10, message="second 9 of 10"),
+        Progress(
+            at(0.9),
+            RUN,
+            ref="p2",
+            stage="render",
+            artifact_id=render,
+            stage_percent=90,
+            current_item=9,
+            total_items=10,
+            message="second 9 of 10",
+        ),
         TaskState(at(1.0), RUN, ref="t2", stage="render", status="completed"),
         FlowState(at(1.1), RUN, ref="f2", type=StateType.COMPLETED, name="Completed", message=""),
         RunEnd(at(4.1), RUN, ref="end", type=StateType.COMPLETED, ended_at=at(1.1), started_at=at(0.0)),
@@ -53,8 +71,9 @@ def test_facts_told_in_any_order_and_batches_get_the_same_ids() -> None:
 
     ids = [event.id for event in one.events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    assert [(e.id, type(e.data).__name__) for e in one.events if type(e.data).__name__ != "StepProgressEvent"] == \
-        [(e.id, type(e.data).__name__) for e in two.events if type(e.data).__name__ != "StepProgressEvent"]
+    assert [(e.id, type(e.data).__name__) for e in one.events if type(e.data).__name__ != "StepProgressEvent"] == [
+        (e.id, type(e.data).__name__) for e in two.events if type(e.data).__name__ != "StepProgressEvent"
+    ]
     assert one.events[-1].final and one.is_last_word(one.events[-1])
 
 
@@ -85,10 +104,13 @@ def test_a_stage_without_progress_gets_one_stall_warning_at_the_right_time() -> 
 
 def test_a_stage_killed_by_a_cancel_is_reported_cancelled() -> None:
     line = timeline()
-    line.add(story()[:2] + [
-        FlowState(at(0.2), RUN, ref="f3", type=StateType.CANCELLING, name="Cancelling", message=""),
-        TaskState(at(0.3), RUN, ref="t3", stage="render", status="crashed"),
-    ])
+    line.add(
+        story()[:2]
+        + [
+            FlowState(at(0.2), RUN, ref="f3", type=StateType.CANCELLING, name="Cancelling", message=""),
+            TaskState(at(0.3), RUN, ref="t3", stage="render", status="crashed"),
+        ]
+    )
     line.commit(at(10))
     assert line.events[-1].data.status == "cancelled" and line.status == "cancelling"
 
@@ -100,5 +122,3 @@ def test_malformed_and_foreign_ids_are_refused() -> None:
     assert not line.valid_cursor(EventId(1000, 0), at(10)), "before the job"
     assert not line.valid_cursor(EventId.parse("99999999999999999-0"), at(10)), "the future"
     assert line.valid_cursor(ORIGIN, at(10)) and line.valid_cursor(EventId(int(at(1).timestamp() * 1e6)), at(10))
-
-

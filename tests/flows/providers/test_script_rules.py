@@ -6,8 +6,14 @@ from tests.utils.factories import make_request
 
 @pytest.mark.parametrize(
     ("seconds", "density", "scenes"),
-    [(60, "sparse", 3), (60, "balanced", 5), (60, "dense", 8), (10, "balanced", 3),
-     (1800, "dense", 20), (240, "sparse", 12)],
+    [
+        (60, "sparse", 3),
+        (60, "balanced", 5),
+        (60, "dense", 8),
+        (10, "balanced", 3),
+        (1800, "dense", 20),
+        (240, "sparse", 12),
+    ],
 )
 def test_scene_count_follows_density_within_3_to_20(seconds: float, density: str, scenes: int) -> None:
     request = make_request(plan={"targetDurationSeconds": seconds, "density": density})
@@ -39,8 +45,10 @@ def test_script_opens_with_the_topic_speaks_to_audience_and_goal_and_closes() ->
 
 def test_longer_target_gives_proportionally_more_words() -> None:
     words = [
-        sum(len(sentence.split()) for sentence in write_script(
-            make_request(plan={"targetDurationSeconds": seconds})).sentences())
+        sum(
+            len(sentence.split())
+            for sentence in write_script(make_request(plan={"targetDurationSeconds": seconds})).sentences()
+        )
         for seconds in (30, 120)
     ]
     assert 3 < words[1] / words[0] < 5

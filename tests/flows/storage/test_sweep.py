@@ -17,5 +17,6 @@ def test_plan_keeps_active_jobs_and_recent_folders(tmp_path: Path) -> None:
     statuses = {active: "running", ended: "failed", done: "completed"}
     plan = plan_sweep(tmp_path, statuses, temp_hours=24, proxy_hours=48, ended_days=7)
     assert sorted((removal.folder.parent.name, removal.job_id) for removal in plan) == sorted(
-        [("jobs", ended), ("results", ended), ("temp", unknown)])
+        [("jobs", ended), ("results", ended), ("temp", unknown)]
+    )
     assert all(removal.bytes_freed == 1000 for removal in plan)
