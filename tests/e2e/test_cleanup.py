@@ -1,6 +1,5 @@
 """The cleanup sweep on folders aged with os.utime, against real jobs in Prefect."""
 
-import time
 from typing import Any
 
 import pytest
@@ -9,7 +8,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.cleanup import cleanup_sweep
 from flows.settings import settings
-from tests.utils.factories import aged, new_job_id
+from tests.utils.factories import aged, new_job_id, wait_for
 from tests.utils.service import http, queue_id, submit, wait_status
 
 
@@ -54,8 +53,9 @@ def test_storage_reports_usage_and_cleanup_can_be_started_now(service: Any) -> N
     started = http.post(f"{service.url}/api/cleanup")
     assert started.status_code == 202
     with get_client(sync_client=True) as client:
-        deadline = time.monotonic() + 60
-        while not (run := client.read_flow_run(started.json()["flowRunId"])).state.is_final():
-            assert time.monotonic() < deadline, "the sweep did not finish"
-            time.sleep(0.5)
+        run = wait_for(
+            lambda: found if (found := client.read_flow_run(started.json()["flowRunId"])).state.is_final() else None,
+            timeout=60,
+            what="the sweep",
+        )
     assert run.state.is_completed()

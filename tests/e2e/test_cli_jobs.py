@@ -4,14 +4,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.utils.factories import wait_for
-from tests.utils.service import http, pool_paused, submit, wait_status
+from tests.utils.service import http, job, pool_paused, submit, wait_status
 from tests.utils.stack import AURA, free_port
 
 pytestmark = pytest.mark.slow
@@ -63,28 +62,52 @@ def test_ctrl_c_on_generate_with_api_cancels_the_job_on_the_service(service: Any
     assert wait_status(service, job_id, "cancelled", "completed")["status"] == "cancelled"
 
 
+def retry_watch(service: Any, job_id: str, printed: Path) -> subprocess.Popen[str]:
+    with printed.open("w") as output:
+        return subprocess.Popen(
+            [AURA, "jobs", "retry", job_id, "--watch", "--api", service.url],
+            env=os.environ.copy(),
+            text=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def test_retry_with_watch_follows_the_new_attempt_past_the_earlier_attempts_end(service: Any, tmp_path: Path) -> None:
+    printed = tmp_path / "retry.txt"
+    with pool_paused():
+        job_id = submit(service, "Retried at once, then watched")
+        # Retried at once: the cancel's end event (sent 3 s after it, for late log lines) comes after the retry's start.
+        assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
+        retry = retry_watch(service, job_id, printed)
+        try:
+            wait_for(lambda: "attempt 2 is queued" in printed.read_text(), timeout=60, what="the retry")
+        except BaseException:
+            retry.kill()
+            raise
+    # The pool is open again: attempt 2 runs while attempt 1's end (and its replay) reaches the watch.
+    try:
+        retry.wait(timeout=120)
+    finally:
+        retry.kill()
+    assert retry.returncode == 0, printed.read_text()
+    assert f"Completed job {job_id}" in printed.read_text()
+
+
 def test_ctrl_c_on_retry_with_watch_stops_watching_and_the_attempt_goes_on(service: Any, tmp_path: Path) -> None:
     printed = tmp_path / "retry.txt"
     with pool_paused():
         job_id = submit(service, "Retried, then left alone")
-        # Retried at once: the cancel's end event (sent 3 s after it, for late log lines) comes after the retry's start.
         assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
-        with printed.open("w") as output:
-            retry = subprocess.Popen(
-                [AURA, "jobs", "retry", job_id, "--watch", "--api", service.url],
-                env=os.environ.copy(),
-                text=True,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        retry = retry_watch(service, job_id, printed)
         try:
             wait_for(lambda: "attempt 2 is queued" in printed.read_text(), timeout=60, what="the retry")
-            time.sleep(2)  # watching the queued attempt, which must not end the watch
-            assert retry.poll() is None, printed.read_text()
             retry.send_signal(signal.SIGINT)
             retry.wait(timeout=60)
         finally:
             retry.kill()
-    assert retry.returncode == 130, printed.read_text()
-    assert f"Stopped watching; job {job_id} goes on." in printed.read_text()
-    assert wait_status(service, job_id, "completed", "failed", "cancelled")["status"] == "completed"
+        assert retry.returncode == 130, printed.read_text()
+        assert f"Stopped watching; job {job_id} goes on." in printed.read_text()
+        left = job(service, job_id)
+        assert (left["status"], left["attempt"]) == ("queued", 2)
+        http.post(f"{service.url}/api/jobs/{job_id}/cancel")

@@ -10,8 +10,8 @@ ETA: a forecast made with the history each API process had learned then.
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -108,7 +108,7 @@ def test_reconnecting_with_last_event_id_misses_nothing_and_repeats_nothing(serv
 
     assert rest[0].event == "job-status" and rest[0].id == part[-1].id, "the snapshot stands at the client's place"
     keys = [event.key for event in part + rest[1:]]
-    assert all(earlier < later for earlier, later in zip(keys, keys[1:])), "no event twice, none out of order"
+    assert all(earlier < later for earlier, later in pairwise(keys)), "no event twice, none out of order"
     assert durable(part + rest[1:]) == durable(whole.events)
     # The query parameter does the same as the header.
     by_query = read_events(events_url(service, job_id), params={"lastEventId": part[-1].id})
@@ -219,8 +219,15 @@ def test_fifty_clients_of_one_job_cost_prefect_no_more_than_one(service: Any, tw
             what=f"{clients} subscribers",
         )
         start = http.get(f"{twin.url}/api/events/stats").json()
-        time.sleep(4)
-        end = http.get(f"{twin.url}/api/events/stats").json()
+        end = wait_for(
+            lambda: (
+                stats
+                if (stats := http.get(f"{twin.url}/api/events/stats").json())["ticks"] >= start["ticks"] + 8
+                else None
+            ),
+            timeout=30,
+            what="eight more poll ticks",
+        )
         for listener in listeners:
             listener.join(timeout=30)
         assert all(listener.events for listener in listeners)
