@@ -1,0 +1,1 @@
+"""FFmpeg and pictures: the process handling, the render, subtitles, captions, probing. No Prefect in here."""

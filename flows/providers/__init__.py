@@ -1,0 +1,1 @@
+"""Script writers, voices and slides: plain functions of plain data, no Prefect in here."""

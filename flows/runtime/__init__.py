@@ -1,0 +1,1 @@
+"""What runs inside a flow run around the stages: the attempt's lifecycle, cancellation, stage reporting, the retry policy."""

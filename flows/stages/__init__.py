@@ -11,13 +11,16 @@ go away together with the files they describe.
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from prefect import runtime, task
+from prefect import Task, runtime, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.runtime.retry import is_transient, retry_delays
 from flows.settings import settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -27,7 +30,7 @@ def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     return f"{job_id}/.cache/{context.task.name}-{digest}"
 
 
-def stage_task(name: str, *, cache: bool = False) -> Callable[[Callable[..., Any]], Any]:
+def stage_task(name: str, *, cache: bool = False) -> Callable[[Callable[P, R]], Task[P, R]]:
     """The task decorator every stage shares: its name, the retry policy, and resume caching."""
     caching: dict[str, Any] = (
         {"cache_key_fn": stage_cache_key, "persist_result": True} if cache else {"cache_policy": NO_CACHE}

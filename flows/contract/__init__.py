@@ -1,0 +1,1 @@
+"""What the flows and the service agree on; the only part of `flows` that `api` imports (with `flows.settings`)."""
