@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -10,7 +11,9 @@ from api import problems
 from api.keys import load_keys
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.correlation import CorrelationMiddleware
+from api.middleware.paths import EncodedSlashMiddleware
 from api.routes import events, jobs, queue, render, system, tokens, web
+from api.schemas.problem import add_components, document_problems
 from api.service import JobService
 from api.settings import settings
 
@@ -22,6 +25,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with JobService.running() as service:
         app.state.service = service
         yield
+
+
+def document_errors_as_problems(app: FastAPI) -> None:
+    """`app.openapi`: FastAPI's document with the event payloads in its components and every error a problem."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            add_components(document, *events.STREAM_MODELS)
+            app.openapi_schema = document_problems(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app() -> FastAPI:
@@ -36,6 +53,8 @@ def create_app() -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/web", web.files, name="web")
+    document_errors_as_problems(app)
+    app.add_middleware(EncodedSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(CorrelationMiddleware)
     if settings.cors_origins:

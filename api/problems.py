@@ -7,7 +7,8 @@ only a bug in this service is a 500.
 
 The job model raises its own errors (`api.jobs.errors`) and the pipeline's request
 check raises `InvalidRequest`; the status each gets is decided here, and only here.
-Errors found at the HTTP edge itself (keys, body size) raise `Problem`.
+Errors found at the HTTP edge itself (keys, body size) raise `Problem`; a `Range` a file cannot
+serve raises Starlette's own range errors, answered here like the rest.
 """
 
 import logging
@@ -19,9 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prefect.exceptions import PrefectHTTPStatusError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from api.jobs.errors import JobConflict, JobError, JobNotFound, NotDeployed, OutputNotFound, QueueFull
-from api.middleware.correlation import correlation_id
+from api.middleware.correlation import HEADER, correlation_id
 from api.schemas.problem import MEDIA_TYPE
 from flows.contract.errors import InvalidRequest
 
@@ -98,7 +100,7 @@ def _invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
 def _field(error: dict[str, Any]) -> str:
     if error["type"] == "json_invalid":
         return "body"
-    return ".".join(str(part) for part in error["loc"] if part != "body")
+    return ".".join(str(part) for part in error["loc"] if part != "body") or "body"
 
 
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -126,6 +128,32 @@ def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
+def _malformed_range(request: Request, exc: MalformedRangeHeader) -> JSONResponse:
+    return problem_response(
+        request,
+        Problem(
+            400,
+            "E400-BAD_RANGE",
+            "Malformed Range",
+            f"the Range header cannot be read: {exc.content}",
+            suggested_actions=["Send `Range: bytes=<first>-<last>`, or no Range for the whole file."],
+        ),
+    )
+
+
+def _range_not_satisfiable(request: Request, exc: RangeNotSatisfiable) -> JSONResponse:
+    return problem_response(
+        request,
+        Problem(
+            416,
+            "E416-RANGE_NOT_SATISFIABLE",
+            "Range not satisfiable",
+            f"the file has {exc.max_size} bytes; the Range starts past its end",
+            headers={"Content-Range": f"bytes */{exc.max_size}"},
+        ),
+    )
+
+
 def _prefect_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("Prefect did not answer: %s", exc)
     return problem_response(
@@ -148,7 +176,8 @@ def _prefect_status(request: Request, exc: PrefectHTTPStatusError) -> JSONRespon
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error [correlation %s]", correlation_id(request))
+    # Starlette calls this handler outside the `except` that caught `exc`: pass it, or the log has no traceback.
+    log.error("unhandled error [correlation %s]", correlation_id(request), exc_info=exc)
     return problem_response(
         request,
         Problem(
@@ -156,16 +185,20 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
             "E500-INTERNAL",
             "Internal error",
             "the service failed; the correlation id identifies its log",
+            # Answered from outside the correlation middleware, which would otherwise add it.
+            headers={HEADER: correlation_id(request)},
         ),
     )
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(Problem, lambda request, exc: problem_response(request, exc))  # type: ignore[arg-type]
+    app.add_exception_handler(Problem, lambda request, exc: problem_response(request, exc))
     app.add_exception_handler(JobError, _job_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidRequest, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(MalformedRangeHeader, _malformed_range)  # type: ignore[arg-type]
+    app.add_exception_handler(RangeNotSatisfiable, _range_not_satisfiable)  # type: ignore[arg-type]
     app.add_exception_handler(httpx.TransportError, _prefect_down)
     app.add_exception_handler(PrefectHTTPStatusError, _prefect_status)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

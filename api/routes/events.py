@@ -11,8 +11,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.dependencies import Admin, Service, Who
 from api.events.poller import Feed, Poller
 from api.events.timeline import ORIGIN, Emitted, EventId
-from api.schemas.events import EVENT_NAMES, EventsStats, StreamEvent, WarningEvent
-from api.schemas.problem import problem_responses
+from api.schemas.events import EVENT_NAMES, EventsStats, WarningEvent
+from api.schemas.problem import COMPONENTS, problem_responses
 from api.settings import settings
 
 router = APIRouter(tags=["events"])
@@ -26,6 +26,39 @@ and a terminal `job-completed`, `job-failed` or `job-cancelled`, after which the
 `: ping` comments keep an idle stream open. Reconnect with `Last-Event-ID` (header) or `lastEventId`
 (query) to get exactly what was missed, from any API process. A client that already had the job's
 terminal event is answered 204, which tells a browser's EventSource to stop reconnecting."""
+# The models of the events' `data`; `api.main` puts them into the document's components.
+STREAM_MODELS = tuple(EVENT_NAMES)
+
+
+def _event_item(model: type, name: str) -> dict[str, object]:
+    return {
+        "type": "object",
+        "title": name,
+        "required": ["event", "id", "data"],
+        "properties": {
+            "event": {"const": name},
+            "id": {
+                "type": "string",
+                "description": "Increases strictly within a job; send it back as `Last-Event-ID`.",
+            },
+            "retry": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "On the first event: the reconnection delay, ms.",
+            },
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": COMPONENTS + model.__name__},
+            },
+        },
+    }
+
+
+# One event of the stream (OpenAPI 3.2's `itemSchema`, as FastAPI writes it for its own streams).
+STREAM_CONTENT = {
+    "text/event-stream": {"itemSchema": {"oneOf": [_event_item(model, name) for model, name in EVENT_NAMES.items()]}}
+}
 
 
 @router.get(
@@ -34,9 +67,8 @@ terminal event is answered 204, which tells a browser's EventSource to stop reco
     description=STREAM_DOC,
     responses={
         200: {
-            "model": StreamEvent,
-            "content": {"text/event-stream": {}},
-            "description": "The event stream; each event's `data` is one of these models.",
+            "content": STREAM_CONTENT,
+            "description": "The event stream; each event's `data` is the JSON of the model its `event` names.",
         },
         204: {"description": "The client already had the terminal event."},
         **problem_responses(401, 404, 422, 503),

@@ -1,23 +1,32 @@
 """`/api/jobs`: create, read, list, follow, cancel and retry video jobs."""
 
+import os
 from datetime import datetime
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 
 from api.dependencies import Correlation, Service, Who
 from api.schemas.jobs import JobCreated, JobPublic, JobsPublic, JobStatus, JobStatusPublic, LogsPublic, ProgressPublic
 from api.schemas.problem import problem_responses
+from flows.contract.layout import OUTPUT_TYPES
 from flows.contract.request import VideoRequest
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-# Every route may answer these: a missing key, a bad parameter, Prefect away.
-COMMON = (401, 422, 503)
-ONE_JOB = problem_responses(*COMMON, 404)
+# The statuses each kind of route can answer, besides its success. Every route here needs a key (401)
+# and asks Prefect (503); one job's routes answer 404 for a job that is not there or not the caller's;
+# POST routes pass the body limit (413) whether or not they read a body. A 422 comes only from
+# parameters or a body that can be invalid, so only routes that have them declare it.
+COMMON = (401, 503)
+ONE_JOB = (*COMMON, 404)
+CHANGE_JOB = (*ONE_JOB, 409, 413)
 
 
-@router.post("", status_code=202, response_model=JobCreated, responses=problem_responses(*COMMON, 400, 413, 429))
+@router.post("", status_code=202, response_model=JobCreated, responses=problem_responses(*COMMON, 400, 413, 422, 429))
 async def create_job(
     body: VideoRequest, response: Response, service: Service, correlation_id: Correlation, who: Who
 ) -> JobCreated:
@@ -27,7 +36,7 @@ async def create_job(
     return created
 
 
-@router.get("", response_model=JobsPublic, responses=problem_responses(*COMMON))
+@router.get("", response_model=JobsPublic, responses=problem_responses(*COMMON, 422))
 async def list_jobs(
     service: Service,
     who: Who,
@@ -39,19 +48,19 @@ async def list_jobs(
     return await service.page(who, statuses=status, limit=limit, offset=offset)
 
 
-@router.get("/{job_id}", response_model=JobPublic, responses=ONE_JOB)
+@router.get("/{job_id}", response_model=JobPublic, responses=problem_responses(*ONE_JOB))
 async def read_job(job_id: str, service: Service, who: Who) -> JobPublic:
     """The job: status, stage, percent, timestamps, attempt, artifacts, and the error if it failed."""
     return await service.read(job_id, who)
 
 
-@router.get("/{job_id}/progress", response_model=ProgressPublic, responses=ONE_JOB)
+@router.get("/{job_id}/progress", response_model=ProgressPublic, responses=problem_responses(*ONE_JOB))
 async def read_progress(job_id: str, service: Service, who: Who) -> ProgressPublic:
     """Where the job stands: stage, overall percent, elapsed time and estimate."""
     return await service.progress(job_id, who)
 
 
-@router.get("/{job_id}/logs", response_model=LogsPublic, responses=ONE_JOB)
+@router.get("/{job_id}/logs", response_model=LogsPublic, responses=problem_responses(*ONE_JOB, 422))
 async def read_logs(
     job_id: str,
     service: Service,
@@ -63,32 +72,60 @@ async def read_logs(
     return await service.logs(job_id, who, after=after, limit=limit)
 
 
+class ArtifactFile(FileResponse):
+    """A file answer whose `Range` errors are problems like every other error, not Starlette's plain text.
+
+    A `Range` the file cannot serve raises before anything is sent; `api.problems` answers 400 for a
+    malformed one and 416 for one past the end, the statuses Starlette gives them.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        wanted, if_range = headers.get("range"), headers.get("if-range")
+        if (
+            wanted is not None
+            and self.stat_result is not None
+            and (if_range is None or self._should_use_range(if_range))
+        ):
+            self._parse_range_header(wanted, self.stat_result.st_size)
+        await super().__call__(scope, receive, send)
+
+
+# Each output's type; `multipart/byteranges` answers a Range of several parts.
+FILE_CONTENT: dict[str, dict[str, object]] = {media_type: {} for media_type in sorted(set(OUTPUT_TYPES.values()))}
+
+
 @router.get(
     "/{job_id}/artifacts/{name}",
-    response_class=FileResponse,
+    response_class=ArtifactFile,
     responses={
-        200: {"description": "The file; Range requests answer 206.", "content": {"application/octet-stream": {}}},
-        206: {"description": "Part of the file, for a Range request."},
-        **problem_responses(*COMMON, 404, 416),
+        200: {
+            "description": "The file (`video.mp4`, `video.srt`, `thumbnail.jpg`, `manifest.json`, `ffmpeg.log`).",
+            "content": FILE_CONTENT,
+        },
+        206: {
+            "description": "Part of the file, for a Range request.",
+            "content": {**FILE_CONTENT, "multipart/byteranges": {}},
+        },
+        **problem_responses(*ONE_JOB, 400, 416),
     },
 )
 async def download_artifact(job_id: str, name: str, service: Service, who: Who) -> FileResponse:
     """A finished job's output file, with HTTP Range support for seeking."""
     path, media_type = await service.output(job_id, name, who)
-    return FileResponse(path, media_type=media_type, filename=name, content_disposition_type="inline")
+    stat = await anyio.to_thread.run_sync(os.stat, path)
+    return ArtifactFile(path, media_type=media_type, filename=name, content_disposition_type="inline", stat_result=stat)
 
 
 @router.post(
-    "/{job_id}/cancel", status_code=202, response_model=JobStatusPublic, responses=problem_responses(*COMMON, 404, 409)
+    "/{job_id}/cancel", status_code=202, response_model=JobStatusPublic, responses=problem_responses(*CHANGE_JOB)
 )
 async def cancel_job(job_id: str, service: Service, who: Who) -> JobStatusPublic:
     """Cancel: a queued job at once; a running one stops its stage and FFmpeg within a second."""
     return await service.cancel(job_id, who)
 
 
-@router.post(
-    "/{job_id}/retry", status_code=202, response_model=JobPublic, responses=problem_responses(*COMMON, 404, 409)
-)
+@router.post("/{job_id}/retry", status_code=202, response_model=JobPublic, responses=problem_responses(*CHANGE_JOB))
 async def retry_job(
     job_id: str, response: Response, service: Service, who: Who, correlation_id: Correlation
 ) -> JobPublic:

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes.jobs import COMMON, ONE_JOB, cancel_job, read_progress
+from api.routes.jobs import CHANGE_JOB, ONE_JOB, cancel_job, read_progress
 from api.schemas.jobs import JobStatusPublic, ProgressPublic
 from api.schemas.problem import problem_responses
 
@@ -12,7 +12,7 @@ router.add_api_route(
     read_progress,
     methods=["GET"],
     response_model=ProgressPublic,
-    responses=ONE_JOB,
+    responses=problem_responses(*ONE_JOB),
     summary="Read render progress",
 )
 router.add_api_route(
@@ -21,6 +21,6 @@ router.add_api_route(
     methods=["POST"],
     status_code=202,
     response_model=JobStatusPublic,
-    responses=problem_responses(*COMMON, 404, 409),
+    responses=problem_responses(*CHANGE_JOB),
     summary="Cancel render",
 )

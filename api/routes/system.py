@@ -28,7 +28,7 @@ async def read_storage(_: Admin) -> StoragePublic:
     status_code=202,
     response_model=CleanupStarted,
     tags=["storage"],
-    responses=problem_responses(401, 403, 503),
+    responses=problem_responses(401, 403, 413, 503),
 )
 async def start_cleanup(service: Service, _: Admin) -> CleanupStarted:
     """Run the cleanup sweep now, as a flow run of its deployment (admins only)."""

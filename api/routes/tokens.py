@@ -12,13 +12,11 @@ from api.settings import settings
 router = APIRouter(prefix="/api/tokens", tags=["auth"])
 
 
-@router.post("", response_model=AccessToken, status_code=201, responses=problem_responses(401))
+@router.post("", response_model=AccessToken, status_code=201, responses=problem_responses(401, 413))
 async def create_token(keys: Keys, who: Who) -> AccessToken:
     """A token that reads what the caller's key reads (GET only) until it expires.
 
     For URLs a browser fetches without headers: EventSource streams, `<video>` sources, download links.
     """
     token, expires = keys.issue(who, settings.access_token_seconds)
-    return AccessToken(
-        token=token, expires_at=datetime.fromtimestamp(expires, UTC), owner=who.owner, admin=who.admin
-    )
+    return AccessToken(token=token, expires_at=datetime.fromtimestamp(expires, UTC), owner=who.owner, admin=who.admin)
