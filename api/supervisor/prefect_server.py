@@ -57,7 +57,8 @@ def _free_port(preferred: int) -> int:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return probe.getsockname()[1]
+            bound: int = probe.getsockname()[1]
+            return bound
     raise OSError("no free TCP port on 127.0.0.1")
 
 
@@ -82,6 +83,8 @@ def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [
                 sys.executable,
+                # -P: not the working directory first on sys.path (see processes.SAFE_PATH).
+                "-P",
                 "-m",
                 "prefect",
                 "server",

@@ -25,6 +25,9 @@ from flows.settings import settings as pipeline
 
 STOP_TIMEOUT_SECONDS = 10.0
 WARM_PARENT_START_SECONDS = 60.0
+# `python -P -m ...`: `-m` alone puts the working directory first on sys.path, and the
+# service may start anywhere; a `flows/` or `api/` folder there must not shadow the installed packages.
+SAFE_PATH = "-P"
 
 
 def worker_env(api_url: str, warm_parent_socket: Path, name: str) -> dict[str, str]:
@@ -89,7 +92,7 @@ def terminate_flow_runs(worker: subprocess.Popen[bytes], warm_parent: subprocess
 def running_warm_parent(api_url: str, socket_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
     """The warm parent of this worker's flow runs (`flows.launch.warm_parent`), ready when the block starts."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.launch.warm_parent", str(socket_path)],
+        [sys.executable, SAFE_PATH, "-m", "flows.launch.warm_parent", str(socket_path)],
         env=worker_env(api_url, socket_path, name),
         start_new_session=True,
     )
@@ -112,6 +115,7 @@ def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subproces
         process = subprocess.Popen(
             [
                 sys.executable,
+                SAFE_PATH,
                 "-m",
                 "prefect",
                 "worker",

@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 
 from prefect.automations import Automation
+from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import StateType
@@ -25,7 +26,11 @@ WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
 HEARTBEAT_SECONDS = 30
 
 
-DEFAULT_DOCUMENTS = {"offline": RuleScriptWriter, "default": EspeakVoice, "slides": SlideVisuals}
+DEFAULT_DOCUMENTS: dict[str, type[Block]] = {
+    "offline": RuleScriptWriter,
+    "default": EspeakVoice,
+    "slides": SlideVisuals,
+}
 
 
 def register_blocks() -> None:
@@ -61,7 +66,8 @@ def deploy() -> None:
     `site-packages`), which Prefect records as the runs' working directory.
     """
     subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)],
+        # -P: the entrypoints' folder is the working directory; Prefect puts it on sys.path itself.
+        [sys.executable, "-P", "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)],
         cwd=ENTRYPOINT_ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -76,8 +82,10 @@ def create_worker_lost_automation() -> None:
     30 s and a little late, so a window of one interval would fail healthy jobs.
     """
     within = timedelta(seconds=settings.worker_lost_seconds)
+    existing: Automation | None
     try:
-        existing = Automation.read(name=WORKER_LOST_AUTOMATION)
+        # Typed as a coroutine (Prefect's overloads of read); called from sync code it returns the automation.
+        existing = Automation.read(name=WORKER_LOST_AUTOMATION)  # type: ignore[assignment]
     except (ValueError, ObjectNotFound):
         existing = None
     if existing is not None:

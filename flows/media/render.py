@@ -5,14 +5,24 @@ the narration moves on); with burned subtitles each sentence gets its own
 still with the caption drawn in. The pixel format is converted once per
 still, before the frame-rate filter repeats it (measured twice as fast as
 the other order).
+
+Everything is written in the scratch folder (`work`) and moved into the stage's
+results folder (`out`) only once the encode has succeeded, so `out` never holds a
+partial video: a cancelled, stalled or failed encode leaves there only its
+`ffmpeg.log`, where an operator looks for the encoder's own message.
 """
 
+import errno
 import math
+import os
+import shutil
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from PIL import Image
 
+from flows.contract.errors import StorageError
 from flows.media.captions import caption_image
 from flows.media.ffmpeg import run_ffmpeg
 from flows.media.subtitles import write_srt
@@ -35,74 +45,119 @@ def render_video(
     cancelled: Callable[[], bool],
     progress: Progress,
 ) -> Rendered:
-    """Encode `out/video.mp4` (and `video.srt`, `thumbnail.jpg`, `ffmpeg.log`)."""
+    """Encode `out/video.mp4` (and `video.srt`, `thumbnail.jpg`, `ffmpeg.log`), in `work` first."""
     total = math.ceil(narration.seconds)
     progress(0, total, "preparing stills")
     timeline = _timeline(narration, slides, burned=subtitles == "burned", work=work)
     playlist = work / "timeline.ffconcat"
     playlist.write_text(_ffconcat(timeline), encoding="utf-8")
 
-    video = out / "video.mp4"
-    log = out / "ffmpeg.log"
+    video = work / "video.mp4"
+    log = work / "ffmpeg.log"
     log.unlink(missing_ok=True)
-    run_ffmpeg(
-        [
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            str(playlist),
-            "-i",
-            str(narration.audio),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-vf",
-            f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,fps={fps}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            preset,
-            "-tune",
-            "stillimage",
-            "-crf",
-            "23",
-            "-colorspace",
-            "bt709",
-            "-color_primaries",
-            "bt709",
-            "-color_trc",
-            "bt709",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ar",
-            "44100",
-            "-t",
-            f"{narration.seconds:.3f}",
-            "-movflags",
-            "+faststart",
-            str(video),
-        ],
-        log=log,
-        stall_seconds=stall_seconds,
-        cancelled=cancelled,
-        on_progress=lambda seconds: progress(
-            min(total, int(seconds)), total, f"second {min(total, int(seconds))} of {total}"
-        ),
-    )
+    try:
+        run_ffmpeg(
+            [
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(playlist),
+                "-i",
+                str(narration.audio),
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-vf",
+                f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,fps={fps}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                preset,
+                "-tune",
+                "stillimage",
+                "-crf",
+                "23",
+                "-colorspace",
+                "bt709",
+                "-color_primaries",
+                "bt709",
+                "-color_trc",
+                "bt709",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                "-ar",
+                "44100",
+                "-t",
+                f"{narration.seconds:.3f}",
+                "-movflags",
+                "+faststart",
+                str(video),
+            ],
+            log=log,
+            stall_seconds=stall_seconds,
+            cancelled=cancelled,
+            on_progress=lambda seconds: progress(
+                min(total, int(seconds)), total, f"second {min(total, int(seconds))} of {total}"
+            ),
+        )
+    except BaseException:
+        # Cancelled (JobCancelled, KeyboardInterrupt, Prefect's TerminationSignal), stalled or
+        # failed: the partial video stays in scratch, which the attempt's end removes; the log
+        # goes where it always was, for the encoder's own message.
+        with suppress(StorageError):
+            _move_into(out, [log])
+        raise
 
     srt = None
     if subtitles != "none":
-        srt = out / "video.srt"
+        srt = work / "video.srt"
         write_srt(narration.cues(), srt)
-    thumbnail = out / "thumbnail.jpg"
+    thumbnail = work / "thumbnail.jpg"
     _thumbnail(slides.images[0], thumbnail)
+    # Complete: only now into the stage's results (the log first, as on a failure).
+    _move_into(out, [log])
+    _move_into(out, [video, thumbnail, *([srt] if srt else [])])
     progress(total, total, f"{total} seconds encoded")
-    return Rendered(video=video, subtitles=srt, thumbnail=thumbnail, log=log, seconds=narration.seconds)
+    return Rendered(
+        video=out / video.name,
+        subtitles=out / srt.name if srt else None,
+        thumbnail=out / thumbnail.name,
+        log=out / log.name,
+        seconds=narration.seconds,
+    )
+
+
+def _move_into(folder: Path, files: list[Path]) -> None:
+    """Move finished files from scratch into `folder`, all of them or none.
+
+    A rename, scratch and results being folders of one storage root; where scratch is another
+    file system, a copy to a hidden name renamed into place, so a file there is always whole.
+    """
+    moved: list[Path] = []
+    for path in files:
+        target = folder / path.name
+        try:
+            try:
+                os.replace(path, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                partial = folder / f".{path.name}.partial"
+                try:
+                    shutil.copyfile(path, partial)
+                    os.replace(partial, target)
+                finally:
+                    partial.unlink(missing_ok=True)
+        except OSError as exc:
+            for done in moved:
+                done.unlink(missing_ok=True)
+            raise StorageError(f"render: cannot move {path.name} into {folder}: {exc.strerror or exc}") from exc
+        moved.append(target)
 
 
 def _timeline(narration: Narration, slides: Slides, *, burned: bool, work: Path) -> list[tuple[Path, float]]:

@@ -88,6 +88,10 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: 
     assert job(service, queued)["status"] == "cancelled"
 
     wait_for(lambda: ffmpeg_of(running), timeout=90, what="FFmpeg rendering the long job")
+    folders = job_folders(running)
+    # FFmpeg encodes in scratch; the stage's results get the video only once it is complete.
+    wait_for((folders.temp / "render" / "video.mp4").exists, timeout=30, what="FFmpeg writing in scratch")
+    assert not (folders.results / "render" / "video.mp4").exists()
     started = time.monotonic()
     answer = http.post(f"{service.url}/api/render/{running}/cancel")
     assert answer.status_code == 202 and answer.json()["status"] == "cancelling"
@@ -95,7 +99,9 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: 
     assert ffmpeg_of(running) == []
     assert time.monotonic() - started < 3
     assert ended["cancelledAt"] and ended["canResume"] is True and ended["lastCompletedStage"] == "visuals"
-    assert not job_folders(running).temp.exists() and not job_folders(running).proxy.exists()
+    assert not folders.temp.exists() and not folders.proxy.exists()
+    # No partial video among the results a retry resumes from; the encoder's log stays for diagnosis.
+    assert {path.name for path in (folders.results / "render").iterdir()} == {"ffmpeg.log"}
 
     again = http.post(f"{service.url}/api/jobs/{running}/cancel")
     assert again.status_code == 409
