@@ -89,7 +89,7 @@ def load_keys(listed: str, file: Path | None) -> KeyRing:
         entries += [line.split() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     keys: dict[str, Caller] = {}
     for entry in entries:
-        key, owner, *flags = (part.strip() for part in entry)
+        key, owner, *flags = [part.strip() for part in entry] + [""] * (2 - len(entry))
         if len(key) < MIN_KEY_LENGTH or not OWNER_PATTERN.match(owner) or flags not in ([], ["admin"]):
             raise ValueError(
                 f"bad API key entry for owner {owner!r}: want a key of at least {MIN_KEY_LENGTH} "

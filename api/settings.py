@@ -55,7 +55,10 @@ class ServiceSettings(BaseSettings):
     )
     manual_retry_max: int = Field(default=3, ge=0, description="Retries a user may ask for per job.")
     manual_retry_base_seconds: float = Field(
-        default=5.0, ge=0, description="Wait before the second manual retry; doubles after."
+        default=5.0,
+        ge=0,
+        description="Manual retry backoff: retry n+1 may start base × 2^n after the last attempt ended "
+        "(the first at once; then 10 s, 20 s … with 5).",
     )
     manual_retry_cap_seconds: float = Field(default=300.0, ge=0, description="Longest wait between manual retries.")
     job_index_seconds: float = Field(

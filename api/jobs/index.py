@@ -105,20 +105,29 @@ class JobIndex:
         """Keep the copy fresh for the life of the API process."""
         while True:
             started = time.monotonic()
-            try:
-                if started - self._synced_at >= settings.job_index_resync_seconds:
-                    await self._sync(started)
-                else:
-                    await self._refresh(started)
-                self._fresh_at = started
-            except Exception as exc:  # Prefect away or answering badly: reads go to Prefect until it is back
-                self._fresh_at = self._synced_at = float("-inf")
-                log.warning(
-                    "could not refresh the jobs copy, reading Prefect instead: %s",
-                    exc,
-                    exc_info=not isinstance(exc, httpx.HTTPError),
-                )
+            await self.refresh_once(started)
             await asyncio.sleep(max(0.0, started + settings.job_index_seconds - time.monotonic()))
+
+    async def refresh_once(self, started: float | None = None) -> None:
+        """One pass of `run`: the whole copy when a resync is due, else what can have changed.
+
+        `started` is the `time.monotonic()` the pass counts as begun at (now by default); the copy
+        counts as fresh from then. A pass that fails leaves the copy unused until one succeeds.
+        """
+        started = time.monotonic() if started is None else started
+        try:
+            if started - self._synced_at >= settings.job_index_resync_seconds:
+                await self._sync(started)
+            else:
+                await self._refresh(started)
+            self._fresh_at = started
+        except Exception as exc:  # Prefect away or answering badly: reads go to Prefect until it is back
+            self._fresh_at = self._synced_at = float("-inf")
+            log.warning(
+                "could not refresh the jobs copy, reading Prefect instead: %s",
+                exc,
+                exc_info=not isinstance(exc, httpx.HTTPError),
+            )
 
     # Reads for the routes.
 
@@ -237,12 +246,14 @@ class JobIndex:
             for run in held
             if run.expected_start_time and run.expected_start_time >= since and run.state_type == StateType.SCHEDULED
         ]
+        # Prefect types `after_` as its pendulum DateTime; pydantic validates any aware datetime into one.
         lately = [
             *await self._read_latest(
-                end_time=FlowRunFilterEndTime(after_=since), id=FlowRunFilterId(not_any_=ended or None)
+                end_time=FlowRunFilterEndTime(after_=since),  # type: ignore[arg-type]
+                id=FlowRunFilterId(not_any_=ended or None),
             ),
             *await self._read_latest(
-                expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
+                expected_start_time=FlowRunFilterExpectedStartTime(after_=since),  # type: ignore[arg-type]
                 id=FlowRunFilterId(not_any_=created or None),
             ),
         ]
@@ -305,7 +316,11 @@ class JobIndex:
         found: dict[UUID, FlowRun] = {}
         before: datetime | None = None
         while True:
-            filters = {"expected_start_time": FlowRunFilterExpectedStartTime(before_=before)} if before else {}
+            # Keyword arguments of FlowRunFilter. Prefect types `before_` as its pendulum DateTime;
+            # pydantic validates any aware datetime into one.
+            filters: dict[str, Any] = (
+                {"expected_start_time": FlowRunFilterExpectedStartTime(before_=before)} if before else {}  # type: ignore[arg-type]
+            )
             page = await self.client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[LATEST_TAG]), **filters),
                 deployment_filter=deployment_filter(),

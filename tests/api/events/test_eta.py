@@ -1,6 +1,18 @@
 """The ETA model: priors fitted to finished runs, and the estimate as a job goes."""
 
-from api.events.eta import EtaModel, Prior, StageTiming
+import pytest
+
+from api.events.eta import (
+    MAX_SECONDS,
+    MAX_SLOWNESS,
+    MIN_SECONDS,
+    MIN_SLOWNESS,
+    Estimator,
+    EtaModel,
+    Prior,
+    StageTiming,
+)
+from flows.contract.stages import STAGES
 from tests.utils.factories import make_request
 
 
@@ -12,3 +24,77 @@ def test_priors_fit_a_fixed_part_and_a_rate_despite_an_odd_run() -> None:
     model = EtaModel.learn([StageTiming("render", 3.0, request)] * 3, runs_seen=3, overhead=0.6)
     assert abs(model.expected_seconds(request)["render"] - (3.0 + 0.1)) < 1e-6, "a sixth of the overhead"
     assert model.expected_seconds(request, skipped=["render"])["render"] == 0.0
+
+
+def test_velocity_needs_two_samples_a_second_apart() -> None:
+    estimator = Estimator()
+    assert estimator.velocity() is None
+    estimator.add(100.0, 0.0)
+    estimator.add(100.5, 0.05)
+    assert estimator.velocity() is None, "half a second says too little"
+    estimator.add(101.0, 0.10)
+    assert estimator.velocity() == pytest.approx(0.1)
+
+
+def test_velocity_is_the_median_of_the_last_steps_and_ignores_stale_and_flat_samples() -> None:
+    estimator = Estimator()
+    for at, fraction in [(0, 0.0), (1, 0.5), (2, 0.51), (3, 0.52), (4, 0.53), (5, 0.54), (6, 0.55)]:
+        estimator.add(at, fraction)
+    assert estimator.velocity() == pytest.approx(0.01), "the early jump has left the window"
+    estimator.add(6, 0.9)
+    assert estimator.samples[-1] == (6, 0.55), "a sample no later than the last is dropped"
+    flat = Estimator()
+    for at in range(4):
+        flat.add(at, 0.2)
+    assert flat.velocity() is None, "no progress is no speed"
+
+
+def test_the_estimate_scales_the_priors_by_how_fast_the_job_goes() -> None:
+    assert Estimator().remaining(20.0, 0.0, 0.0) == 20.0, "at the start, the priors themselves"
+    assert Estimator().remaining(20.0, 0.25, 10.0) == 30.0, "5 s of expected work took 10 s: twice as slow"
+    steady = Estimator()
+    for at, fraction in [(0, 0.0), (1, 0.05), (2, 0.10)]:
+        steady.add(at, fraction)
+    assert steady.remaining(40.0, 0.10, 2.0) == 18.0, "4 s of expected work in 2 s: half the 36 s left"
+
+
+def test_the_estimate_is_clamped_in_speed_and_in_seconds() -> None:
+    crawling = Estimator()
+    crawling.add(0, 0.0)
+    crawling.add(10, 0.0001)
+    assert crawling.remaining(100.0, 0.0001, 10.0) == pytest.approx(100.0 * 0.9999 * MAX_SLOWNESS, abs=0.1)
+    racing = Estimator()
+    racing.add(0, 0.0)
+    racing.add(1, 0.9)
+    assert racing.remaining(100.0, 0.5, 1.0) == round(50.0 * MIN_SLOWNESS, 1)
+    assert Estimator().remaining(1e6, 0.0, 0.0) == MAX_SECONDS
+    assert Estimator().remaining(20.0, 0.999, 20.0) == MIN_SECONDS
+
+
+def test_before_any_history_the_first_estimate_is_the_built_in_priors() -> None:
+    request = make_request()
+    model = EtaModel()
+    assert model.runs_seen == 0
+    assert model.remaining(request, None, 0.0, 0.0) == round(sum(model.expected_seconds(request).values()), 1)
+    assert model.remaining(request, None, 0.0, 0.0) < 10, "a 12 s video at 320 px takes seconds"
+
+
+def test_after_history_the_estimate_follows_what_finished_jobs_took() -> None:
+    request = make_request()
+    history = [StageTiming(stage, 10.0, request) for stage in STAGES for _ in range(3)]
+    model = EtaModel.learn(history, runs_seen=3)
+    assert model.remaining(request, None, 0.0, 0.0) == 60.0
+    assert model.remaining(request, "render", 50.0, 45.0) == 15.0, "on time: 45 s of 60 behind"
+    assert model.remaining(request, "render", 50.0, 90.0) == 30.0, "twice as slow as history"
+    assert model.remaining(request, None, 0.0, 0.0, skipped=["script", "voice"]) == 40.0, "a resume skips them"
+
+
+def test_an_estimator_kept_across_updates_uses_the_attempts_own_speed() -> None:
+    request = make_request()
+    model = EtaModel.learn([StageTiming(stage, 10.0, request) for stage in STAGES], runs_seen=1)
+    estimator = Estimator()
+    model.remaining(request, "voice", 0.0, 25.0, estimator=estimator, at=1000.0)
+    later = model.remaining(request, "voice", 50.0, 30.0, estimator=estimator, at=1005.0)
+    assert len(estimator.samples) == 2
+    assert later == 35.0, "5 s of expected work in the last 5 s: on time from here"
+    assert model.remaining(request, "voice", 50.0, 30.0) == 42.0, "without samples: 30 s for 25 s, all along"

@@ -1,0 +1,150 @@
+"""The poller on recorded Prefect data: what a tick reads becomes the job's events, in order, once."""
+
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun, State, StateType
+
+from api.events.poller import Poller, Subscriber
+from api.events.timeline import Emitted
+from api.jobs.errors import JobNotFound
+from api.prefect_client import RequestCounter
+from flows.contract.artifacts import JobFailure
+from tests.utils.factories import new_job_id
+from tests.utils.recorded import RecordedPrefect
+from tests.utils.records import failure_artifact, in_state, job_run, log_line, progress_artifact, stage_run, state
+
+pytestmark = pytest.mark.anyio
+
+
+def ago(seconds: float) -> datetime:
+    """A record's time: older than the settle delay and the end grace, and inside the log lookback where it must be."""
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+def poller_over(prefect: RecordedPrefect, ended: list[str] | None = None) -> Poller:
+    return Poller(cast(PrefectClient, prefect), RequestCounter(), ended=(ended if ended is not None else []).append)
+
+
+def drain(subscriber: Subscriber) -> list[Emitted]:
+    events = []
+    while not subscriber.queue.empty():
+        event = subscriber.queue.get_nowait()
+        assert event is not None, "the client was not dropped"
+        events.append(event)
+    return events
+
+
+def started_job(prefect: RecordedPrefect) -> tuple[str, list[State], FlowRun]:
+    """A job a minute into its run: the first stages done, `voice` after one retry."""
+    job_id = new_job_id()
+    history = [
+        state(StateType.SCHEDULED, ago(60)),
+        state(StateType.PENDING, ago(59)),
+        state(StateType.RUNNING, ago(58)),
+    ]
+    run = job_run(job_id, history, correlation_id="c-9")
+    prefect.add_flow_run(run, history)
+    for stage, began, ended in (("brief", 57.8, 57.5), ("script", 57.4, 50.0)):
+        task = stage_run(run, stage, [state(StateType.RUNNING, ago(began)), state(StateType.COMPLETED, ago(ended))])
+        prefect.add_task_run(task)
+    voice = [
+        state(StateType.RUNNING, ago(49)),
+        state(StateType.SCHEDULED, ago(48), name="AwaitingRetry"),
+        state(StateType.RUNNING, ago(45), name="Retrying"),
+        state(StateType.COMPLETED, ago(40)),
+    ]
+    prefect.add_task_run(stage_run(run, "voice", voice), voice)
+    prefect.add_logs(log_line(run, f"job={job_id} correlation=c-9 | voice started", at=ago(49), stored=ago(47)))
+    return job_id, history, run
+
+
+async def test_one_tick_turns_whats_new_in_prefect_into_the_jobs_next_events_in_order() -> None:
+    prefect = RecordedPrefect()
+    job_id, history, run = started_job(prefect)
+    ended: list[str] = []
+    poller = poller_over(prefect, ended)
+    feed = await poller.watch(job_id)
+    assert feed.owner == "alice"
+    before = [event.name for event in feed.timeline.events]
+    assert before[0] == "job-status" and feed.timeline.events[0].data.status == "running"  # type: ignore[attr-defined]
+    assert ("step-status", "retrying") in [(e.name, getattr(e.data, "status", None)) for e in feed.timeline.events]
+    subscriber = poller.subscribe(feed)
+
+    # The render ran and the job completed since the feed was read.
+    render_states = [state(StateType.RUNNING, ago(10)), state(StateType.COMPLETED, ago(6))]
+    render = stage_run(run, "render", render_states)
+    prefect.add_task_run(render)
+    prefect.add_artifacts(
+        progress_artifact(run, "render", 50, created=ago(10), updated=ago(8), current=5, total=10, message="5 of 10")
+    )
+    prefect.add_logs(
+        log_line(run, f"job={job_id} correlation=c-9 | render half done", at=ago(7.5), stored=ago(7), task_run=render)
+    )
+    completed = state(StateType.COMPLETED, ago(5))
+    prefect.add_flow_run(in_state(run, completed), [*history, completed])
+    await poller.tick()
+
+    events = drain(subscriber)
+    assert [(event.name, getattr(event.data, "status", None)) for event in events] == [
+        ("step-status", "started"),
+        ("step-progress", None),
+        ("job-log", None),
+        ("step-status", "completed"),
+        ("job-status", "completed"),
+        ("job-completed", "completed"),
+    ]
+    ids = [event.id for event in feed.timeline.events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids), "ids strictly increase"
+    assert events[0].id > feed.timeline.events[len(before) - 1].id
+    progress, log = events[1].data, events[2].data
+    assert (progress.step, progress.step_percent, progress.current_item) == ("render", 50.0, 5)  # type: ignore[attr-defined]
+    assert (log.step, log.message, log.level) == ("render", "render half done", "INFO")  # type: ignore[attr-defined]
+    assert events[4].data.percent == 100.0  # type: ignore[attr-defined]
+    assert events[-1].final and feed.timeline.is_last_word(events[-1])
+    assert ended == [job_id], "the jobs copy hears of the end before the clients do"
+
+    await poller.tick()
+    assert drain(subscriber) == [], "nothing new, nothing sent"
+    assert len(feed.timeline.events) == len(before) + len(events)
+
+
+async def test_a_failed_attempts_last_event_carries_the_recorded_failure() -> None:
+    prefect = RecordedPrefect()
+    job_id, history, run = started_job(prefect)
+    poller = poller_over(prefect)
+    feed = await poller.watch(job_id)
+    subscriber = poller.subscribe(feed)
+    failure = JobFailure(
+        code="E304-FFMPEG_RUNTIME", stage="render", message="ffmpeg exited with 1", suggested_actions=[], log_tail=""
+    )
+    failed = state(StateType.FAILED, ago(5), message="Flow run encountered an exception")
+    prefect.add_flow_run(in_state(run, failed), [*history, failed])
+    prefect.add_artifacts(failure_artifact(run, failure, at=ago(5.5)))
+    await poller.tick()
+    last = drain(subscriber)[-1]
+    assert last.name == "job-failed" and last.final
+    assert last.data.error.code == "E304-FFMPEG_RUNTIME" and last.data.can_retry  # type: ignore[attr-defined]
+
+
+async def test_a_tick_asks_prefect_once_per_kind_however_many_jobs_and_clients() -> None:
+    prefect = RecordedPrefect()
+    jobs = [started_job(prefect)[0] for _ in range(3)]
+    poller = poller_over(prefect)
+    for job_id in jobs:
+        feed = await poller.watch(job_id)
+        for _ in range(4):
+            poller.subscribe(feed)
+    prefect.calls.clear()
+    await poller.tick()
+    assert sorted(prefect.calls) == ["read_artifacts", "read_flow_runs", "read_logs", "read_task_runs"]
+
+
+async def test_watching_a_job_prefect_does_not_have_is_not_found() -> None:
+    poller = poller_over(RecordedPrefect())
+    with pytest.raises(JobNotFound):
+        await poller.watch(new_job_id())
+    with pytest.raises(JobNotFound):
+        await poller.watch("../etc")
