@@ -87,7 +87,10 @@ def run(api: Any, args: argparse.Namespace) -> None:
             answered = datetime.now(UTC)
             created = http.post(f"{api.url}/api/jobs", json=SHORT).json()
             flow_run_id = created["links"]["prefect"].rsplit("/", 1)[1]
-            run = wait(lambda: (r := client.read_flow_run(flow_run_id)).state.is_final() and r, timeout=120)
+            run = wait(
+                lambda flow_run_id=flow_run_id: (r := client.read_flow_run(flow_run_id)).state.is_final() and r,
+                timeout=120,
+            )
             to_running.append((run.start_time - answered).total_seconds())
             artifacts = client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
@@ -101,13 +104,16 @@ def run(api: Any, args: argparse.Namespace) -> None:
         cancel_state, cancel_ffmpeg = [], []
         for _ in range(args.cancels):
             job_id = http.post(f"{api.url}/api/jobs", json=LONG).json()["jobId"]
-            wait(lambda: ffmpeg_running(job_id), timeout=120)
+            wait(lambda job_id=job_id: ffmpeg_running(job_id), timeout=120)
             time.sleep(1)
             started = time.monotonic()
             http.post(f"{api.url}/api/jobs/{job_id}/cancel")
-            wait(lambda: not ffmpeg_running(job_id), timeout=60, interval=0.01)
+            wait(lambda job_id=job_id: not ffmpeg_running(job_id), timeout=60, interval=0.01)
             cancel_ffmpeg.append(time.monotonic() - started)
-            wait(lambda: http.get(f"{api.url}/api/jobs/{job_id}").json()["status"] == "cancelled", timeout=60)
+            wait(
+                lambda job_id=job_id: http.get(f"{api.url}/api/jobs/{job_id}").json()["status"] == "cancelled",
+                timeout=60,
+            )
             cancel_state.append(time.monotonic() - started)
 
     def line(name: str, values: list[float]) -> str:

@@ -1,7 +1,7 @@
 """The `generate-video` flow: one flow run per video attempt, one task per stage."""
 
-from prefect import flow
-from prefect.states import Cancelled, State
+from prefect import State, flow
+from prefect.states import Cancelled
 
 from flows.contract.errors import JobCancelled
 from flows.contract.request import VideoRequest

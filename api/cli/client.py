@@ -83,7 +83,8 @@ class ServiceClient:
         except httpx.TransportError as exc:
             raise Unreachable(f"{self.base_url}: {exc}") from exc
         self._check(answer)
-        return answer.json()
+        body: dict[str, Any] = answer.json()
+        return body
 
     def _check(self, answer: httpx.Response) -> None:
         if not answer.is_error:

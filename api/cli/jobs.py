@@ -22,6 +22,7 @@ CANCEL_WAIT_SECONDS = 60.0
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 API_OPTION = typer.Option(settings.api_url, "--api", help="The service's base URL (AURA_API_URL).")
+STATUS_OPTION = typer.Option(None, "--status", "-s", help=f"Only these states: {', '.join(STATUSES)}.")
 
 app = typer.Typer(
     help="Follow and steer jobs on a running service (`aura serve`).",
@@ -58,7 +59,7 @@ def _exit_code(status: int) -> int:
 
 @app.command("list")
 def list_jobs(
-    status: list[str] = typer.Option(None, "--status", "-s", help=f"Only these states: {', '.join(STATUSES)}."),
+    status: list[str] = STATUS_OPTION,
     limit: int = typer.Option(20, min=1, max=200, help="How many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON answer, for scripts."),
     api_url: str = API_OPTION,
@@ -74,8 +75,8 @@ def list_jobs(
         table.add_column(column, no_wrap=True)
     table.add_column("topic", overflow="fold")
     for job in page["jobs"]:
-        status = f"{job['status']} ({job['stage']})" if job["status"] == "running" and job["stage"] else job["status"]
-        table.add_row(job["jobId"], status, f"{job['percent']:.0f} %", job["request"]["brief"]["topic"])
+        shown = f"{job['status']} ({job['stage']})" if job["status"] == "running" and job["stage"] else job["status"]
+        table.add_row(job["jobId"], shown, f"{job['percent']:.0f} %", job["request"]["brief"]["topic"])
     console.print(table)
     stats = page["stats"]
     console.print(

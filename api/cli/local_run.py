@@ -10,10 +10,19 @@ import threading
 from typing import Any
 from uuid import UUID
 
+from prefect import State
 from prefect.client.orchestration import get_client
-from prefect.states import Cancelling, State
+from prefect.states import Cancelling
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from api.cli import exit_codes
 from api.jobs.progress import Snapshot, find_flow_run, read_snapshot
@@ -86,7 +95,7 @@ def _wait_for_flow_run(client: Any, job_id: str, runner: threading.Thread) -> UU
     return None
 
 
-def _draw(bar: Progress, task: int, snapshot: Snapshot) -> None:
+def _draw(bar: Progress, task: TaskID, snapshot: Snapshot) -> None:
     bar.update(
         task, completed=snapshot.percent, stage=snapshot.stage or snapshot.state.lower(), message=snapshot.message
     )

@@ -118,7 +118,7 @@ def watch(client: ServiceClient, job_id: str, console: Console, logs: bool = Fal
 def _ends_job(client: ServiceClient, event: Event) -> bool:
     """Whether a terminal event is the job's end: the stream replays earlier attempts' ends too, and the
     end of one may come after the next attempt's first events (it waits for the run's last log lines)."""
-    return client.read_job(event.data["jobId"])["status"] == event.data["status"]
+    return bool(client.read_job(event.data["jobId"])["status"] == event.data["status"])
 
 
 def report(client: ServiceClient, ended: dict[str, Any], console: Console) -> int:

@@ -204,7 +204,7 @@ class Estimator:
         recent = list(self.samples)[-(VELOCITY_WINDOW + 1) :]
         if len(recent) < 2 or recent[-1][0] - recent[0][0] < MIN_SPAN_SECONDS:
             return None
-        speeds = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(recent, recent[1:]) if b[0] > a[0]]
+        speeds = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(recent) if b[0] > a[0]]
         speeds = [speed for speed in speeds if speed > 0]
         return statistics.median(speeds) if speeds else None
 
@@ -249,7 +249,7 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     timings = [StageTiming(run.name, _seconds(run), requests[run.flow_run_id]) for run in done]  # type: ignore[index]
     in_stages: dict[UUID, float] = {}
     for run in done:
-        in_stages[run.flow_run_id] = in_stages.get(run.flow_run_id, 0.0) + _seconds(run)  # type: ignore[index]
+        in_stages[run.flow_run_id] = in_stages.get(run.flow_run_id, 0.0) + _seconds(run)  # type: ignore[index,arg-type]
     overheads = [
         _seconds(run) - in_stages[run.id] for run in finished if run.start_time and run.end_time and run.id in in_stages
     ]

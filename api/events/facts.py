@@ -22,6 +22,7 @@ import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, StateType, TaskRun
@@ -37,7 +38,9 @@ def micros(at: datetime) -> int:
 
 
 PREFIX = re.compile(r"^job=\S+ correlation=\S+ \| ")
-STEP_STATUS_OF_STATE = {
+# A stage's step status, and "crashed", which the timeline turns into failed or cancelled.
+TaskStatus = Literal["started", "retrying", "completed", "cached", "failed", "crashed", "cancelled"]
+STEP_STATUS_OF_STATE: dict[str, TaskStatus] = {
     "Running": "started",
     "Retrying": "started",
     "AwaitingRetry": "retrying",
@@ -74,7 +77,7 @@ class FlowState(Fact):
 @dataclass(frozen=True)
 class TaskState(Fact):
     stage: str
-    status: str
+    status: TaskStatus
 
     rank = 1
 
@@ -191,7 +194,7 @@ def fact_from_event(event: Event) -> tuple[UUID, Fact, tuple[UUID, str] | None] 
             ref=f"flow-state:{event.id}",
             type=state_type,
             name=state_name,
-            message=resource.get("prefect.state-message", ""),
+            message=resource.get("prefect.state-message") or "",
         )
         return fact.flow_run_id, fact, None
     status = STEP_STATUS_OF_STATE.get(state_name)
@@ -223,8 +226,8 @@ def _simple_history(task_run: TaskRun) -> list[State]:
 def log_fact(log: Log) -> LogLine:
     return LogLine(
         log.created or log.timestamp,
-        log.flow_run_id,
-        ref=f"log:{log.id}",  # type: ignore[arg-type]
+        log.flow_run_id,  # type: ignore[arg-type]  # logs are read by flow run, so never None
+        ref=f"log:{log.id}",
         timestamp=log.timestamp,
         level=log.level,
         task_run_id=log.task_run_id,

@@ -158,7 +158,8 @@ class Poller:
         names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
         while True:
             try:
-                since = EventOccurredFilter(since=datetime.now(UTC))
+                # Prefect types this field as its pendulum DateTime; pydantic validates any aware datetime into one.
+                since = EventOccurredFilter(since=datetime.now(UTC))  # type: ignore[arg-type]
                 async with get_events_subscriber(
                     filter=EventFilter(event=names, occurred=since), reconnect_on_clean_close=True
                 ) as events:
@@ -354,7 +355,8 @@ class Poller:
         run_ids = list(feeds)
         log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
         if since is not None:
-            log_filter.timestamp = LogFilterTimestamp(after_=since)
+            # Prefect types this field as its pendulum DateTime; pydantic validates any aware datetime into one.
+            log_filter.timestamp = LogFilterTimestamp(after_=since)  # type: ignore[arg-type]
         logs = await read_all(
             lambda offset: self.client.read_logs(
                 log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset

@@ -28,7 +28,7 @@ def job_public(
     snapshot = stage_snapshot(runs.latest_artifacts())
     percent = 100.0 if status == "completed" else snapshot.percent
     now = now or datetime.now(UTC)
-    ended_at = latest.end_time if status in ("completed", "failed", "cancelled") else None
+    ended_at: datetime | None = latest.end_time if status in ("completed", "failed", "cancelled") else None
     if status in ("failed", "cancelled") and ended_at is None and latest.state:
         ended_at = latest.state.timestamp
     elapsed = ((ended_at or now) - latest.start_time).total_seconds() if latest.start_time else None
@@ -111,7 +111,7 @@ def progress_public(runs: JobRuns, job: JobPublic) -> ProgressPublic:
         state = runs.latest.state
         current = StepPublic(
             name=snapshot.stage,
-            status=state.name if state else "Pending",
+            status=state.name if state and state.name else "Pending",
             progress_pct=round(snapshot.stage_percent, 2),
         )
     return ProgressPublic(

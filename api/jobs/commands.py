@@ -77,7 +77,7 @@ def retry_wait_seconds(retries_so_far: int, ended_at: datetime | None, *, now: d
     counted from the end of the last attempt."""
     if retries_so_far == 0 or ended_at is None:
         return 0.0
-    delay = min(settings.manual_retry_cap_seconds, settings.manual_retry_base_seconds * 2**retries_so_far)
+    delay: float = min(settings.manual_retry_cap_seconds, settings.manual_retry_base_seconds * 2**retries_so_far)
     waited = ((now or datetime.now(UTC)) - ended_at).total_seconds()
     return max(0.0, delay - waited)
 

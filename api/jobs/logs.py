@@ -15,7 +15,8 @@ async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | N
     attempt_by_run = {run.id: attempt_of(run) for run in runs.attempts}
     log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(attempt_by_run)))
     if after:
-        log_filter.timestamp = LogFilterTimestamp(after_=after)
+        # Prefect types this field as its pendulum DateTime; pydantic validates any aware datetime into one.
+        log_filter.timestamp = LogFilterTimestamp(after_=after)  # type: ignore[arg-type]
     found = await client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=limit)
     # Prefect's `after_` is inclusive: the line at the cursor was on the previous page.
     found = [log for log in found if after is None or log.timestamp > after]
@@ -23,7 +24,7 @@ async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | N
         LogLine(
             timestamp=log.timestamp,
             level=log.level,
-            attempt=attempt_by_run.get(log.flow_run_id, 1),
+            attempt=attempt_by_run.get(log.flow_run_id, 1),  # type: ignore[arg-type]  # read by flow run: never None
             message=log.message,
         )
         for log in found

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from api.schemas.base import ApiModel
 from flows.contract.request import VideoRequest
-from flows.contract.status import JobStatus
+from flows.contract.status import JobStatus as JobStatus  # re-exported: routes and the service name states from here
 
 
 class ArtifactPublic(ApiModel):

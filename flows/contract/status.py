@@ -43,7 +43,8 @@ def owner_of(tags: list[str]) -> str | None:
 
 
 def job_id_of(flow_run: FlowRun) -> str:
-    return flow_run.parameters["job_id"]
+    job_id: str = flow_run.parameters["job_id"]
+    return job_id
 
 
 def status_of(flow_run: FlowRun) -> JobStatus:

@@ -12,9 +12,10 @@ import signal
 import socket
 import struct
 import sys
+from typing import NoReturn
 
 
-def _exec_engine() -> None:
+def _exec_engine() -> NoReturn:
     os.execv(sys.executable, [sys.executable, "-m", "prefect.engine", *sys.argv[1:]])
 
 
@@ -25,7 +26,8 @@ def _receive_int(connection: socket.socket) -> int | None:
         if not chunk:
             return None
         data += chunk
-    return struct.unpack("!i", data)[0]
+    value: int = struct.unpack("!i", data)[0]
+    return value
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import struct
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 MAX_MESSAGE = 1 << 20
 POLL_SECONDS = 0.05
@@ -38,7 +39,7 @@ def _preload() -> None:
     import flows.video  # noqa: F401
 
 
-def _run_child(connection: socket.socket, request: dict[str, object], fds: list[int]) -> None:
+def _run_child(connection: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
     """In the forked child: become the flow-run process and never return."""
     os.setsid()
     for target, fd in enumerate(fds[:3]):
@@ -47,7 +48,7 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
         os.close(fd)
     os.chdir(str(request["cwd"]))
     os.environ.clear()
-    os.environ.update(request["env"])  # type: ignore[arg-type]
+    os.environ.update(request["env"])
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -59,7 +60,7 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
     threading.Thread(target=die_with_launcher, name="launcher-watch", daemon=True).start()
     code = 0
     try:
-        sys.argv = ["prefect.engine", *request.get("args", [])]  # type: ignore[list-item]
+        sys.argv = ["prefect.engine", *request.get("args", [])]
         # Run as `python -m prefect.engine` would: its `__main__` block on a fresh module object.
         sys.modules.pop("prefect.engine", None)
         runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
@@ -84,7 +85,7 @@ def _send_pending_logs_and_events() -> None:
     QueueService.drain_all(timeout=DRAIN_SECONDS)
 
 
-def _receive(connection: socket.socket) -> tuple[dict[str, object], list[int]]:
+def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
     data, fds, _flags, _address = socket.recv_fds(connection, MAX_MESSAGE, 3)
     return json.loads(data), fds
 

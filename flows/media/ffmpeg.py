@@ -44,7 +44,8 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+        return exe
     except RuntimeError as exc:
         raise FfmpegNotFound(f"FFmpeg was not found: {exc}") from exc
 
@@ -53,7 +54,8 @@ def ffmpeg_exe() -> str:
 def ffmpeg_version() -> str:
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_version()
+    version: str = imageio_ffmpeg.get_ffmpeg_version()
+    return version
 
 
 def _die_with_parent() -> None:
@@ -111,7 +113,7 @@ def run_ffmpeg(
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-    reader = _ProgressReader(process.stdout)  # type: ignore[arg-type]
+    reader = _ProgressReader(process.stdout)
     reader.start()
     reported = 0.0
     try:

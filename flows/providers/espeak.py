@@ -65,7 +65,7 @@ class _Engine:
         rate = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, ESPEAK_INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise VoiceFailed(f"eSpeak NG failed to initialise (returned {rate})")
-        self.sample_rate = rate
+        self.sample_rate: int = rate
         self._chunks: list[bytes] = []
         # Kept on the instance: ctypes must not collect a callback C still holds.
         self._callback = _SYNTH_CALLBACK(self._receive)

@@ -1,3 +1,5 @@
+from typing import cast
+
 from prefect.blocks.core import Block
 from prefect.exceptions import ObjectNotFound
 from pydantic import BaseModel, ConfigDict
@@ -28,8 +30,9 @@ def check_brief(request: VideoRequest) -> Choices:
     with stage_report("brief") as report:
         names = request.providers
         script_writer = load_provider("script", names.script) if names.script else RuleScriptWriter()
-        voice_block = load_provider("voice", names.voice) if names.voice else EspeakVoice()
-        visuals = load_provider("visuals", names.visuals) if names.visuals else SlideVisuals()
+        # PROVIDER_BLOCKS holds one Block type each for voice and visuals.
+        voice_block = cast(EspeakVoice, load_provider("voice", names.voice)) if names.voice else EspeakVoice()
+        visuals = cast(SlideVisuals, load_provider("visuals", names.visuals)) if names.visuals else SlideVisuals()
         voice = request.voice.name or (voice_block.voice if names.voice else request.brief.language)
         espeak.check_voice(voice)
         report.progress(1, 1, f"voice {voice}, script by {type(script_writer).__name__}")
@@ -58,7 +61,8 @@ def load_provider(kind: str, name: str) -> Block:
         if "/" in document:
             continue
         try:
-            return block_type.load(document)
+            # Typed block-or-coroutine (Prefect's async_dispatch); called from this sync task it returns the block.
+            return block_type.load(document)  # type: ignore[return-value]
         except (ValueError, ObjectNotFound):
             continue
     kinds = ", ".join(block_type.get_block_type_slug() for block_type in PROVIDER_BLOCKS[kind])

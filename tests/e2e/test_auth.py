@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from flows.contract.layout import job_folders
-from tests.utils.keys import ADMIN, ALICE, BOB, STUDIO, as_, secured  # noqa: F401  (a fixture)
+from tests.utils.keys import ADMIN, ALICE, BOB, STUDIO, as_
 from tests.utils.service import LONG, SHORT, body, http, submit, wait_status
 from tests.utils.sse import read_events
 from tests.utils.stack import ApiProcess

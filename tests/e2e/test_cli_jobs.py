@@ -62,30 +62,35 @@ def test_ctrl_c_on_generate_with_api_cancels_the_job_on_the_service(service: Any
     assert wait_status(service, job_id, "cancelled", "completed")["status"] == "cancelled"
 
 
-def retry_watch(service: Any, job_id: str, printed: Path) -> subprocess.Popen[str]:
+def cancel_then_retry_with_watch(service: Any, topic: str, printed: Path) -> tuple[str, subprocess.Popen[str]]:
+    """A job cancelled while queued and retried at once with `aura jobs retry --watch`, once it says so.
+
+    Retried at once: the cancel's end event (sent 3 s after it, for late log lines) comes after the
+    retry's start, so the watch sees the earlier attempt end while it follows the new one.
+    """
+    job_id = submit(service, topic)
+    assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
     with printed.open("w") as output:
-        return subprocess.Popen(
+        retry = subprocess.Popen(
             [AURA, "jobs", "retry", job_id, "--watch", "--api", service.url],
             env=os.environ.copy(),
             text=True,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    try:
+        wait_for(lambda: "attempt 2 is queued" in printed.read_text(), timeout=60, what="the retry")
+    except BaseException:
+        retry.kill()
+        raise
+    return job_id, retry
 
 
 def test_retry_with_watch_follows_the_new_attempt_past_the_earlier_attempts_end(service: Any, tmp_path: Path) -> None:
     printed = tmp_path / "retry.txt"
     with pool_paused():
-        job_id = submit(service, "Retried at once, then watched")
-        # Retried at once: the cancel's end event (sent 3 s after it, for late log lines) comes after the retry's start.
-        assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
-        retry = retry_watch(service, job_id, printed)
-        try:
-            wait_for(lambda: "attempt 2 is queued" in printed.read_text(), timeout=60, what="the retry")
-        except BaseException:
-            retry.kill()
-            raise
-    # The pool is open again: attempt 2 runs while attempt 1's end (and its replay) reaches the watch.
+        job_id, retry = cancel_then_retry_with_watch(service, "Retried at once, then watched", printed)
+    # The pool is open again: attempt 2 runs while attempt 1's end reaches the watch.
     try:
         retry.wait(timeout=120)
     finally:
@@ -97,11 +102,8 @@ def test_retry_with_watch_follows_the_new_attempt_past_the_earlier_attempts_end(
 def test_ctrl_c_on_retry_with_watch_stops_watching_and_the_attempt_goes_on(service: Any, tmp_path: Path) -> None:
     printed = tmp_path / "retry.txt"
     with pool_paused():
-        job_id = submit(service, "Retried, then left alone")
-        assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
-        retry = retry_watch(service, job_id, printed)
+        job_id, retry = cancel_then_retry_with_watch(service, "Retried, then left alone", printed)
         try:
-            wait_for(lambda: "attempt 2 is queued" in printed.read_text(), timeout=60, what="the retry")
             retry.send_signal(signal.SIGINT)
             retry.wait(timeout=60)
         finally:

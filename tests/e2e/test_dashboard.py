@@ -18,9 +18,9 @@ from playwright.sync_api import Page, expect
 from blocks import ChatScriptWriter
 from flows.contract.layout import job_folders
 from flows.media.probe import probe
-from tests.utils.browser import PHONE, browser, page, screenshot  # noqa: F401  (fixtures)
+from tests.utils.browser import PHONE, screenshot
 from tests.utils.chat import ChatStandIn
-from tests.utils.keys import ALICE, secured  # noqa: F401  (a fixture)
+from tests.utils.keys import ALICE
 from tests.utils.service import ffmpeg_of, http, submit, wait_status
 from tests.utils.stack import AURA
 

@@ -4,6 +4,8 @@ The stand-in plays an OpenAI-compatible server (a paid API cannot run here);
 the provider, the task, its retry policy and Prefect are the real ones.
 """
 
+from itertools import pairwise
+
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
@@ -43,7 +45,7 @@ def test_transient_errors_are_retried_with_growing_delays_then_the_job_completes
     state = run_with_writer(chat_server.base_url, "flaky-writer")
     assert state.is_completed(), state.message
     assert len(chat_server.arrivals) == 3
-    gaps = [later - earlier for earlier, later in zip(chat_server.arrivals, chat_server.arrivals[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(chat_server.arrivals)]
     # Configured in conftest: base 0.3 s doubling, jitter 10 %.
     assert 0.25 <= gaps[0] and 0.5 <= gaps[1]
     run = script_task_run(state)

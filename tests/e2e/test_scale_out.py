@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -48,7 +49,7 @@ def test_jobs_through_either_api_complete_once_each_on_either_worker(nodes: Clus
     # Log lines reach Prefect in batches, possibly after the job ended. (Both workers may log
     # "submitting" for one run: Prefect lets one have it and aborts the other.)
     ran_on = {
-        job_id: wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")
+        job_id: wait_for(partial(workers_that_ran, one, job_id), timeout=15, what="the placement log line")
         for job_id in job_ids
     }
     assert {job_id: workers for job_id, workers in ran_on.items() if len(workers) != 1} == {}
@@ -237,8 +238,8 @@ def test_two_hundred_queued_jobs_are_all_kept_and_start_in_priority_order(nodes:
     # The rest need not run: this is the module's last test, and the cluster goes with it.
     nodes.pause_pool(True)
     assert {job["priority"] for job in first} == {1}, sorted(job["priority"] for job in first)
-    for job in first:
-        placements = wait_for(lambda: workers_that_ran(one, job["jobId"]), timeout=15, what="the placement")
+    for started_job in first:
+        placements = wait_for(partial(workers_that_ran, one, started_job["jobId"]), timeout=15, what="the placement")
         assert len(placements) == 1, placements
 
 

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,7 @@ def test_subtitles_have_one_cue_per_sentence_in_order_inside_the_video(sidecar_j
     assert len(cues) == srt.count("\n\n") + 1
     assert len(cues) >= len(manifest["stages"]) - 2
     assert all(start < end for start, end in cues)
-    assert all(earlier[1] <= later[0] for earlier, later in zip(cues, cues[1:]))
+    assert all(earlier[1] <= later[0] for earlier, later in pairwise(cues))
     assert cues[-1][1] <= length + 0.01
 
 
