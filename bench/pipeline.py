@@ -63,35 +63,18 @@ def render_against_bare(repeats: int) -> tuple[list[float], list[float], float]:
     slides, _ = draw_slides(script, width=1920, height=1080, style="modern", folder=work, progress=lambda *_: None)
     playlist = work / "bare.ffconcat"
     playlist.write_text(_ffconcat(_timeline(narration, slides, burned=False, work=work)))
+    # fmt: off
     bare = [
-        ffmpeg_exe(),
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "concat",
-        "-safe",
-        "0",
-        "-i",
-        str(playlist),
-        "-i",
-        str(narration.audio),
-        "-vf",
-        "format=yuv420p,fps=30",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-tune",
-        "stillimage",
-        "-c:a",
-        "aac",
-        "-t",
-        f"{narration.seconds:.3f}",
-        "-movflags",
-        "+faststart",
+        ffmpeg_exe(), "-v", "error", "-y",
+        "-f", "concat", "-safe", "0", "-i", str(playlist),
+        "-i", str(narration.audio),
+        "-vf", "format=yuv420p,fps=30",
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
+        "-c:a", "aac", "-t", f"{narration.seconds:.3f}",
+        "-movflags", "+faststart",
         str(work / "bare.mp4"),
     ]
+    # fmt: on
     ours, baseline = [], []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -56,7 +56,7 @@ class Slides(StageModel):
 
 
 class Rendered(StageModel):
-    """The render stage's files, still in the job's work folder."""
+    """The render stage's files, in its results folder (`results/<jobId>/render/`)."""
 
     video: Path
     subtitles: Path | None

@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from api.settings import settings
+from api.supervisor.interpreter import python_module
 from flows.settings import settings as pipeline
 
 START_TIMEOUT_SECONDS = 90.0
@@ -80,21 +80,11 @@ def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
     """Start `prefect server start` on 127.0.0.1:`port`, detached, logging to `home/server.log`."""
     home.mkdir(parents=True, exist_ok=True)
     with (home / "server.log").open("ab") as log:
+        command = python_module(
+            "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"
+        )
         return subprocess.Popen(
-            [
-                sys.executable,
-                # -P: not the working directory first on sys.path (see processes.SAFE_PATH).
-                "-P",
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--analytics-off",
-            ],
+            command,
             env=server_env(home, f"http://127.0.0.1:{port}/api"),
             stdin=subprocess.DEVNULL,
             stdout=log,

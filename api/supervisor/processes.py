@@ -20,14 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from api.settings import settings
+from api.supervisor.interpreter import python_module
 from api.supervisor.provisioning import HEARTBEAT_SECONDS
 from flows.settings import settings as pipeline
 
 STOP_TIMEOUT_SECONDS = 10.0
 WARM_PARENT_START_SECONDS = 60.0
-# `python -P -m ...`: `-m` alone puts the working directory first on sys.path, and the
-# service may start anywhere; a `flows/` or `api/` folder there must not shadow the installed packages.
-SAFE_PATH = "-P"
 
 
 def worker_env(api_url: str, warm_parent_socket: Path, name: str) -> dict[str, str]:
@@ -92,7 +90,7 @@ def terminate_flow_runs(worker: subprocess.Popen[bytes], warm_parent: subprocess
 def running_warm_parent(api_url: str, socket_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
     """The warm parent of this worker's flow runs (`flows.launch.warm_parent`), ready when the block starts."""
     process = subprocess.Popen(
-        [sys.executable, SAFE_PATH, "-m", "flows.launch.warm_parent", str(socket_path)],
+        python_module("flows.launch.warm_parent", str(socket_path)),
         env=worker_env(api_url, socket_path, name),
         start_new_session=True,
     )
@@ -112,23 +110,12 @@ def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subproces
     """A Prefect process worker on the video pool, with its warm parent, for the duration of the block."""
     socket_path = Path(tempfile.gettempdir()) / f"aura-warm-parent-{os.getpid()}-{name}.sock"
     with running_warm_parent(api_url, socket_path, name) as warm_parent:
+        # fmt: off
+        command = python_module("prefect", "worker", "start", "--pool", settings.work_pool, "--type", "process",
+                                "--limit", str(limit), "--name", name)
+        # fmt: on
         process = subprocess.Popen(
-            [
-                sys.executable,
-                SAFE_PATH,
-                "-m",
-                "prefect",
-                "worker",
-                "start",
-                "--pool",
-                settings.work_pool,
-                "--type",
-                "process",
-                "--limit",
-                str(limit),
-                "--name",
-                name,
-            ],
+            command,
             env=worker_env(api_url, socket_path, name),
             start_new_session=True,
         )

@@ -5,7 +5,6 @@ Every step is idempotent, so any number of `aura serve`/`aura worker` processes 
 """
 
 import subprocess
-import sys
 from datetime import timedelta
 
 from prefect.automations import Automation
@@ -18,6 +17,7 @@ from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from api.settings import settings
+from api.supervisor.interpreter import python_module
 from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
 from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, queue_name
 
@@ -67,7 +67,7 @@ def deploy() -> None:
     """
     subprocess.run(
         # -P: the entrypoints' folder is the working directory; Prefect puts it on sys.path itself.
-        [sys.executable, "-P", "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)],
+        python_module("prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)),
         cwd=ENTRYPOINT_ROOT,
         check=True,
         stdout=subprocess.DEVNULL,

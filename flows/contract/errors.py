@@ -78,7 +78,9 @@ class FfmpegNotFound(AuraError):
 
 class FfmpegFailed(AuraError):
     code = "E304-FFMPEG_RUNTIME"
-    suggested_actions = ("Read ffmpeg.log in the job's folder for the encoder's own message.",)
+    suggested_actions = (
+        "Read ffmpeg.log in results/<jobId>/render/ under the storage root for the encoder's own message.",
+    )
 
 
 class RenderStalled(TransientError):

@@ -12,10 +12,7 @@ partial video: a cancelled, stalled or failed encode leaves there only its
 `ffmpeg.log`, where an operator looks for the encoder's own message.
 """
 
-import errno
 import math
-import os
-import shutil
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -27,6 +24,7 @@ from flows.media.captions import caption_image
 from flows.media.ffmpeg import run_ffmpeg
 from flows.media.subtitles import write_srt
 from flows.models import Narration, Rendered, Slides
+from flows.storage.publish import move_into
 
 THUMBNAIL_WIDTH = 640
 Progress = Callable[[int, int, str], None]
@@ -55,49 +53,23 @@ def render_video(
     video = work / "video.mp4"
     log = work / "ffmpeg.log"
     log.unlink(missing_ok=True)
+    # fmt: off
+    arguments = [
+        "-f", "concat", "-safe", "0", "-i", str(playlist),
+        "-i", str(narration.audio),
+        "-map", "0:v", "-map", "1:a",
+        "-vf", f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,fps={fps}",
+        "-c:v", "libx264", "-preset", preset, "-tune", "stillimage", "-crf", "23",
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+        "-c:a", "aac", "-b:a", "128k", "-ar", "44100",
+        "-t", f"{narration.seconds:.3f}",
+        "-movflags", "+faststart",
+        str(video),
+    ]
+    # fmt: on
     try:
         run_ffmpeg(
-            [
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-                str(playlist),
-                "-i",
-                str(narration.audio),
-                "-map",
-                "0:v",
-                "-map",
-                "1:a",
-                "-vf",
-                f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,fps={fps}",
-                "-c:v",
-                "libx264",
-                "-preset",
-                preset,
-                "-tune",
-                "stillimage",
-                "-crf",
-                "23",
-                "-colorspace",
-                "bt709",
-                "-color_primaries",
-                "bt709",
-                "-color_trc",
-                "bt709",
-                "-c:a",
-                "aac",
-                "-b:a",
-                "128k",
-                "-ar",
-                "44100",
-                "-t",
-                f"{narration.seconds:.3f}",
-                "-movflags",
-                "+faststart",
-                str(video),
-            ],
+            arguments,
             log=log,
             stall_seconds=stall_seconds,
             cancelled=cancelled,
@@ -110,7 +82,7 @@ def render_video(
         # failed: the partial video stays in scratch, which the attempt's end removes; the log
         # goes where it always was, for the encoder's own message.
         with suppress(StorageError):
-            _move_into(out, [log])
+            move_into([log], out)
         raise
 
     srt = None
@@ -120,8 +92,8 @@ def render_video(
     thumbnail = work / "thumbnail.jpg"
     _thumbnail(slides.images[0], thumbnail)
     # Complete: only now into the stage's results (the log first, as on a failure).
-    _move_into(out, [log])
-    _move_into(out, [video, thumbnail, *([srt] if srt else [])])
+    move_into([log], out)
+    move_into([video, thumbnail, *([srt] if srt else [])], out)
     progress(total, total, f"{total} seconds encoded")
     return Rendered(
         video=out / video.name,
@@ -130,34 +102,6 @@ def render_video(
         log=out / log.name,
         seconds=narration.seconds,
     )
-
-
-def _move_into(folder: Path, files: list[Path]) -> None:
-    """Move finished files from scratch into `folder`, all of them or none.
-
-    A rename, scratch and results being folders of one storage root; where scratch is another
-    file system, a copy to a hidden name renamed into place, so a file there is always whole.
-    """
-    moved: list[Path] = []
-    for path in files:
-        target = folder / path.name
-        try:
-            try:
-                os.replace(path, target)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                partial = folder / f".{path.name}.partial"
-                try:
-                    shutil.copyfile(path, partial)
-                    os.replace(partial, target)
-                finally:
-                    partial.unlink(missing_ok=True)
-        except OSError as exc:
-            for done in moved:
-                done.unlink(missing_ok=True)
-            raise StorageError(f"render: cannot move {path.name} into {folder}: {exc.strerror or exc}") from exc
-        moved.append(target)
 
 
 def _timeline(narration: Narration, slides: Slides, *, burned: bool, work: Path) -> list[tuple[Path, float]]:

@@ -4,6 +4,7 @@ from flows.providers.slides import draw_slides
 from flows.runtime.reporting import stage_report
 from flows.stages import stage_task
 from flows.stages.brief import Choices
+from flows.storage.publish import move_into
 
 
 @stage_task("visuals", cache=True)
@@ -16,7 +17,7 @@ def draw_visuals(request: VideoRequest, choices: Choices, script: Script) -> Sli
             width=width,
             height=height,
             style=choices.style,
-            folder=report.folders.stage("visuals"),
+            folder=report.folders.scratch("visuals"),
             progress=report.progress,
         )
         if missing:
@@ -24,4 +25,6 @@ def draw_visuals(request: VideoRequest, choices: Choices, script: Script) -> Sli
                 "visuals: the slide font has no glyph for %s; they show as boxes",
                 " ".join(sorted(missing)),
             )
-        return slides
+        # Drawn in scratch, kept in results once all are drawn.
+        images = move_into(slides.images, report.folders.stage("visuals"))
+        return slides.model_copy(update={"images": images})

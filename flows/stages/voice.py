@@ -4,21 +4,23 @@ from flows.providers.narrator import narrate
 from flows.runtime.reporting import stage_report
 from flows.stages import stage_task
 from flows.stages.brief import Choices
+from flows.storage.publish import move_into
 
 
 @stage_task("voice", cache=True)
 def speak_narration(request: VideoRequest, choices: Choices, script: Script) -> Narration:
     """Speak every sentence with eSpeak NG into one WAV file."""
     with stage_report("voice") as report:
-        out = report.folders.stage("voice") / "narration.wav"
         narration = narrate(
             script,
             voice=choices.voice,
             rate=request.voice.rate,
             pitch=request.voice.pitch,
             pacing=request.plan.pacing,
-            out=out,
+            out=report.folders.scratch("voice") / "narration.wav",
             progress=report.progress,
         )
         report.log.info("narration: %.2f s, voice %s", narration.seconds, narration.voice)
-        return narration
+        # Made in scratch, kept in results once whole: a cancel leaves no partial WAV to resume from.
+        [audio] = move_into([narration.audio], report.folders.stage("voice"))
+        return narration.model_copy(update={"audio": audio})

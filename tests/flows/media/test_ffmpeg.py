@@ -14,36 +14,18 @@ from tests.utils.factories import processes_mentioning
 # Real encodes: `make test-fast` runs no FFmpeg.
 pytestmark = pytest.mark.slow
 
-LONG_ENCODE = [
-    "-f",
-    "lavfi",
-    "-i",
-    "testsrc2=size=1280x720:rate=30",
-    "-t",
-    "600",
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryslow",
-]
+# fmt: off
+LONG_ENCODE = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "600",
+               "-c:v", "libx264", "-preset", "veryslow"]
+SHORT_ENCODE = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "3",
+                "-c:v", "libx264", "-preset", "ultrafast"]
+# fmt: on
 
 
 def test_progress_is_reported_in_encoded_seconds(tmp_path: Path) -> None:
     seen: list[float] = []
     run_ffmpeg(
-        [
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-t",
-            "3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            str(tmp_path / "out.mp4"),
-        ],
+        [*SHORT_ENCODE, str(tmp_path / "out.mp4")],
         log=tmp_path / "ffmpeg.log",
         stall_seconds=30,
         cancelled=lambda: False,

@@ -1,4 +1,4 @@
-"""The render's hand-over from scratch to the stage's results: whole files, all of them or none."""
+"""A stage's hand-over from scratch to its results: whole files, all of them or none."""
 
 import errno
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flows.contract.errors import StorageError
-from flows.media import render
+from flows.storage import publish
 
 
 def finished(folder: Path, *names: str) -> list[Path]:
@@ -21,7 +21,7 @@ def test_finished_files_move_from_scratch_into_the_results(tmp_path: Path) -> No
     files = finished(tmp_path / "temp", "video.mp4", "thumbnail.jpg")
     out = tmp_path / "results"
     out.mkdir()
-    render._move_into(out, files)
+    publish.move_into(files, out)
     assert sorted(path.name for path in out.iterdir()) == ["thumbnail.jpg", "video.mp4"]
     assert not any(path.exists() for path in files)
 
@@ -37,8 +37,8 @@ def test_scratch_on_another_file_system_is_copied_in_whole(tmp_path: Path, monke
             raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
         rename(source, target)
 
-    monkeypatch.setattr(render.os, "replace", across_devices)
-    render._move_into(out, files)
+    monkeypatch.setattr(publish.os, "replace", across_devices)
+    publish.move_into(files, out)
     assert [path.name for path in out.iterdir()] == ["video.mp4"]
     assert (out / "video.mp4").read_bytes() == b"video.mp4" * 100
 
@@ -54,7 +54,7 @@ def test_a_move_that_fails_leaves_none_of_the_files(tmp_path: Path, monkeypatch:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         rename(source, target)
 
-    monkeypatch.setattr(render.os, "replace", full_at_the_second)
+    monkeypatch.setattr(publish.os, "replace", full_at_the_second)
     with pytest.raises(StorageError, match="No space left"):
-        render._move_into(out, files)
+        publish.move_into(files, out)
     assert list(out.iterdir()) == []
