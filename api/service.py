@@ -83,7 +83,7 @@ class JobService:
             counting_client(copy_counter) as copy_client,
         ):
             service = cls(client, JobIndex(copy_client, copy_counter), Poller(poll_client, poll_counter))
-            loops = [asyncio.create_task(service.poller.run()), asyncio.create_task(service.index.run())]
+            loops = [asyncio.create_task(service.poller.run()), asyncio.create_task(service.index.loop())]
             try:
                 yield service
             finally:

@@ -41,6 +41,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
+from api.events.loop import PeriodicReader
+from api.settings import settings
 from flows.contract.request import VideoRequest
 from flows.contract.stages import STAGES
 
@@ -258,3 +260,22 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
 
 def _seconds(run: "FlowRun | TaskRun") -> float:
     return (run.end_time - run.start_time).total_seconds()  # type: ignore[operator]
+
+
+class EtaHistory(PeriodicReader):
+    """The ETA model, learned again from the deployment's finished jobs every `eta_refresh_seconds`."""
+
+    name = "ETA history"
+
+    def __init__(self, client: "PrefectClient", deployment: str) -> None:
+        super().__init__()
+        self.client = client
+        self.deployment = deployment
+        self.model = EtaModel()
+
+    @property
+    def loop_seconds(self) -> float:
+        return settings.eta_refresh_seconds
+
+    async def run_once(self) -> None:
+        self.model = await learn_from_prefect(self.client, self.deployment, settings.eta_history_runs)

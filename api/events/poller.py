@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -45,7 +44,7 @@ from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from prefect.events.schemas.events import Event
 
-from api.events.eta import EtaModel, learn_from_prefect
+from api.events.eta import EtaHistory, EtaModel
 from api.events.facts import (
     Fact,
     FlowState,
@@ -58,6 +57,7 @@ from api.events.facts import (
     task_state_facts,
     task_state_ref,
 )
+from api.events.loop import PeriodicReader
 from api.events.timeline import Emitted, Outcome, Timeline
 from api.jobs.body import error_of
 from api.jobs.errors import JobNotFound
@@ -115,44 +115,46 @@ class Feed:
         return next((owner for run in self.runs.values() if (owner := owner_of(run.tags))), None)
 
 
-class Poller:
+class Poller(PeriodicReader):
     """Give it a Prefect client of its own (`counting_client`), so its requests can be counted.
     `ended` is told of each job whose attempt it sees end, before the job's clients are."""
+
+    name = "event poll"
 
     def __init__(
         self, client: PrefectClient, counter: RequestCounter, ended: Callable[[str], None] = lambda job_id: None
     ) -> None:
+        super().__init__()
         self.client = client
         self.counter = counter
         self.ended = ended
         self.feeds: dict[str, Feed] = {}
-        self.eta = EtaModel()
+        self.history = EtaHistory(client, deployment_name(VIDEO_DEPLOYMENT))
         self.ticks = 0
         self.listening_since: datetime | None = None
         self._feed_of_run: dict[UUID, Feed] = {}
         self._lock = asyncio.Lock()
         self._active: dict[UUID, Feed] = {}
-        self._next_tick = 0.0
         self._last_tick_started = 0.0
         self._full_poll_at = float("-inf")
 
+    @property
+    def loop_seconds(self) -> float:
+        return settings.events_poll_seconds
+
+    @property
+    def eta(self) -> EtaModel:
+        return self.history.model
+
     async def run(self) -> None:
-        """The poll loop and the event stream listener; they run for the life of the API process."""
+        """The poll loop, the event stream listener and the ETA's history, for the life of the API process."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._listen())
-            group.create_task(self._learn_eta())
-            while True:
-                started = time.monotonic()
-                self._next_tick = started + settings.events_poll_seconds
-                try:
-                    await self.tick()
-                except (httpx.HTTPError, OSError) as exc:
-                    log.warning("event poll failed, trying again: %s", exc)
-                except Exception:
-                    # One bad record must not stop every stream of this process: log it and poll on.
-                    log.exception("event poll failed")
-                while (wait := self._next_tick - time.monotonic()) > 0:
-                    await asyncio.sleep(min(wait, 0.02))
+            group.create_task(self.history.loop())
+            group.create_task(self.loop())
+
+    async def run_once(self) -> None:
+        await self.tick()
 
     async def _listen(self) -> None:
         names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
@@ -185,8 +187,7 @@ class Poller:
             feed.timeline.stage_of_task[task[0]] = task[1]
         feed.timeline.add([fact])
         ready = time.monotonic() + settings.events_settle_seconds
-        if ready < self._next_tick:
-            self._next_tick = max(ready, self._last_tick_started + settings.events_min_poll_seconds)
+        self.run_sooner(max(ready, self._last_tick_started + settings.events_min_poll_seconds))
 
     def _hold_for_new_attempt(self, event: Event, fact: Fact) -> None:
         # A new attempt of a watched job: its attempt number is in the flow run, which the next full
@@ -200,7 +201,7 @@ class Poller:
         if feed is not None and isinstance(fact, FlowState):
             feed.held_from = min(fact.at, feed.held_from or fact.at)
             self._full_poll_at = float("-inf")
-            self._next_tick = min(self._next_tick, self._last_tick_started + settings.events_min_poll_seconds)
+            self.run_sooner(self._last_tick_started + settings.events_min_poll_seconds)
 
     # Watching.
 
@@ -422,13 +423,3 @@ class Poller:
                 for run_id in feed.runs:
                     self._feed_of_run.pop(run_id, None)
                     self._active.pop(run_id, None)
-
-    async def _learn_eta(self) -> None:
-        while True:
-            try:
-                self.eta = await learn_from_prefect(
-                    self.client, deployment_name(VIDEO_DEPLOYMENT), settings.eta_history_runs
-                )
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("could not read job history for the ETA: %s", exc)
-            await asyncio.sleep(settings.eta_refresh_seconds)

@@ -16,7 +16,6 @@ Prefect and kept. A copy that could not be refreshed for `job_index_max_age_seco
 not used, so while Prefect is away reads answer as Prefect does: 503.
 """
 
-import asyncio
 import logging
 import time
 from collections import Counter
@@ -25,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
@@ -39,6 +37,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import Artifact, FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
+from api.events.loop import PeriodicReader
 from api.jobs.errors import JobNotFound
 from api.jobs.runs import (
     JobRuns,
@@ -84,10 +83,13 @@ class Entry:
         return owner_of(self.runs.latest.tags)
 
 
-class JobIndex:
+class JobIndex(PeriodicReader):
     """Give it a Prefect client of its own (`counting_client`), so its requests can be counted."""
 
+    name = "jobs copy"
+
     def __init__(self, client: PrefectClient, counter: RequestCounter) -> None:
+        super().__init__()
         self.client = client
         self.counter = counter
         self._entries: dict[str, Entry] = {}
@@ -101,33 +103,29 @@ class JobIndex:
     def fresh(self) -> bool:
         return time.monotonic() - self._fresh_at <= settings.job_index_max_age_seconds
 
-    async def run(self) -> None:
-        """Keep the copy fresh for the life of the API process."""
-        while True:
-            started = time.monotonic()
-            await self.refresh_once(started)
-            await asyncio.sleep(max(0.0, started + settings.job_index_seconds - time.monotonic()))
+    @property
+    def loop_seconds(self) -> float:
+        return settings.job_index_seconds
+
+    async def run_once(self) -> None:
+        await self.refresh_once()
 
     async def refresh_once(self, started: float | None = None) -> None:
-        """One pass of `run`: the whole copy when a resync is due, else what can have changed.
+        """One pass: the whole copy when a resync is due, else what can have changed.
 
         `started` is the `time.monotonic()` the pass counts as begun at (now by default); the copy
-        counts as fresh from then. A pass that fails leaves the copy unused until one succeeds.
+        counts as fresh from then.
         """
         started = time.monotonic() if started is None else started
-        try:
-            if started - self._synced_at >= settings.job_index_resync_seconds:
-                await self._sync(started)
-            else:
-                await self._refresh(started)
-            self._fresh_at = started
-        except Exception as exc:  # Prefect away or answering badly: reads go to Prefect until it is back
-            self._fresh_at = self._synced_at = float("-inf")
-            log.warning(
-                "could not refresh the jobs copy, reading Prefect instead: %s",
-                exc,
-                exc_info=not isinstance(exc, httpx.HTTPError),
-            )
+        if started - self._synced_at >= settings.job_index_resync_seconds:
+            await self._sync(started)
+        else:
+            await self._refresh(started)
+        self._fresh_at = started
+
+    def pass_failed(self, error: Exception) -> None:
+        # Prefect away or answering badly: reads go to Prefect (and answer as it does) until a pass succeeds.
+        self._fresh_at = self._synced_at = float("-inf")
 
     # Reads for the routes.
 

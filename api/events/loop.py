@@ -1,0 +1,72 @@
+"""One base for every periodic reader of an API process: the jobs copy, the event poll, the ETA's history.
+
+As in Prefect's own server services, a subclass says what one pass does (`run_once`) and how
+often (`loop_seconds`), and the base runs the passes for the life of the process with one
+error policy: a Prefect that does not answer is a warning, any other error is logged with its
+traceback, and either way the next pass tries again, so one bad record never stops every
+stream of the process. `pass_failed` lets a reader drop what a failed pass leaves stale;
+`run_sooner` brings the next pass forward; `loop(loops=n)` runs n passes, for tests.
+"""
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+
+import httpx
+
+log = logging.getLogger("aura.loops")
+
+
+class PeriodicReader(ABC):
+    name = "periodic reader"
+
+    def __init__(self) -> None:
+        self._due = 0.0
+        self._sooner = asyncio.Event()
+
+    @property
+    @abstractmethod
+    def loop_seconds(self) -> float:
+        """Seconds from the start of one pass to the start of the next."""
+
+    @abstractmethod
+    async def run_once(self) -> None:
+        """One pass."""
+
+    def pass_failed(self, error: Exception) -> None:  # noqa: B027 - a hook; most readers leave nothing stale
+        """Drop what a pass that raised `error` leaves stale; nothing by default."""
+
+    def run_sooner(self, at: float) -> None:
+        """Start the next pass at the `time.monotonic()` moment `at`, if that is sooner than it was due."""
+        if at < self._due:
+            self._due = at
+            self._sooner.set()
+
+    async def loop(self, *, loops: int | None = None) -> None:
+        """Run a pass every `loop_seconds`: for ever, or `loops` times."""
+        done = 0
+        while loops is None or done < loops:
+            self._due = time.monotonic() + self.loop_seconds
+            try:
+                await self.run_once()
+            except (httpx.HTTPError, OSError) as exc:
+                self.pass_failed(exc)
+                log.warning("%s: Prefect did not answer; trying again: %s", self.name, exc)
+            except Exception as exc:
+                self.pass_failed(exc)
+                log.exception("%s failed; trying again", self.name)
+            done += 1
+            if loops is None or done < loops:
+                await self._wait()
+
+    async def _wait(self) -> None:
+        while True:
+            self._sooner.clear()
+            left = self._due - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._sooner.wait(), timeout=left)
+            except TimeoutError:
+                pass

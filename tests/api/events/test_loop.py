@@ -1,0 +1,63 @@
+"""The one loop every periodic reader runs on: passes, the error policy, a pass brought forward."""
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from api.events.loop import PeriodicReader
+
+pytestmark = pytest.mark.anyio
+
+
+class Counting(PeriodicReader):
+    name = "counting reader"
+
+    def __init__(self, seconds: float, failures: list[Exception] | None = None) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.failures = failures or []
+        self.passes: list[float] = []
+        self.failed: list[Exception] = []
+
+    @property
+    def loop_seconds(self) -> float:
+        return self.seconds
+
+    async def run_once(self) -> None:
+        self.passes.append(time.monotonic())
+        if self.failures:
+            raise self.failures.pop(0)
+
+    def pass_failed(self, error: Exception) -> None:
+        self.failed.append(error)
+
+
+async def test_loops_runs_that_many_passes_and_does_not_wait_after_the_last() -> None:
+    reader = Counting(seconds=60)
+    async with asyncio.timeout(2):
+        await reader.loop(loops=1)
+    assert len(reader.passes) == 1
+
+
+async def test_a_failed_pass_is_reported_to_the_reader_and_the_next_pass_runs(caplog: pytest.LogCaptureFixture) -> None:
+    away = httpx.ConnectError("refused")
+    bug = KeyError("bad record")
+    reader = Counting(seconds=0, failures=[away, bug])
+    await reader.loop(loops=3)
+    assert len(reader.passes) == 3 and reader.failed == [away, bug]
+    warning, error = (record for record in caplog.records if record.name == "aura.loops")
+    assert warning.levelname == "WARNING" and "Prefect did not answer" in warning.getMessage()
+    assert error.levelname == "ERROR" and error.exc_info is not None, "an unexpected error keeps its traceback"
+
+
+async def test_run_sooner_brings_the_next_pass_forward_but_never_puts_it_off() -> None:
+    reader = Counting(seconds=60)
+    running = asyncio.create_task(reader.loop(loops=2))
+    await asyncio.sleep(0)
+    reader.run_sooner(time.monotonic() + 3600)
+    reader.run_sooner(time.monotonic())
+    async with asyncio.timeout(2):
+        await running
+    assert len(reader.passes) == 2
