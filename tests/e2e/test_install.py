@@ -28,8 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.supervisor.processes import child_pids
-from tests.utils.factories import wait_for
+from tests.utils.factories import alive, descendants, wait_for
 from tests.utils.stack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,23 +109,6 @@ def test_the_installed_packages_and_their_data_come_from_the_new_environment(ins
     assert str(REPO) not in where[1].split(), "the checkout is on the new environment's sys.path"
     for data in ("web/index.html", "web/app.js", "web/style.css", "flows/prefect.yaml"):
         assert (installed.site / data).is_file(), f"{data} is not in the wheel"
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        children = child_pids(frontier.pop())
-        found.update(children)
-        frontier.extend(children)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
 
 
 def processes_of(venv: Path) -> set[int]:

@@ -8,28 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.supervisor.processes import child_pids
-from tests.utils.factories import wait_for
+from tests.utils.factories import alive, descendants, wait_for
 from tests.utils.stack import AURA, free_port
 
 pytestmark = pytest.mark.slow
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        children = child_pids(frontier.pop())
-        found.update(children)
-        frontier.extend(children)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
 
 
 # SIGINT is Ctrl-C in a terminal; SIGTERM is what systemd, `docker stop` and `kill` send.

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from api.supervisor.processes import child_pids
 from flows.contract.request import VideoRequest
 
 T = TypeVar("T")
@@ -26,6 +27,25 @@ def make_request(topic: str = "Why honeybees matter", **sections: dict[str, Any]
 
 def new_job_id() -> str:
     return str(uuid.uuid4())
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, children of children included."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        children = child_pids(frontier.pop())
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie has)."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
 
 
 def processes_mentioning(text: str) -> list[int]:
