@@ -2,6 +2,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# `make test` runs as this many pytest sessions side by side (pytest-xdist), a test file to each in turn.
+# Each session has its own Prefect server, worker, API processes and storage root; the end-to-end
+# tests mostly wait on jobs, so two sessions on two cores take about 60 % of the time of one.
+TEST_SESSIONS ?= 2
 
 .PHONY: run demo test test-fast lint bench clean
 
@@ -18,9 +22,9 @@ demo: $(BIN)/aura ## make one video from the built-in sample brief, with a progr
 	$(BIN)/aura generate --sample
 
 test: $(BIN)/aura ## every test, the slow end-to-end ones included
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_SESSIONS) --dist loadfile
 
-test-fast: $(BIN)/aura ## the unit tests only
+test-fast: $(BIN)/aura ## the unit tests only: no Prefect server, no FFmpeg
 	$(BIN)/pytest -m "not slow"
 
 # lint-imports --no-cache: grimp's cache keeps each module's imports by file time, so after a folder

@@ -67,7 +67,8 @@ def test_jobs_list_filters_pages_and_counts(service: Any) -> None:
 def test_with_the_worker_full_higher_priority_jobs_start_first(service: Any) -> None:
     blocker = submit(service, "Blocker", shape=LONG)
     wait_status(service, blocker, "running")
-    priorities = [5, 9, 1, 5, 3, 10, 2, 5, 7, 1, 4, 6]
+    # Both ends of the range, a tie (which keeps its submit order) and a few between.
+    priorities = [5, 9, 1, 5, 3, 10]
     submitted = [
         (priority, index, submit(service, f"Priority {priority}", priority))
         for index, priority in enumerate(priorities)

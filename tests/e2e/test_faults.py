@@ -40,7 +40,7 @@ def test_a_full_or_read_only_disk_fails_the_render_clearly_publishes_nothing_and
             job_id = submit(service, "Bees on a small disk", shape=MEDIUM)
             folders = job_folders(job_id)
             # Both places a render writes: its scratch, where FFmpeg encodes, and the stage's results.
-            for folder in (folders.temp, folders.results / "render"):
+            for folder in (folders.temp / "render", folders.results / "render"):
                 disk.enter_context(small_disk(folder, *options))
         failed = wait_status(service, job_id, "failed", "completed", timeout=120)
         assert failed["status"] == "failed"
