@@ -1,4 +1,4 @@
-"""The SSE contract's event payloads (DESIGN.md, `GET /api/jobs/{id}/events`), camelCase on the wire."""
+"""The SSE contract's event payloads (`GET /api/jobs/{id}/events`; README, "Watching a job live"), camelCase."""
 
 from datetime import datetime
 from typing import Literal
@@ -95,16 +95,6 @@ class JobCancelledEvent(ApiModel):
     timestamp: datetime
 
 
-StreamEvent = (
-    JobStatusEvent
-    | StepStatusEvent
-    | StepProgressEvent
-    | JobLogEvent
-    | WarningEvent
-    | JobCompletedEvent
-    | JobFailedEvent
-    | JobCancelledEvent
-)
 EVENT_NAMES: dict[type[ApiModel], str] = {
     JobStatusEvent: "job-status",
     StepStatusEvent: "step-status",

@@ -1,4 +1,4 @@
-"""The REST contract's job bodies (DESIGN.md), camelCase on the wire."""
+"""The REST contract's job bodies (README, "The service"; OpenAPI at /docs), camelCase on the wire."""
 
 from datetime import datetime
 

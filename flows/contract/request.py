@@ -1,4 +1,4 @@
-"""The create body of a job (DESIGN.md), validated before any work starts.
+"""The create body of a job (`POST /api/jobs`), validated before any work starts.
 
 The same model is the HTTP body and the flow parameter, so a request the API
 accepted is exactly what the flow runs. JSON is camelCase; Python names are
