@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from api.supervisor.prefect_server import wait_healthy
-from api.supervisor.processes import child_pids
+from api.supervisor.processes import child_pids, stop_process_group
 from tests.utils.factories import wait_for
 from tests.utils.stack import AURA, ApiProcess, free_port
 
@@ -80,9 +80,10 @@ class Cluster:
         ).raise_for_status()
 
     def stop_prefect(self) -> None:
-        if self.server and self.server.poll() is None:
-            os.killpg(self.server.pid, signal.SIGTERM)
-            self.server.wait(timeout=60)
+        """The server gone, as a crash or a restart leaves it: SIGTERM, then SIGKILL after 30 s (a loaded
+        machine once took over a minute to shut it down gracefully)."""
+        if self.server:
+            stop_process_group(self.server, timeout=30)
 
     def start_worker(self, name: str, limit: int) -> subprocess.Popen[bytes]:
         with (self.folder / f"{name}.log").open("ab") as log:
