@@ -35,6 +35,7 @@ def document_errors_as_problems(app: FastAPI) -> None:
         if app.openapi_schema is None:
             document = generate()
             add_components(document, *events.STREAM_MODELS)
+            add_components(document, *jobs.REQUEST_MODELS, mode="validation")
             app.openapi_schema = document_problems(document)
         return app.openapi_schema
 
@@ -55,7 +56,11 @@ def create_app() -> FastAPI:
     app.mount("/web", web.files, name="web")
     document_errors_as_problems(app)
     app.add_middleware(EncodedSlashMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.api_max_body_bytes,
+        by_path={"/api/jobs/batch": settings.api_max_batch_body_bytes},
+    )
     app.add_middleware(CorrelationMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -22,7 +22,7 @@ from prefect.exceptions import PrefectHTTPStatusError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
-from api.jobs.errors import JobConflict, JobError, JobNotFound, NotDeployed, OutputNotFound, QueueFull
+from api.jobs.errors import JobConflict, JobError, JobNotFound, KeyReused, NotDeployed, OutputNotFound, QueueFull
 from api.middleware.correlation import HEADER, correlation_id
 from api.schemas.problem import MEDIA_TYPE
 from flows.contract.errors import InvalidRequest
@@ -33,6 +33,7 @@ STATUS_OF_ERROR: dict[type[JobError], int] = {
     JobNotFound: 404,
     OutputNotFound: 404,
     JobConflict: 409,
+    KeyReused: 422,
     QueueFull: 429,
     NotDeployed: 503,
 }

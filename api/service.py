@@ -11,15 +11,18 @@ the job model's (`api.jobs.errors`), answered by `api.problems`.
 import asyncio
 import shutil
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun
 
 from api.events.poller import Feed, Poller
-from api.jobs import commands
+from api.jobs import commands, idempotency
 from api.jobs.body import job_public, progress_public
 from api.jobs.errors import JobNotFound
 from api.jobs.index import JobIndex
@@ -42,8 +45,10 @@ from api.schemas.jobs import (
 )
 from api.schemas.system import CleanupStarted, HealthPublic, StoragePublic
 from flows.contract.deployments import CLEANUP_DEPLOYMENT, queue_name, run_url
+from flows.contract.errors import InvalidRequest
 from flows.contract.layout import folder_bytes
 from flows.contract.request import VideoRequest
+from flows.contract.status import job_id_of
 from flows.providers import espeak
 from flows.settings import settings as pipeline
 
@@ -61,6 +66,21 @@ def links(job_id: str, prefect_url: str | None) -> JobLinks:
         retry=f"{base}/retry",
         prefect=prefect_url,
     )
+
+
+@dataclass(frozen=True)
+class Submitted:
+    created: JobCreated
+    replayed: bool  # the Idempotency-Key named a job made before: nothing new was queued
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One job to queue, with its `Idempotency-Key` if any, and what to call it in an error."""
+
+    request: VideoRequest
+    key: str | None
+    label: str
 
 
 class JobService:
@@ -99,18 +119,64 @@ class JobService:
 
     # Jobs.
 
-    async def create(self, request: VideoRequest, *, owner: str, correlation_id: str) -> JobCreated:
+    async def create(
+        self, request: VideoRequest, *, owner: str, correlation_id: str, idempotency_key: str | None = None
+    ) -> Submitted:
         """Queue a job for `owner`; `InvalidRequest` for a voice eSpeak NG lacks, before anything is queued."""
         espeak.check_voice(request.voice_name())
-        await commands.check_queue_room(self.client, owner)
-        submitted_at = time.monotonic()
-        flow_run = await commands.submit(self.client, request, owner=owner, correlation_id=correlation_id)
-        self.index.add(flow_run, submitted_at)
-        job_id: str = flow_run.parameters["job_id"]
+        label = f"the Idempotency-Key {idempotency_key!r}"
+        [submitted] = await self._submit([Submission(request, idempotency_key, label)], owner, correlation_id)
+        return submitted
+
+    async def create_batch(
+        self, requests: list[VideoRequest], *, owner: str, correlation_id: str, idempotency_key: str | None = None
+    ) -> list[Submitted]:
+        """Queue every job of a batch, in order, or none if one is invalid; `jobs.<i>` names the invalid one."""
+        submissions = []
+        for index, request in enumerate(requests):
+            try:
+                espeak.check_voice(request.voice_name())
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"jobs.{index}.{exc.message}") from exc
+            key = idempotency.item_key(idempotency_key, index) if idempotency_key else None
+            submissions.append(Submission(request, key, f"the Idempotency-Key {idempotency_key!r} (jobs.{index})"))
+        return await self._submit(submissions, owner, correlation_id)
+
+    async def _submit(self, submissions: list[Submission], owner: str, correlation_id: str) -> list[Submitted]:
+        """Queue the submissions in order; one whose key names a live job gives that job back instead."""
+        claims = [await idempotency.claim(self.client, owner, item.key) if item.key else None for item in submissions]
+        for item, claim in zip(submissions, claims, strict=True):
+            if claim and claim.existing:
+                idempotency.check_same_request(claim.existing, item.request, item.label)
+        await commands.check_queue_room(self.client, owner, adding=sum(not (c and c.existing) for c in claims))
+        answers = []
+        for item, claim in zip(submissions, claims, strict=True):
+            if claim and claim.existing:
+                answers.append(Submitted(self._created(claim.existing), replayed=True))
+                continue
+            job_id, submitted_at = str(uuid.uuid4()), time.monotonic()
+            flow_run = await commands.submit(
+                self.client,
+                item.request,
+                owner=owner,
+                correlation_id=correlation_id,
+                job_id=job_id,
+                idempotency_key=claim.prefect_key if claim else None,
+            )
+            replayed = job_id_of(flow_run) != job_id  # another process won the race for this key
+            if replayed:
+                idempotency.check_same_request(flow_run, item.request, item.label)
+            else:
+                self.index.add(flow_run, submitted_at)
+            answers.append(Submitted(self._created(flow_run), replayed=replayed))
+        return answers
+
+    def _created(self, flow_run: FlowRun) -> JobCreated:
+        job_id = job_id_of(flow_run)
         return JobCreated(
             job_id=job_id,
             status="queued",
-            correlation_id=correlation_id,
+            correlation_id=flow_run.parameters["correlation_id"],
             links=links(job_id, run_url(self.ui_url, flow_run.id)),
         )
 

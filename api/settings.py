@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
     api_url: str = Field(default="http://127.0.0.1:8000", description="The service `aura jobs` talks to.")
     api_max_body_bytes: int = Field(default=64 * 1024, gt=0, description="Largest request body accepted.")
+    api_max_batch_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest body of `POST /api/jobs/batch` (up to 100 jobs)."
+    )
     api_keys: str = Field(
         default="",
         description="API keys as `key:owner[:admin]`, comma-separated; authentication is on when any are set.",

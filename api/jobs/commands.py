@@ -28,8 +28,12 @@ async def submit(
     correlation_id: str,
     job_id: str | None = None,
     attempt: int = 1,
+    idempotency_key: str | None = None,
 ) -> FlowRun:
-    """Start an attempt of a job as a flow run of the deployment; it waits in its priority's queue."""
+    """Start an attempt of a job as a flow run of the deployment; it waits in its priority's queue.
+
+    With an `idempotency_key` Prefect already holds, nothing is created: the run it names comes back.
+    """
     job_id = job_id or str(uuid.uuid4())
     return await client.create_flow_run_from_deployment(
         await deployment_id(client),
@@ -41,19 +45,22 @@ async def submit(
         },
         tags=[job_tag(job_id), owner_tag(owner), LATEST_TAG],
         work_queue_name=queue_name(request.priority),
+        idempotency_key=idempotency_key,
     )
 
 
-async def check_queue_room(client: PrefectClient, owner: str) -> None:
-    """`QueueFull` when the owner, or everyone together, has as many queued jobs as allowed."""
+async def check_queue_room(client: PrefectClient, owner: str, adding: int = 1) -> None:
+    """`QueueFull` unless the owner, and everyone together, have room for `adding` more queued jobs."""
     for limit, tags, whose in (
         (settings.max_queued_per_owner, [owner_tag(owner)], "your"),
         (settings.max_queued_total, [], "the service's"),
     ):
         queued = await client.count_flow_runs(flow_run_filter=latest_filter(["queued"], tags))
-        if queued >= limit:
+        if queued + adding > limit:
             raise QueueFull(
-                f"{whose} queue holds {queued} jobs, the most allowed is {limit}", retry_after=QUEUE_FULL_RETRY_SECONDS
+                f"{whose} queue holds {queued} jobs, the most allowed is {limit}"
+                + (f"; the batch would add {adding}" if adding > 1 else ""),
+                retry_after=QUEUE_FULL_RETRY_SECONDS,
             )
 
 

@@ -9,6 +9,7 @@ to a status and answers it as an RFC 7807 problem.
     │   ├── NotRetryable      retry a job that is not failed or cancelled
     │   ├── RetryLimit        the job was retried as often as allowed
     │   └── RetryBackoff      too soon after the last attempt (`retry_after`)
+    ├── KeyReused         an `Idempotency-Key` sent again with another body (422)
     ├── QueueFull         the owner's or the service's queue is full (429, `retry_after`)
     └── NotDeployed       Prefect has no deployment to run jobs on (503)
 """
@@ -71,6 +72,12 @@ class RetryLimit(JobConflict):
 class RetryBackoff(JobConflict):
     code = "E409-RETRY_BACKOFF"
     title = "Retry too soon"
+
+
+class KeyReused(JobError):
+    code = "E422-IDEMPOTENCY_KEY_REUSED"
+    title = "Idempotency key reused"
+    suggested_actions = ("Send the same body as the first time to get that job back, or use a new key for a new job.",)
 
 
 class QueueFull(JobError):

@@ -2,7 +2,8 @@
 
 A declared `Content-Length` over the limit is refused at once. A body without
 one (chunked) is read here up to the limit, then handed on whole; the memory
-this takes is bounded by the limit.
+this takes is bounded by the limit. A path may have a limit of its own (a batch
+of jobs is larger than one job).
 """
 
 from starlette.requests import Request
@@ -12,16 +13,17 @@ from api.problems import Problem, problem_response
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, by_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.by_path = by_path or {}
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str, limit: int) -> None:
         problem = Problem(
             413,
             "E413-TOO_LARGE",
             "Request body too large",
-            f"the request body is {size} bytes; at most {self.max_bytes} are accepted",
+            f"the request body is {size} bytes; at most {limit} are accepted",
         )
         await problem_response(Request(scope), problem)(scope, receive, send)
 
@@ -29,10 +31,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.by_path.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit():
-            if int(declared) > self.max_bytes:
-                await self._refuse(scope, receive, send, declared.decode())
+            if int(declared) > limit:
+                await self._refuse(scope, receive, send, declared.decode(), limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -44,8 +47,8 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send, f"over {self.max_bytes}")
+            if size > limit:
+                await self._refuse(scope, receive, send, f"over {limit}", limit)
                 return
             if not message.get("more_body", False):
                 break

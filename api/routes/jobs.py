@@ -5,14 +5,17 @@ from datetime import datetime
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
+from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from api.dependencies import Correlation, Service, Who
+from api.schemas.batch import CSV_TYPE, BatchCreated, BatchRequest, read_batch
 from api.schemas.jobs import JobCreated, JobPublic, JobsPublic, JobStatus, JobStatusPublic, LogsPublic, ProgressPublic
-from api.schemas.problem import problem_responses
+from api.schemas.problem import COMPONENTS, problem_responses
 from flows.contract.layout import OUTPUT_TYPES
 from flows.contract.request import VideoRequest
 
@@ -24,16 +27,101 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 COMMON = (401, 503)
 ONE_JOB = (*COMMON, 404)
 CHANGE_JOB = (*ONE_JOB, 409, 413)
+# Request bodies a route reads itself, for the OpenAPI document's components.
+REQUEST_MODELS = (BatchRequest,)
+CREATE = problem_responses(*COMMON, 400, 413, 422, 429)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Send a request again with the same key (and body) within 24 hours and get the same "
+        "job back, with 200, instead of a second one; the same key with another body is a 422.",
+    ),
+]
 
 
-@router.post("", status_code=202, response_model=JobCreated, responses=problem_responses(*COMMON, 400, 413, 422, 429))
+REPLAYED = "Sent again with its Idempotency-Key: what the first request was answered, nothing new queued."
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobCreated,
+    responses={200: {"model": JobCreated, "description": REPLAYED}, **CREATE},
+)
 async def create_job(
-    body: VideoRequest, response: Response, service: Service, correlation_id: Correlation, who: Who
+    body: VideoRequest,
+    response: Response,
+    service: Service,
+    correlation_id: Correlation,
+    who: Who,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobCreated:
-    """Queue a video job for the caller; it starts when a worker has a free slot, higher priority first."""
-    created = await service.create(body, owner=who.owner, correlation_id=correlation_id)
-    response.headers["Location"] = created.links.self
-    return created
+    """Queue a video job for the caller; it starts when a worker has a free slot, higher priority first.
+
+    With an `Idempotency-Key` this job already has, nothing is queued: the answer is 200 with the
+    body the job was created with (its `links.self` tells where it stands now).
+    """
+    submitted = await service.create(
+        body, owner=who.owner, correlation_id=correlation_id, idempotency_key=idempotency_key
+    )
+    response.headers["Location"] = submitted.created.links.self
+    if submitted.replayed:
+        response.status_code = 200
+    return submitted.created
+
+
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": COMPONENTS + BatchRequest.__name__}},
+            CSV_TYPE: {
+                "schema": {"type": "string"},
+                "example": "topic,duration,aspect,priority\nWhy bees matter,60,16:9,5\nTides,90,9:16,3\n",
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=BatchCreated,
+    openapi_extra=BATCH_BODY,
+    responses={200: {"model": BatchCreated, "description": REPLAYED}, **CREATE},
+)
+async def create_batch(
+    request: Request,
+    response: Response,
+    service: Service,
+    correlation_id: Correlation,
+    who: Who,
+    idempotency_key: IdempotencyKey = None,
+) -> BatchCreated:
+    """Queue up to 100 jobs in one request, in order: JSON `{"jobs": [create body, …]}`, or CSV.
+
+    All or nothing: one invalid body and no job is queued; the 422 names it as `jobs.<index>.<field>`.
+    A CSV (`Content-Type: text/csv`) has a header row and one video per row; its columns are `topic`,
+    `audience`, `goal`, `tone`, `language`, `aspect`, `duration`, `pacing`, `density`, `style`,
+    `voice`, `rate`, `pitch`, `width`, `height`, `fps`, `subtitles`, `script-provider`,
+    `voice-provider`, `visuals-provider` and `priority`; only `topic` is required.
+    With an `Idempotency-Key`, a batch sent again queues none of its jobs twice (200 when none was new).
+    """
+    try:
+        batch = read_batch(await request.body(), request.headers.get("content-type", ""))
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+    submitted = await service.create_batch(
+        batch.jobs, owner=who.owner, correlation_id=correlation_id, idempotency_key=idempotency_key
+    )
+    if all(item.replayed for item in submitted):
+        response.status_code = 200
+    created = [item.created for item in submitted]
+    return BatchCreated(job_ids=[job.job_id for job in created], jobs=created)
 
 
 @router.get("", response_model=JobsPublic, responses=problem_responses(*COMMON, 422))

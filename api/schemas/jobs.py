@@ -34,6 +34,8 @@ class JobLinks(ApiModel):
 
 
 class JobCreated(ApiModel):
+    """A queued job. Sent again with its `Idempotency-Key`, the same body as the first time, with 200."""
+
     job_id: str
     status: JobStatus
     correlation_id: str

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 MEDIA_TYPE = "application/problem+json"
 COMPONENTS = "#/components/schemas/"
@@ -78,15 +78,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
-    """Put the models' JSON schemas (as answers show them), and those they refer to, into the components.
+def add_components(document: dict[str, Any], *models: type[BaseModel], mode: JsonSchemaMode = "serialization") -> None:
+    """Put the models' JSON schemas (as answers show them, or requests with `mode="validation"`), and those
+    they refer to, into the components.
 
-    For models a route names only inside a `responses` entry's own content, which FastAPI does not collect.
-    A schema FastAPI already put there is kept as it is.
+    For models a route names only inside its own `responses` or request body, which FastAPI does not
+    collect. A schema FastAPI already put there is kept as it is.
     """
-    _, generated = models_json_schema(
-        [(model, "serialization") for model in models], ref_template=COMPONENTS + "{model}"
-    )
+    _, generated = models_json_schema([(model, mode) for model in models], ref_template=COMPONENTS + "{model}")
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in generated.get("$defs", {}).items():
         schemas.setdefault(name, schema)

@@ -80,7 +80,11 @@ def test_each_route_declares_the_statuses_it_can_answer(document: dict[str, Any]
 
 
 def test_the_routes_the_issue_names(document: dict[str, Any]) -> None:
-    assert statuses(document, "POST", "/api/jobs") == {202, 400, 401, 413, 422, 429, 503}
+    assert statuses(document, "POST", "/api/jobs") == {200, 202, 400, 401, 413, 422, 429, 503}
+    assert statuses(document, "POST", "/api/jobs/batch") == {200, 202, 400, 401, 413, 422, 429, 503}
+    batch_body = document["paths"]["/api/jobs/batch"]["post"]["requestBody"]["content"]
+    assert set(batch_body) == {"application/json", "text/csv"}
+    assert batch_body["application/json"]["schema"]["$ref"].endswith("/BatchRequest")
     assert statuses(document, "GET", "/api/jobs") == {200, 401, 422, 503}
     assert statuses(document, "GET", "/api/jobs/{job_id}/logs") == {200, 401, 404, 422, 503}
     cancel = statuses(document, "POST", "/api/jobs/{job_id}/cancel")

@@ -1,8 +1,10 @@
 """A Prefect server made of records, for the fast tests of the job model and the poller."""
 
 import copy
+import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -15,14 +17,16 @@ from prefect.client.schemas.filters import (
     Operator,
     TaskRunFilter,
 )
-from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, TaskRun
+from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, StateType, TaskRun
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort, TaskRunSort
 from prefect.exceptions import ObjectNotFound
 
 from api.prefect_client import PAGE, PrefectUnreachable
 from flows.contract.deployments import VIDEO_DEPLOYMENT, deployment_name
+from tests.utils.records import FLOW_ID
 
 T = TypeVar("T", FlowRun, TaskRun, Log, Artifact)
+DEPLOYMENT_ID = uuid.uuid4()
 
 
 class RecordedPrefect:
@@ -32,10 +36,11 @@ class RecordedPrefect:
     filters, sort, limit and offset it is given as the server does, for the filter fields our
     code uses; a filter on any other field raises `NotImplementedError`, so that no test passes
     on a filter that was silently ignored. Every recorded flow run is a run of the video
-    deployment. Answers are copies: a test changes the records with `add_*` and
-    `delete_flow_run`, never the objects the code was given. With `reachable` false, every call
-    raises `PrefectUnreachable`, as the API's client does when nothing listens. `calls` names
-    each call made, in order.
+    deployment; once `deployed` is set, that deployment exists and creates flow runs as Prefect
+    does, an idempotency key it already holds giving back the run it names. Answers are copies:
+    a test changes the records with `add_*` and `delete_flow_run`, never the objects the code
+    was given. With `reachable` false, every call raises `PrefectUnreachable`, as the API's
+    client does when nothing listens. `calls` names each call made, in order.
     """
 
     api_url = httpx.URL("http://prefect.test/api")
@@ -48,6 +53,7 @@ class RecordedPrefect:
         self.logs: list[Log] = []
         self.artifacts: dict[UUID, Artifact] = {}
         self.reachable = True
+        self.deployed = False
         self.calls: list[str] = []
 
     # Recording.
@@ -161,13 +167,46 @@ class RecordedPrefect:
         return _page(sorted(found, key=key, reverse=True), limit, offset)
 
     async def read_deployment_by_name(self, name: str) -> Any:
-        """No deployment is recorded: Prefect answers 404, as before `aura serve` provisions one."""
+        """The video deployment once `deployed`; before, a 404, as before `aura serve` provisions one."""
         self._answer("read_deployment_by_name")
-        raise _not_found(f"deployments/name/{name}")
+        if not self.deployed or name != VIDEO_DEPLOYMENT:
+            raise _not_found(f"deployments/name/{name}")
+        return SimpleNamespace(id=DEPLOYMENT_ID, name=VIDEO_DEPLOYMENT)
 
-    async def create_flow_run_from_deployment(self, deployment_id: UUID, **run: Any) -> FlowRun:
+    async def create_flow_run_from_deployment(
+        self,
+        deployment_id: UUID,
+        *,
+        parameters: dict[str, Any],
+        tags: list[str],
+        work_queue_name: str,
+        idempotency_key: str | None = None,
+    ) -> FlowRun:
         self._answer("create_flow_run_from_deployment")
-        raise _not_found(f"deployments/{deployment_id}/create_flow_run")
+        if not self.deployed or deployment_id != DEPLOYMENT_ID:
+            raise _not_found(f"deployments/{deployment_id}/create_flow_run")
+        held = [run for run in self.flow_runs.values() if idempotency_key and run.idempotency_key == idempotency_key]
+        if held:
+            return copy.deepcopy(held[0])
+        now = datetime.now(UTC)
+        scheduled = State(type=StateType.SCHEDULED, name="Scheduled", timestamp=now)
+        run = FlowRun(
+            flow_id=FLOW_ID,
+            deployment_id=deployment_id,
+            name=f"recorded-{len(self.flow_runs)}",
+            created=now,
+            expected_start_time=now,
+            parameters=parameters,
+            tags=tags,
+            work_queue_name=work_queue_name,
+            idempotency_key=idempotency_key,
+            state=scheduled,
+            state_id=scheduled.id,
+            state_type=scheduled.type,
+            state_name=scheduled.name,
+        )
+        self.add_flow_run(run)
+        return copy.deepcopy(run)
 
     # Answering.
 
@@ -215,8 +254,12 @@ def _within(value: datetime | None, after: datetime | None, before: datetime | N
 def _flow_run_matches(run: FlowRun, given: FlowRunFilter | None) -> bool:
     if given is None:
         return True
-    _only(given, "id", "name", "tags", "state", "expected_start_time", "end_time")
+    _only(given, "id", "name", "tags", "state", "expected_start_time", "end_time", "idempotency_key")
     checks: list[bool] = []
+    if given.idempotency_key is not None:
+        _only(given.idempotency_key, "any_")
+        keys = given.idempotency_key.any_
+        checks.append(keys is None or run.idempotency_key in keys)
     if given.id is not None:
         checks += [
             given.id.any_ is None or run.id in given.id.any_,
