@@ -24,6 +24,7 @@ from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from api.jobs.errors import JobConflict, JobError, JobNotFound, KeyReused, NotDeployed, OutputNotFound, QueueFull
 from api.middleware.correlation import HEADER, correlation_id
+from api.prefect_client import PrefectBusy
 from api.schemas.problem import MEDIA_TYPE
 from flows.contract.errors import InvalidRequest
 
@@ -170,6 +171,21 @@ def _prefect_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _prefect_busy(request: Request, exc: PrefectBusy) -> JSONResponse:
+    log.warning("%s", exc)
+    return problem_response(
+        request,
+        Problem(
+            503,
+            "E503-PREFECT_BUSY",
+            "Prefect is busy",
+            f"{exc}; some of the jobs may have been queued",
+            suggested_actions=["Send the request again with the same Idempotency-Key: no job is queued twice."],
+            headers={"Retry-After": "5"},
+        ),
+    )
+
+
 def _prefect_status(request: Request, exc: PrefectHTTPStatusError) -> JSONResponse:
     if exc.response.status_code >= 500:
         return _prefect_down(request, exc)
@@ -201,5 +217,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(MalformedRangeHeader, _malformed_range)  # type: ignore[arg-type]
     app.add_exception_handler(RangeNotSatisfiable, _range_not_satisfiable)  # type: ignore[arg-type]
     app.add_exception_handler(httpx.TransportError, _prefect_down)
+    app.add_exception_handler(PrefectBusy, _prefect_busy)  # type: ignore[arg-type]
     app.add_exception_handler(PrefectHTTPStatusError, _prefect_status)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

@@ -144,26 +144,29 @@ class JobService:
 
     async def _submit(self, submissions: list[Submission], owner: str, correlation_id: str) -> list[Submitted]:
         """Queue the submissions in order; one whose key names a live job gives that job back instead."""
-        claims = [await idempotency.claim(self.client, owner, item.key) if item.key else None for item in submissions]
-        for item, claim in zip(submissions, claims, strict=True):
-            if claim and claim.existing:
-                idempotency.check_same_request(claim.existing, item.request, item.label)
-        await commands.check_queue_room(self.client, owner, adding=sum(not (c and c.existing) for c in claims))
+        keys = {index: item.key for index, item in enumerate(submissions) if item.key}
+        claims = dict(zip(keys, await idempotency.claim_all(self.client, owner, list(keys.values())), strict=True))
+        existing = {index: claim.existing for index, claim in claims.items() if claim.existing}
+        for index, flow_run in existing.items():
+            idempotency.check_same_request(flow_run, submissions[index].request, submissions[index].label)
+        new = {}
+        for index, item in enumerate(submissions):
+            if index not in existing:
+                job_id = str(uuid.uuid4())
+                key = claims[index].prefect_key if index in claims else idempotency.own_key(job_id)
+                new[index] = commands.NewJob(item.request, job_id, key)
+        await commands.check_queue_room(self.client, owner, adding=len(new))
+        submitted_at = time.monotonic()
+        runs = await commands.submit_new(self.client, list(new.values()), owner=owner, correlation_id=correlation_id)
+        made = dict(zip(new, runs, strict=True))
         answers = []
-        for item, claim in zip(submissions, claims, strict=True):
-            if claim and claim.existing:
-                answers.append(Submitted(self._created(claim.existing), replayed=True))
+        for index, item in enumerate(submissions):
+            if index in existing:
+                answers.append(Submitted(self._created(existing[index]), replayed=True))
                 continue
-            job_id, submitted_at = str(uuid.uuid4()), time.monotonic()
-            flow_run = await commands.submit(
-                self.client,
-                item.request,
-                owner=owner,
-                correlation_id=correlation_id,
-                job_id=job_id,
-                idempotency_key=claim.prefect_key if claim else None,
-            )
-            replayed = job_id_of(flow_run) != job_id  # another process won the race for this key
+            flow_run = made[index]
+            # Prefect handed back a run made for another job id: another process won the race for this key.
+            replayed = job_id_of(flow_run) != new[index].job_id
             if replayed:
                 idempotency.check_same_request(flow_run, item.request, item.label)
             else:

@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -16,6 +17,15 @@ from flows.contract.request import VideoRequest
 from flows.settings import settings as pipeline
 
 SAMPLE_TOPIC = "Why honeybees matter"
+FROM_CSV_OPTION = typer.Option(
+    None,
+    "--from",
+    help="A CSV of briefs, a header row and one video per row (topic, duration, aspect, …; see the README): "
+    "queued on the service (--api, else AURA_API_URL) as one batch.",
+    exists=True,
+    dir_okay=False,
+    show_default=False,
+)
 
 app = typer.Typer(
     help="Make narrated videos from a brief: each video is a Prefect flow run, one task per stage.\n\n"
@@ -81,12 +91,20 @@ def generate(
     priority: int = typer.Option(5, help="1 runs first, 10 last (matters when the service is busy)."),
     job_id: str = typer.Option(None, help="Job id to use (3-64 lowercase letters, digits, dashes); new if not given."),
     api_url: str = typer.Option(None, "--api", help="Submit to a running service at this URL instead of running here."),
+    from_csv: Path = FROM_CSV_OPTION,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every log line of the run."),
 ) -> None:
     """Make one video and print where it is. Ctrl-C cancels the job.
 
     Runs here, with an embedded Prefect server, unless --api names a running service.
+    With --from, queues every row of a CSV on the service and prints a line per job.
     """
+    if from_csv:
+        if topic or sample or job_id:
+            errors.print("[red]invalid[/red] --from: the CSV holds the briefs; give no topic, --sample or --job-id")
+            raise typer.Exit(exit_codes.USAGE)
+        jobs_cli.submit_batch(api_url or settings.api_url, from_csv)
+        return
     if sample:
         topic = topic or SAMPLE_TOPIC
         audience = audience or "curious people of any age"

@@ -47,6 +47,10 @@ class ServiceClient:
     def create_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/api/jobs", json=request)
 
+    def create_batch(self, csv: bytes, idempotency_key: str) -> dict[str, Any]:
+        headers = {"Content-Type": "text/csv", "Idempotency-Key": idempotency_key}
+        return self._call("POST", "/api/jobs/batch", content=csv, headers=headers)
+
     def list_jobs(self, statuses: list[str], limit: int) -> dict[str, Any]:
         return self._call("GET", "/api/jobs", params={"status": statuses, "limit": limit})
 

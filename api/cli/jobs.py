@@ -1,8 +1,10 @@
 """`aura jobs …` and `aura generate --api`: the job commands, against a running service."""
 
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -13,11 +15,13 @@ from rich.table import Table
 from api.cli import exit_codes
 from api.cli.client import ServiceClient, ServiceError, Unreachable
 from api.cli.watch import EXIT_BY_STATUS, report, watch
+from api.schemas.batch import batch_from_csv
 from api.settings import settings
 from flows.contract.request import VideoRequest
 
 STATUSES = ("queued", "running", "cancelling", "completed", "failed", "cancelled")
 CANCEL_WAIT_SECONDS = 60.0
+BATCH_TRIES = 3
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -134,6 +138,28 @@ def retry_job(
         )
         if follow:
             raise typer.Exit(_follow(client, job_id))
+
+
+def submit_batch(api_url: str, path: Path) -> None:
+    """`aura generate --from FILE.csv`: queue one job per row on the service, as one batch; a line per job.
+
+    A dropped connection is tried again with the same `Idempotency-Key`, so no row is queued twice.
+    """
+    csv = path.read_bytes()
+    key = f"aura-cli-{uuid.uuid4()}"
+    with service(api_url) as client:
+        for attempt in range(1, BATCH_TRIES + 1):
+            try:
+                created = client.create_batch(csv, key)
+                break
+            except Unreachable:
+                if attempt == BATCH_TRIES:
+                    raise
+                time.sleep(attempt)
+    topics = [job["brief"]["topic"] for job in batch_from_csv(csv)["jobs"]]
+    for job, topic in zip(created["jobs"], topics, strict=True):
+        console.print(f"{job['jobId']}  {job['status']}  {escape(topic)}", highlight=False)
+    console.print(f"{len(created['jobs'])} jobs queued on {api_url}. Follow one with `aura jobs watch <job id>`.")
 
 
 def run_remote(api_url: str, request: VideoRequest) -> int:

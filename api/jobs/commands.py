@@ -1,16 +1,20 @@
-"""Changing jobs in Prefect: submit an attempt, cancel, retry with the manual backoff."""
+"""Changing jobs in Prefect: queue new jobs, cancel, retry with the manual backoff."""
 
 import math
-import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import DeploymentFlowRunCreate
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
-from prefect.states import Cancelled, Cancelling
+from prefect.states import Cancelled, Cancelling, Scheduled, to_state_create
 
 from api.jobs.errors import JobEnded, NotRetryable, QueueFull, RetryBackoff, RetryLimit
 from api.jobs.runs import attempt_of, deployment_id, latest_filter, read_job_runs
 from api.keys import Caller
+from api.prefect_client import create_flow_runs
 from api.settings import settings
 from flows.contract.deployments import queue_name
 from flows.contract.request import VideoRequest
@@ -20,33 +24,68 @@ from flows.contract.status import LATEST_TAG, JobStatus, job_tag, owner_of, owne
 QUEUE_FULL_RETRY_SECONDS = 30
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job to queue: its request, its id, and the Prefect idempotency key it claims (`api.jobs.idempotency`)."""
+
+    request: VideoRequest
+    job_id: str
+    idempotency_key: str
+
+
+def _attempt(request: VideoRequest, *, owner: str, correlation_id: str, job_id: str, attempt: int) -> dict[str, Any]:
+    """The flow run of one attempt of a job: parameters, tags, and its priority's work queue."""
+    return {
+        "parameters": {
+            "request": request.model_dump(mode="json", by_alias=True),
+            "job_id": job_id,
+            "attempt": attempt,
+            "correlation_id": correlation_id,
+        },
+        "tags": [job_tag(job_id), owner_tag(owner), LATEST_TAG],
+        "work_queue_name": queue_name(request.priority),
+    }
+
+
 async def submit(
     client: PrefectClient,
     request: VideoRequest,
     *,
     owner: str,
     correlation_id: str,
-    job_id: str | None = None,
-    attempt: int = 1,
-    idempotency_key: str | None = None,
+    job_id: str,
+    attempt: int,
 ) -> FlowRun:
-    """Start an attempt of a job as a flow run of the deployment; it waits in its priority's queue.
-
-    With an `idempotency_key` Prefect already holds, nothing is created: the run it names comes back.
-    """
-    job_id = job_id or str(uuid.uuid4())
+    """Start a later attempt of a job as a flow run of the deployment; it waits in its priority's queue."""
     return await client.create_flow_run_from_deployment(
         await deployment_id(client),
-        parameters={
-            "request": request.model_dump(mode="json", by_alias=True),
-            "job_id": job_id,
-            "attempt": attempt,
-            "correlation_id": correlation_id,
-        },
-        tags=[job_tag(job_id), owner_tag(owner), LATEST_TAG],
-        work_queue_name=queue_name(request.priority),
-        idempotency_key=idempotency_key,
+        **_attempt(request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt),
     )
+
+
+async def submit_new(client: PrefectClient, jobs: list[NewJob], *, owner: str, correlation_id: str) -> list[FlowRun]:
+    """Queue new jobs, in order, in one Prefect transaction (at most 100).
+
+    Each comes back as its flow run; a job whose idempotency key Prefect already held comes back as
+    the run the key names, with that job's id, not the one asked for. Their scheduled times, a
+    microsecond apart, keep them in order in their queues whatever order Prefect stores them in.
+    """
+    if not jobs:
+        return []
+    now = datetime.now(UTC)
+    creates = [
+        DeploymentFlowRunCreate(
+            **_attempt(job.request, owner=owner, correlation_id=correlation_id, job_id=job.job_id, attempt=1),
+            idempotency_key=job.idempotency_key,
+            state=to_state_create(Scheduled(scheduled_time=now + timedelta(microseconds=index))),
+        )
+        for index, job in enumerate(jobs)
+    ]
+    ids = await create_flow_runs(client, await deployment_id(client), creates)
+    runs = {
+        run.id: run for run in await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+    }
+    return [runs[run_id] for run_id in ids]
 
 
 async def check_queue_room(client: PrefectClient, owner: str, adding: int = 1) -> None:

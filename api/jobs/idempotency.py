@@ -32,6 +32,11 @@ def next_key(expired: str, run: FlowRun) -> str:
     return PREFIX + hashlib.sha256(f"{expired}\0{run.id}".encode()).hexdigest()
 
 
+def own_key(job_id: str) -> str:
+    """The Prefect key of a job sent without one: Prefect's bulk create is retried whole, never twice over."""
+    return f"{PREFIX}job:{job_id}"
+
+
 def item_key(key: str, index: int) -> str:
     """The key of one job of a batch sent with `key`: a batch sent again makes none of its jobs twice."""
     return f"{key}\0batch\0{index}"
@@ -50,19 +55,27 @@ def is_live(run: FlowRun, now: datetime) -> bool:
     return created is None or now - created < KEY_LIFETIME
 
 
-async def claim(client: PrefectClient, owner: str, key: str, *, now: datetime | None = None) -> Claim:
-    """Follow the chain from the owner's key to the first Prefect key that is free or names a live run."""
+async def claim_all(client: PrefectClient, owner: str, keys: list[str], *, now: datetime | None = None) -> list[Claim]:
+    """For each of the owner's keys, the first Prefect key along its chain that is free or names a live run.
+
+    One query for all the keys, and one more per step along a chain (a key reused after 24 hours).
+    """
     now = now or datetime.now(UTC)
-    prefect_key = first_key(owner, key)
-    while True:
+    prefect_keys = [first_key(owner, key) for key in keys]
+    claims: dict[int, Claim] = {}
+    while pending := [index for index in range(len(keys)) if index not in claims]:
+        wanted = [prefect_keys[index] for index in pending]
         runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[prefect_key])), limit=1
+            flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=wanted)), limit=len(wanted)
         )
-        if not runs:
-            return Claim(prefect_key, None)
-        if is_live(runs[0], now):
-            return Claim(prefect_key, runs[0])
-        prefect_key = next_key(prefect_key, runs[0])
+        held = {run.idempotency_key: run for run in runs}
+        for index in pending:
+            run = held.get(prefect_keys[index])
+            if run is None or is_live(run, now):
+                claims[index] = Claim(prefect_keys[index], run)
+            else:
+                prefect_keys[index] = next_key(prefect_keys[index], run)
+    return [claims[index] for index in range(len(keys))]
 
 
 def check_same_request(run: FlowRun, request: VideoRequest, label: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api import prefect_client
 from api.keys import load_keys
 from api.settings import settings
 from flows.contract.status import job_id_of, owner_of
@@ -206,3 +207,20 @@ def test_a_batch_may_be_larger_than_one_job_but_has_a_limit(client: TestClient, 
     assert len(prefect.flow_runs) == 100
     too_big = client.post("/api/jobs/batch", content=b"x" * (settings.api_max_batch_body_bytes + 1))
     assert_problem(too_big, 413, "E413-TOO_LARGE")
+
+
+def test_a_bulk_create_prefect_could_not_finish_is_sent_again_without_making_a_job_twice(
+    client: TestClient, prefect: RecordedPrefect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prefect_client, "BULK_CREATE_BACKOFF_SECONDS", 0)
+    prefect.locked_bulk_creates = 2
+    answer = client.post("/api/jobs/batch", json={"jobs": [body("One"), body("Two"), body("Three")]})
+    assert answer.status_code == 202, answer.text
+    assert prefect.calls.count("create_flow_run_bulk") == 3
+    assert topics(prefect) == ["One", "Two", "Three"]
+
+    prefect.locked_bulk_creates = prefect_client.BULK_CREATE_TRIES
+    busy = client.post("/api/jobs/batch", json={"jobs": [body("Four"), body("Five")]})
+    problem = assert_problem(busy, 503, "E503-PREFECT_BUSY")
+    assert busy.headers["retry-after"] == "5" and "database is locked" in problem["detail"]
+    assert topics(prefect) == ["One", "Two", "Three", "Four"], "what Prefect made stays made, once"

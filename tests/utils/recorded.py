@@ -1,6 +1,7 @@
 """A Prefect server made of records, for the fast tests of the job model and the poller."""
 
 import copy
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -54,7 +55,11 @@ class RecordedPrefect:
         self.artifacts: dict[UUID, Artifact] = {}
         self.reachable = True
         self.deployed = False
+        # The next this many bulk creates fail their last run, as Prefect does while SQLite is locked.
+        self.locked_bulk_creates = 0
         self.calls: list[str] = []
+        # What `api.prefect_client` sends over the client's own HTTP client.
+        self._client = httpx.AsyncClient(base_url=str(self.api_url), transport=httpx.MockTransport(self._bulk))
 
     # Recording.
 
@@ -183,11 +188,40 @@ class RecordedPrefect:
         idempotency_key: str | None = None,
     ) -> FlowRun:
         self._answer("create_flow_run_from_deployment")
+        return copy.deepcopy(self._create(deployment_id, parameters, tags, work_queue_name, idempotency_key))
+
+    def _bulk(self, request: httpx.Request) -> httpx.Response:
+        """The HTTP routes the client does not wrap: `POST /deployments/{id}/create_flow_run/bulk`."""
+        self._answer("create_flow_run_bulk")
+        parts = request.url.path.removeprefix(self.api_url.path).strip("/").split("/")
+        if request.method != "POST" or len(parts) != 4 or parts[0::2] != ["deployments", "create_flow_run"]:
+            raise NotImplementedError(f"{request.method} {request.url.path}")
+        asked = json.loads(request.content)
+        locked = self.locked_bulk_creates > 0
+        if locked:
+            self.locked_bulk_creates -= 1
+        made = [
+            self._create(UUID(parts[1]), run["parameters"], run["tags"], run["work_queue_name"], run["idempotency_key"])
+            for run in (asked[:-1] if locked else asked)
+        ]
+        results = [{"flow_run_id": str(run.id), "status": "CREATED"} for run in made]
+        if locked:
+            results.append({"status": "FAILED", "error": "(sqlite3.OperationalError) database is locked"})
+        return httpx.Response(200, json={"results": results})
+
+    def _create(
+        self,
+        deployment_id: UUID,
+        parameters: dict[str, Any],
+        tags: list[str],
+        work_queue_name: str,
+        idempotency_key: str | None,
+    ) -> FlowRun:
         if not self.deployed or deployment_id != DEPLOYMENT_ID:
             raise _not_found(f"deployments/{deployment_id}/create_flow_run")
         held = [run for run in self.flow_runs.values() if idempotency_key and run.idempotency_key == idempotency_key]
         if held:
-            return copy.deepcopy(held[0])
+            return held[0]
         now = datetime.now(UTC)
         scheduled = State(type=StateType.SCHEDULED, name="Scheduled", timestamp=now)
         run = FlowRun(
@@ -206,7 +240,7 @@ class RecordedPrefect:
             state_name=scheduled.name,
         )
         self.add_flow_run(run)
-        return copy.deepcopy(run)
+        return run
 
     # Answering.
 
