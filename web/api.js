@@ -29,12 +29,14 @@ export function useKey(key) {
   token = null;
 }
 
-async function call(method, path, body) {
-  const headers = body ? { "Content-Type": "application/json" } : {};
+// `body` is sent as JSON, or as it is when a `type` is given (a CSV).
+async function call(method, path, body, { type, headers: extra } = {}) {
+  const headers = { ...extra };
+  if (body !== undefined) headers["Content-Type"] = type || "application/json";
   if (hasKey()) headers.Authorization = `Bearer ${sessionStorage.getItem(KEY)}`;
   let answer;
   try {
-    answer = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    answer = await fetch(path, { method, headers, body: body === undefined || type ? body : JSON.stringify(body) });
   } catch (error) {
     throw new Offline(String(error));
   }
@@ -54,7 +56,12 @@ export async function signedUrl(path) {
   return `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(token.token)}`;
 }
 
+// A random key per click: a batch the browser sends again on its own is not queued twice.
+const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
+
 export const createJob = (request) => call("POST", "/api/jobs", request);
+export const createBatch = (csv) =>
+  call("POST", "/api/jobs/batch", csv, { type: "text/csv", headers: { "Idempotency-Key": newKey() } });
 export const listJobs = (status) => call("GET", `/api/jobs?limit=50${status ? `&status=${status}` : ""}`);
 export const readJob = (jobId) => call("GET", `/api/jobs/${encodeURIComponent(jobId)}`);
 export const cancelJob = (jobId) => call("POST", `/api/jobs/${encodeURIComponent(jobId)}/cancel`);

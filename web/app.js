@@ -2,6 +2,7 @@
 
 import * as api from "./api.js";
 import * as auth from "./auth.js";
+import * as batch from "./batch.js";
 import * as jobView from "./job-view.js";
 import * as jobsList from "./jobs-list.js";
 
@@ -46,4 +47,5 @@ $("cancel").addEventListener("click", jobView.confirmCancel);
 $("retry").addEventListener("click", jobView.retry);
 window.addEventListener("hashchange", route);
 jobsList.start();
+batch.start();
 route();

@@ -21,7 +21,7 @@ from flows.media.probe import probe
 from tests.utils.browser import PHONE, screenshot
 from tests.utils.chat import ChatStandIn
 from tests.utils.keys import ALICE
-from tests.utils.service import ffmpeg_of, http, submit, wait_status
+from tests.utils.service import ffmpeg_of, http, pool_paused, submit, wait_status
 from tests.utils.stack import AURA
 
 pytestmark = pytest.mark.slow
@@ -222,3 +222,31 @@ def test_with_keys_on_the_page_signs_in_and_streams_without_the_key_in_any_url(
     assert duration > 1
     assert any("/events?" in url and "access_token=" in url for url in urls)
     assert not [url for url in urls if ALICE in url]
+
+
+def test_a_csv_queues_a_job_per_row_and_a_bad_row_queues_none(
+    service: Any, page: Page, artifacts_dir: Path, tmp_path: Path
+) -> None:
+    page.goto(service.url)
+    page.get_by_text("Many videos from a CSV").click()
+    pasted, queue_all = page.get_by_label("or paste it here"), page.get_by_role("button", name="Queue all")
+    with pool_paused():
+        pasted.fill("topic,aspect\nSquare bees,4:3\n")
+        queue_all.click()
+        expect(page.locator("#batch-error")).to_contain_text("jobs.0.brief.aspect")
+
+        briefs = tmp_path / "briefs.csv"
+        briefs.write_text("topic,duration,priority\nCSV bees,6,9\nCSV wasps,6,9\n")
+        page.get_by_label("CSV file").set_input_files(str(briefs))
+        expect(pasted).to_have_value(briefs.read_text())
+        queue_all.click()
+        expect(page.locator("#batch-done")).to_have_text(re.compile(r"^2 jobs queued"))
+        expect(page.locator("#batch-error")).to_be_hidden()
+        expect(page.locator("#jobs")).to_contain_text("CSV wasps")
+        screenshot(page, artifacts_dir, "batch-queued")
+        queued = http.get(f"{service.url}/api/jobs", params={"status": "queued"}).json()["jobs"]
+        mine = [job for job in queued if job["request"]["brief"]["topic"] in ("CSV bees", "CSV wasps")]
+        assert sorted(job["request"]["brief"]["topic"] for job in mine) == ["CSV bees", "CSV wasps"]
+        assert not [job for job in queued if job["request"]["brief"]["topic"] == "Square bees"]
+        for job in mine:
+            assert http.post(f"{service.url}/api/jobs/{job['jobId']}/cancel").status_code == 202
