@@ -30,6 +30,7 @@ from api.jobs.logs import read_logs
 from api.jobs.outputs import output_file
 from api.jobs.runs import JobRuns, check_job_id, deployment_id, prefect_ui, read_job_runs
 from api.keys import Caller
+from api.metrics import ServiceMetrics, Snapshot
 from api.prefect_client import RequestCounter, api_client, counting_client
 from api.schemas.events import EventsStats
 from api.schemas.jobs import (
@@ -91,6 +92,9 @@ class JobService:
         self.index = index
         self.poller = poller
         poller.ended = index.ended
+        self.metrics = ServiceMetrics()
+        self.metrics.read_at_scrape(self.snapshot)
+        index.started = self._started
 
     @classmethod
     @asynccontextmanager
@@ -172,7 +176,13 @@ class JobService:
             else:
                 self.index.add(flow_run, submitted_at)
             answers.append(Submitted(self._created(flow_run), replayed=replayed))
+        self.metrics.submitted.inc(sum(not answer.replayed for answer in answers))
+        self.metrics.replayed.inc(sum(answer.replayed for answer in answers))
         return answers
+
+    def _started(self, flow_run: FlowRun) -> None:
+        if flow_run.start_time and flow_run.created:
+            self.metrics.start_wait.observe(max(0.0, (flow_run.start_time - flow_run.created).total_seconds()))
 
     def _created(self, flow_run: FlowRun) -> JobCreated:
         job_id = job_id_of(flow_run)
@@ -232,6 +242,18 @@ class JobService:
         if not who.may_see(feed.owner):
             raise JobNotFound(job_id)
         return feed
+
+    def snapshot(self) -> Snapshot:
+        """What `GET /metrics` shows of this process now."""
+        return Snapshot(
+            jobs_by_status=self.index.counts(),
+            owners_with_active_jobs=self.index.active_owners(),
+            jobs_copy_age_seconds=self.index.age_seconds,
+            prefect_requests={"poller": self.poller.counter.count, "jobs_copy": self.index.counter.count},
+            watched_jobs=len(self.poller.feeds),
+            stream_clients=self.poller.subscriber_count(),
+            events_sent=self.poller.events_sent,
+        )
 
     def stats(self) -> EventsStats:
         poller = self.poller

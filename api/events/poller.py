@@ -128,6 +128,7 @@ class Poller(PeriodicReader):
         self.client = client
         self.counter = counter
         self.ended = ended
+        self.events_sent = 0  # job events handed to stream clients (`api.routes.events` counts them)
         self.feeds: dict[str, Feed] = {}
         self.history = EtaHistory(client, deployment_name(VIDEO_DEPLOYMENT))
         self.ticks = 0

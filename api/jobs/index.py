@@ -19,9 +19,10 @@ not used, so while Prefect is away reads answer as Prefect does: 503.
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
@@ -54,7 +55,7 @@ from api.keys import Caller
 from api.prefect_client import PAGE, RequestCounter, read_all
 from api.schemas.jobs import QueueStats
 from api.settings import settings
-from flows.contract.status import LATEST_TAG, JobStatus, job_id_of, job_tag, owner_of, status_of
+from flows.contract.status import ACTIVE, LATEST_TAG, JobStatus, job_id_of, job_tag, owner_of, status_of
 
 log = logging.getLogger("aura.index")
 MOVING = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
@@ -88,10 +89,15 @@ class JobIndex(PeriodicReader):
 
     name = "jobs copy"
 
-    def __init__(self, client: PrefectClient, counter: RequestCounter) -> None:
+    def __init__(
+        self, client: PrefectClient, counter: RequestCounter, started: Callable[[FlowRun], None] = lambda run: None
+    ) -> None:
         super().__init__()
         self.client = client
         self.counter = counter
+        self.started = started
+        # Jobs submitted through this process that have not started yet: `started` is told of each once.
+        self._waiting: set[str] = set()
         self._entries: dict[str, Entry] = {}
         # When each job's entry was read from Prefect (or marked stale): an answer read earlier is older news.
         self._read_at: dict[str, float] = {}
@@ -106,6 +112,19 @@ class JobIndex(PeriodicReader):
     @property
     def loop_seconds(self) -> float:
         return settings.job_index_seconds
+
+    @property
+    def age_seconds(self) -> float:
+        """Seconds since the copy was last refreshed (infinite before the first refresh, or after a failed one)."""
+        return time.monotonic() - self._fresh_at
+
+    def counts(self) -> dict[str, int]:
+        """Jobs by status, every owner's; every status is there, zero or not."""
+        found = Counter(entry.status for entry in self._entries.values())
+        return {status: found[status] for status in get_args(JobStatus)}
+
+    def active_owners(self) -> int:
+        return len({entry.owner for entry in self._entries.values() if entry.status in ACTIVE})
 
     async def run_once(self) -> None:
         await self.refresh_once()
@@ -176,6 +195,7 @@ class JobIndex(PeriodicReader):
 
     def add(self, flow_run: FlowRun, read_at: float) -> None:
         """A job just submitted through this process."""
+        self._waiting.add(job_id_of(flow_run))
         self._keep(job_id_of(flow_run), Entry(runs=JobRuns([flow_run], []), artifacts_read=True), read_at)
 
     def ended(self, job_id: str) -> None:
@@ -202,6 +222,9 @@ class JobIndex(PeriodicReader):
                 entry.runs.attempts.insert(0, first)
         self._entries[job_id] = entry
         self._read_at[job_id] = read_at
+        if job_id in self._waiting and entry.runs.latest.start_time is not None:
+            self._waiting.discard(job_id)
+            self.started(entry.runs.latest)
 
     async def _sync(self, started: float) -> None:
         """Read every job again: the whole copy, as of `started`."""

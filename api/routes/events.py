@@ -114,6 +114,7 @@ async def _stream(poller: Poller, feed: Feed, cursor: EventId, warning: str | No
             yield ServerSentEvent(data=notice.model_dump_json(), event=EVENT_NAMES[WarningEvent], id=str(cursor))
         last = cursor
         for event in timeline.after(cursor):
+            poller.events_sent += 1
             yield _sse(event)
             last = event.id
             if timeline.is_last_word(event):
@@ -128,6 +129,7 @@ async def _stream(poller: Poller, feed: Feed, cursor: EventId, warning: str | No
                 return
             if queued.id <= last:
                 continue
+            poller.events_sent += 1
             yield _sse(queued)
             last = queued.id
             if timeline.is_last_word(queued):

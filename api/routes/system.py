@@ -1,6 +1,7 @@
 """Health, storage statistics and the cleanup sweep."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.dependencies import Admin, Service
 from api.schemas.problem import problem_responses
@@ -33,3 +34,14 @@ async def read_storage(_: Admin) -> StoragePublic:
 async def start_cleanup(service: Service, _: Admin) -> CleanupStarted:
     """Run the cleanup sweep now, as a flow run of its deployment (admins only)."""
     return await service.start_cleanup()
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    tags=["system"],
+    responses={200: {"description": "Prometheus text format.", "content": {"text/plain": {}}}, **ADMIN_ONLY},
+)
+async def metrics(service: Service, _: Admin) -> Response:
+    """This API process's metrics for Prometheus (admins only; docs/monitoring.md says what each means)."""
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -18,9 +18,15 @@ from api.schemas.events import EVENT_NAMES
 from flows.contract.layout import OUTPUT_TYPES, job_folders
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
-ADMIN_ROUTES = {("GET", "/api/storage"), ("POST", "/api/cleanup"), ("GET", "/api/events/stats")}
+ADMIN_ROUTES = {("GET", "/api/storage"), ("POST", "/api/cleanup"), ("GET", "/api/events/stats"), ("GET", "/metrics")}
 # Routes that ask Prefect: it may not answer (503).
-PREFECT_FREE = {("GET", "/health"), ("GET", "/api/storage"), ("GET", "/api/events/stats"), ("POST", "/api/tokens")}
+PREFECT_FREE = {
+    ("GET", "/health"),
+    ("GET", "/api/storage"),
+    ("GET", "/api/events/stats"),
+    ("GET", "/metrics"),
+    ("POST", "/api/tokens"),
+}
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.sorting import FlowRunSort
+from prometheus_client.parser import text_string_to_metric_families
 
 from flows.contract.status import job_id_of, job_tag
 from tests.conftest import SESSION_DIR
@@ -28,6 +29,17 @@ def second_api(service: Any) -> Iterator[ApiProcess]:
     """Another API process on the same Prefect, with room for a batch of 100 whatever else is queued."""
     with ApiProcess(SESSION_DIR / "api-second.log", AURA_MAX_QUEUED_PER_OWNER="1000") as api:
         yield api
+
+
+def scrape(api: Any) -> dict[str, float]:
+    """`GET /metrics` of an API process: each sample's value by name (the `queued` one for `aura_jobs`)."""
+    text = http.get(f"{api.url}/metrics").text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("status", "queued") == "queued"
+    }
 
 
 def runs_of(job_ids: list[str]) -> list[Any]:
@@ -77,6 +89,7 @@ def test_a_batch_of_100_is_queued_in_order_and_one_bad_body_queues_none(second_a
         refused = http.post(f"{second_api.url}/api/jobs/batch", json={"jobs": bad})
         assert refused.status_code == 422
         assert [error["field"] for error in refused.json()["errors"]] == ["jobs.57.brief.aspect"]
+        submitted_before = scrape(second_api)["aura_jobs_submitted_total"]
         with get_client(sync_client=True) as client:
             runs_before = client.count_flow_runs()
 
@@ -89,6 +102,9 @@ def test_a_batch_of_100_is_queued_in_order_and_one_bad_body_queues_none(second_a
             assert [job_id_of(run) for run in runs] == job_ids
             assert [run.parameters["request"]["brief"]["topic"] for run in runs] == [f"Batch {n}" for n in range(100)]
             assert [run.work_queue_name for run in runs[:3]] == ["priority-1", "priority-2", "priority-3"]
+            metrics = scrape(second_api)
+            assert metrics["aura_jobs_submitted_total"] == submitted_before + 100
+            assert metrics["aura_jobs"] >= 100, "the queued jobs, as the process's copy holds them"
         finally:
             cancel_all(job_ids)
 
