@@ -15,7 +15,7 @@ from rich.table import Table
 from api.cli import exit_codes
 from api.cli.client import ServiceClient, ServiceError, Unreachable
 from api.cli.watch import EXIT_BY_STATUS, report, watch
-from api.schemas.batch import batch_from_csv
+from api.schemas.briefs_csv import batch_from_csv
 from api.settings import settings
 from flows.contract.request import VideoRequest
 

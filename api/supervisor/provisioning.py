@@ -65,14 +65,17 @@ def deploy() -> None:
     Its entrypoints are relative to the folder that holds `flows` (the checkout, or
     `site-packages`), which Prefect records as the runs' working directory.
     """
-    subprocess.run(
+    applied = subprocess.run(
         # -P: the entrypoints' folder is the working directory; Prefect puts it on sys.path itself.
         python_module("prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)),
         cwd=ENTRYPOINT_ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
+        text=True,
     )
+    if applied.returncode != 0:
+        # Prefect prints why on stdout (a missing work pool) or stderr (a traceback): show both's end.
+        said = "\n".join(part.strip()[-2000:] for part in (applied.stdout, applied.stderr) if part.strip())
+        raise RuntimeError(f"`prefect deploy` failed with exit code {applied.returncode}:\n{said}")
 
 
 def create_worker_lost_automation() -> None:

@@ -31,3 +31,26 @@ def test_bad_input_exits_2_naming_the_field_before_any_work(args: list[str], mes
     assert result.returncode == 2
     assert message in result.stderr
     assert "Prefect" not in result.stdout
+
+
+def test_the_command_line_imports_prefect_only_once_it_knows_which_server() -> None:
+    # Prefect reads PREFECT_API_URL when first imported; `aura serve` sets it after finding or starting
+    # the server. Imported earlier, its client would provision another server than the one deployed to.
+    probe = "import sys, api.cli.app; print('prefect' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", "Bees", "--from", "briefs.csv"], "give no topic"),
+        (["generate", "--from", "no-such.csv"], "no-such.csv"),
+    ],
+)
+def test_generate_from_a_csv_refuses_a_topic_beside_it_and_a_missing_file(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "briefs.csv").write_text("topic\nBees\n")
+    result = subprocess.run([AURA, *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
