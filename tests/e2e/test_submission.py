@@ -109,19 +109,23 @@ def test_a_batch_of_100_is_queued_in_order_and_one_bad_body_queues_none(second_a
             cancel_all(job_ids)
 
 
+def generate_from(csv: Path, api: ApiProcess) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AURA, "generate", "--from", str(csv), "--api", api.url],
+        env=os.environ.copy(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
 def test_aura_generate_from_a_csv_queues_a_job_per_row_and_prints_a_line_each(
     second_api: ApiProcess, tmp_path: Path
 ) -> None:
     briefs = tmp_path / "briefs.csv"
     briefs.write_text('topic,duration,aspect,priority\nWhy bees matter,6,16:9,2\n"Tides, and the moon",8,9:16,\n')
     with pool_paused():
-        made = subprocess.run(
-            [AURA, "generate", "--from", str(briefs), "--api", second_api.url],
-            env=os.environ.copy(),
-            text=True,
-            capture_output=True,
-            timeout=120,
-        )
+        made = generate_from(briefs, second_api)
         assert made.returncode == 0, made.stderr
         lines = made.stdout.splitlines()
         job_ids = [line.split()[0] for line in lines[:2]]
@@ -135,11 +139,5 @@ def test_aura_generate_from_a_csv_queues_a_job_per_row_and_prints_a_line_each(
 
     bad = tmp_path / "bad.csv"
     bad.write_text("topic,colour\nBees,red\n")
-    refused = subprocess.run(
-        [AURA, "generate", "--from", str(bad), "--api", second_api.url],
-        env=os.environ.copy(),
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
+    refused = generate_from(bad, second_api)
     assert refused.returncode == 2 and "csv.colour: unknown column" in refused.stderr
