@@ -175,11 +175,18 @@ def server_stop() -> None:
 
 
 def _connect(verbose: bool = True) -> prefect_server.PrefectServer:
+    """Prefect found or started, and provisioned; a server started here is stopped again if provisioning fails."""
     server = _use_prefect(verbose)
     from api.supervisor.provisioning import prepare_prefect
 
-    with console.status("Registering blocks, work pool and deployments…"):
-        prepare_prefect()
+    try:
+        with console.status("Registering blocks, work pool and deployments…"):
+            prepare_prefect()
+    except BaseException:
+        if server.started:
+            prefect_server.stop_server()
+            console.print("Stopped the embedded Prefect server.")
+        raise
     return server
 
 

@@ -49,6 +49,9 @@ def test_serve_runs_a_job_and_stopping_it_stops_every_process_it_started(tmp_pat
         output, _ = serve.communicate(timeout=60)
     finally:
         if serve.poll() is None:
+            # Its children first: killed, `aura serve` could not stop them, and they would slow every later test.
+            for pid in descendants(serve.pid):
+                os.kill(pid, signal.SIGKILL)
             serve.kill()
             serve.communicate()
     assert b"Stopped the embedded Prefect server" in output
