@@ -68,6 +68,8 @@ def batch_from_csv(data: bytes) -> dict[str, Any]:
     if unknown:
         known = ", ".join(COLUMNS)
         raise _invalid(*(_error(("csv", name), f"unknown column; the columns are: {known}") for name in unknown))
+    if twice := sorted({name for name in header if header.count(name) > 1}):
+        raise _invalid(*(_error(("csv", name), "the column appears more than once") for name in twice))
     jobs = []
     for index, row in enumerate(rows[1:]):
         if len(row) > len(header):

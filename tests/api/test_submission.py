@@ -176,6 +176,7 @@ def test_a_csv_batch_is_one_job_per_row_with_defaults_for_empty_cells(
     ("csv", "field", "message"),
     [
         ("topic,colour\nBees,red\n", "csv.colour", "unknown column"),
+        ("topic,Voice,voice\nBees,en,fr\n", "csv.voice", "more than once"),
         ("topic,duration\nBees,6\nWasps,forever\n", "jobs.1.plan.targetDurationSeconds", "number"),
         ("topic\nBees,6\n", "jobs.0", "the row has 2 cells, the header 1"),
         ("duration\n6\n", "jobs.0.brief", "required"),
