@@ -244,14 +244,15 @@ class JobService:
         return feed
 
     def snapshot(self) -> Snapshot:
-        """What `GET /metrics` shows of this process now."""
+        """What `GET /metrics` shows of this process now: the event stats, and the jobs copy's counts."""
+        events = self.stats()
         return Snapshot(
             jobs_by_status=self.index.counts(),
             owners_with_active_jobs=self.index.active_owners(),
             jobs_copy_age_seconds=self.index.age_seconds,
-            prefect_requests={"poller": self.poller.counter.count, "jobs_copy": self.index.counter.count},
-            watched_jobs=len(self.poller.feeds),
-            stream_clients=self.poller.subscriber_count(),
+            prefect_requests={"poller": events.prefect_requests, "jobs_copy": events.copy_requests},
+            watched_jobs=events.watched_jobs,
+            stream_clients=events.subscribers,
             events_sent=self.poller.events_sent,
         )
 

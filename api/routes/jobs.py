@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.dependencies import Correlation, Service, Who
 from api.schemas.batch import CSV_TYPE, BatchCreated, BatchRequest, read_batch
+from api.schemas.briefs_csv import COLUMNS
 from api.schemas.jobs import JobCreated, JobPublic, JobsPublic, JobStatus, JobStatusPublic, LogsPublic, ProgressPublic
 from api.schemas.problem import COMPONENTS, problem_responses
 from flows.contract.layout import OUTPUT_TYPES
@@ -73,6 +74,14 @@ async def create_job(
     return submitted.created
 
 
+BATCH_DESCRIPTION = (
+    'Queue up to 100 jobs in one request, in order: JSON `{"jobs": [create body, …]}`, or CSV.\n\n'
+    "All or nothing: one invalid body and no job is queued; the 422 names it as `jobs.<index>.<field>`. "
+    "A CSV (`Content-Type: text/csv`) has a header row and one video per row; its columns are "
+    + ", ".join(f"`{column}`" for column in COLUMNS)
+    + "; only `topic` is required. With an `Idempotency-Key`, a batch sent again queues none of its jobs "
+    "twice (200 when none was new)."
+)
 BATCH_BODY = {
     "requestBody": {
         "required": True,
@@ -92,6 +101,7 @@ BATCH_BODY = {
     status_code=202,
     response_model=BatchCreated,
     openapi_extra=BATCH_BODY,
+    description=BATCH_DESCRIPTION,
     responses={200: {"model": BatchCreated, "description": REPLAYED}, **CREATE},
 )
 async def create_batch(
@@ -102,15 +112,7 @@ async def create_batch(
     who: Who,
     idempotency_key: IdempotencyKey = None,
 ) -> BatchCreated:
-    """Queue up to 100 jobs in one request, in order: JSON `{"jobs": [create body, …]}`, or CSV.
-
-    All or nothing: one invalid body and no job is queued; the 422 names it as `jobs.<index>.<field>`.
-    A CSV (`Content-Type: text/csv`) has a header row and one video per row; its columns are `topic`,
-    `audience`, `goal`, `tone`, `language`, `aspect`, `duration`, `pacing`, `density`, `style`,
-    `voice`, `rate`, `pitch`, `width`, `height`, `fps`, `subtitles`, `script-provider`,
-    `voice-provider`, `visuals-provider` and `priority`; only `topic` is required.
-    With an `Idempotency-Key`, a batch sent again queues none of its jobs twice (200 when none was new).
-    """
+    """Queue up to 100 jobs in one request, in order, all or none (the OpenAPI text is `BATCH_DESCRIPTION`)."""
     try:
         batch = read_batch(await request.body(), request.headers.get("content-type", ""))
     except ValidationError as exc:
