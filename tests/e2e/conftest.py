@@ -23,6 +23,7 @@ from tests.utils.keys import ADMIN, ALICE, BOB, STUDIO
 from tests.utils.stack import ApiProcess
 
 HERE = Path(__file__).resolve().parent
+LONGEST_MODULE = "test_scale_out.py"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -30,6 +31,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.slow)
+    # The longest module first: with two sessions (`TEST_SESSIONS=2`, pytest-xdist) it then runs beside
+    # the others instead of alone after them.
+    items.sort(key=lambda item: item.path.name != LONGEST_MODULE)
 
 
 @pytest.fixture(scope="session", autouse=True)

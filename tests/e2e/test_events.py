@@ -20,7 +20,7 @@ from blocks import ChatScriptWriter
 from flows.contract.stages import STAGES
 from tests.utils.chat import ChatStandIn
 from tests.utils.factories import wait_for
-from tests.utils.service import LONG, ffmpeg_of, http, job, submit, wait_status
+from tests.utils.service import LONG, ffmpeg_of, http, job, pool_paused, submit, wait_status
 from tests.utils.sse import Received, durable, raw_stream, read_events
 from tests.utils.stack import ApiProcess
 
@@ -98,24 +98,9 @@ def test_a_jobs_stream_tells_its_whole_story_in_order(service: Any) -> None:
     assert last.data["durationSeconds"] > 0
 
 
-def test_reconnecting_with_last_event_id_misses_nothing_and_repeats_nothing(service: Any) -> None:
-    job_id = submit(service, "Reconnect", shape=MEDIUM)
-    whole = Listener(events_url(service, job_id))
-    whole.start()
-    part = read_events(events_url(service, job_id), stop_after=20)
-    rest = read_events(events_url(service, job_id), last_event_id=part[-1].id)
-    whole.join(timeout=120)
-
-    assert rest[0].event == "job-status" and rest[0].id == part[-1].id, "the snapshot stands at the client's place"
-    keys = [event.key for event in part + rest[1:]]
-    assert all(earlier < later for earlier, later in pairwise(keys)), "no event twice, none out of order"
-    assert durable(part + rest[1:]) == durable(whole.events)
-    # The query parameter does the same as the header.
-    by_query = read_events(events_url(service, job_id), params={"lastEventId": part[-1].id})
-    assert durable(by_query[1:]) == durable(rest[1:])
-
-
-def test_two_api_processes_and_a_restarted_one_give_the_same_ids(service: Any, twin: ApiProcess) -> None:
+def test_a_client_reconnecting_to_a_restarted_api_process_misses_nothing_and_repeats_nothing(
+    service: Any, twin: ApiProcess
+) -> None:
     job_id = submit(service, "Twins", shape=MEDIUM)
     one = Listener(events_url(service, job_id))
     one.start()
@@ -124,25 +109,28 @@ def test_two_api_processes_and_a_restarted_one_give_the_same_ids(service: Any, t
     after = read_events(events_url(twin, job_id), last_event_id=before[-1].id)
     one.join(timeout=120)
 
+    assert after[0].event == "job-status" and after[0].id == before[-1].id, "the snapshot stands at the client's place"
+    keys = [event.key for event in before + after[1:]]
+    assert all(earlier < later for earlier, later in pairwise(keys)), "no event twice, none out of order"
     assert one.events[-1].event == "job-completed" and after[-1].event == "job-completed"
     assert durable(before + after[1:]) == durable(one.events)
     assert durable(read_events(events_url(twin, job_id))) == durable(one.events)
+    # The query parameter does the same as the header.
+    by_query = read_events(events_url(twin, job_id), params={"lastEventId": before[-1].id})
+    assert durable(by_query[1:]) == durable(after[1:])
 
 
 def test_an_idle_stream_is_kept_open_with_pings(service: Any, quick: ApiProcess) -> None:
-    # A long blocker: the worker runs one job at a time, so the second one stays queued, and quiet.
-    blocker = submit(service, "Blocker", shape=LONG)
-    wait_status(service, blocker, "running")
-    waiting = submit(service, "Waits in the queue")
-    lines = raw_stream(events_url(quick, waiting), seconds=3.5)
-    http.post(f"{service.url}/api/jobs/{waiting}/cancel")
-    http.post(f"{service.url}/api/jobs/{blocker}/cancel")
+    with pool_paused():
+        waiting = submit(service, "Waits in the queue")
+        lines = raw_stream(events_url(quick, waiting), seconds=3.5)
+        http.post(f"{service.url}/api/jobs/{waiting}/cancel")
     assert lines[0] == "id: 0-0" and "retry: 3000" in lines
     assert lines.count(": ping") >= 2
 
 
 def test_a_stalled_render_is_reported_then_stopped_by_the_watchdog(service: Any, quick: ApiProcess) -> None:
-    job_id = submit(service, "Stalls", shape=LONG)
+    job_id = submit(service, "Stalls", shape=MEDIUM)
     stream = Listener(events_url(quick, job_id))
     stream.start()
     pids = wait_for(lambda: ffmpeg_of(job_id), timeout=120, what="FFmpeg rendering the job")
@@ -215,7 +203,8 @@ def test_fifty_clients_of_one_job_cost_prefect_no_more_than_one(service: Any, tw
             listener.start()
         wait_for(
             lambda: http.get(f"{twin.url}/api/events/stats").json()["subscribers"] >= clients,
-            timeout=30,
+            # Fifty streams opening at once on a loaded machine (two test sessions on two cores) took over 30 s.
+            timeout=90,
             what=f"{clients} subscribers",
         )
         start = http.get(f"{twin.url}/api/events/stats").json()
