@@ -25,9 +25,10 @@ from api.events.poller import Feed, Poller
 from api.jobs import commands, idempotency
 from api.jobs.body import job_public, progress_public
 from api.jobs.errors import JobNotFound
-from api.jobs.index import JobIndex
+from api.jobs.index import EARLIEST, JobIndex
 from api.jobs.logs import read_logs
 from api.jobs.outputs import output_file
+from api.jobs.queue_plan import Place, Waiting, plan
 from api.jobs.runs import JobRuns, check_job_id, deployment_id, prefect_ui, read_job_runs
 from api.keys import Caller
 from api.metrics import ServiceMetrics, Snapshot
@@ -47,9 +48,9 @@ from api.schemas.jobs import (
 from api.schemas.system import CleanupStarted, HealthPublic, StoragePublic
 from flows.contract.deployments import CLEANUP_DEPLOYMENT, queue_name, run_url
 from flows.contract.errors import InvalidRequest
-from flows.contract.layout import folder_bytes
+from flows.contract.layout import folder_bytes, reusable_stages
 from flows.contract.request import VideoRequest
-from flows.contract.status import job_id_of
+from flows.contract.status import job_id_of, status_of
 from flows.providers import espeak
 from flows.settings import settings as pipeline
 
@@ -118,8 +119,34 @@ class JobService:
     def ui_url(self) -> str:
         return prefect_ui(self.client)
 
-    def _body(self, runs: JobRuns) -> JobPublic:
-        return job_public(runs, ui=self.ui_url, eta_model=self.poller.eta, live_eta=self.poller.live_eta(runs.job_id))
+    def _body(self, runs: JobRuns, places: dict[str, Place] | None = None) -> JobPublic:
+        return job_public(
+            runs,
+            ui=self.ui_url,
+            eta_model=self.poller.eta,
+            live_eta=self.poller.live_eta(runs.job_id),
+            place=(places or {}).get(runs.job_id),
+        )
+
+    def _bodies(self, page: list[JobRuns]) -> list[JobPublic]:
+        """The jobs' bodies; queued ones with their place in line, worked out once for the page."""
+        queued = any(status_of(runs.latest) == "queued" for runs in page)
+        places = self._places() if queued else {}
+        return [self._body(runs, places) for runs in page]
+
+    def _places(self) -> dict[str, Place]:
+        """Every queued job's place in line, from the copy's queued and running jobs of every owner."""
+        running_left, waiting = [], []
+        for runs in self.index.active():
+            if status_of(runs.latest) != "queued":
+                running_left.append(self._body(runs).eta_seconds or 0.0)
+                continue
+            request = VideoRequest.model_validate(runs.latest.parameters["request"])
+            expected = self.poller.eta.expected_total(request, reusable_stages(runs.job_id))
+            waiting.append(
+                Waiting(runs.job_id, request.priority, runs.latest.expected_start_time or EARLIEST, expected)
+            )
+        return plan(running_left, waiting)
 
     # Jobs.
 
@@ -194,24 +221,26 @@ class JobService:
         )
 
     async def read(self, job_id: str, who: Caller) -> JobPublic:
-        return self._body(await self.index.read(job_id, who))
+        [body] = self._bodies([await self.index.read(job_id, who)])
+        return body
 
     async def page(self, who: Caller, *, statuses: list[JobStatus] | None, limit: int, offset: int) -> JobsPublic:
         page, total = await self.index.page(who, statuses=list(statuses or []), limit=limit, offset=offset)
-        return JobsPublic(jobs=[self._body(runs) for runs in page], total=total, stats=await self.index.stats(who))
+        return JobsPublic(jobs=self._bodies(page), total=total, stats=await self.index.stats(who))
 
     async def queue(self, who: Caller) -> QueuePublic:
         """Queued and running jobs in the order they are served (priority, then age), and the stats."""
         runs, _ = await self.index.page(
             who, statuses=["queued", "running", "cancelling"], limit=QUEUE_VIEW_LIMIT, offset=0
         )
-        page = [self._body(job) for job in runs]
-        page.sort(key=lambda job: (job.status == "queued", job.priority, job.created_at))
+        page = self._bodies(runs)
+        page.sort(key=lambda job: (job.status == "queued", job.queue_position or 0, job.priority, job.created_at))
         return QueuePublic(jobs=page, stats=await self.index.stats(who))
 
     async def progress(self, job_id: str, who: Caller) -> ProgressPublic:
         runs = await self.index.read(job_id, who)
-        return progress_public(runs, self._body(runs))
+        [body] = self._bodies([runs])
+        return progress_public(runs, body)
 
     async def logs(self, job_id: str, who: Caller, *, after: datetime | None, limit: int) -> LogsPublic:
         return await read_logs(self.client, await read_job_runs(self.client, job_id, who), after=after, limit=limit)
@@ -232,7 +261,8 @@ class JobService:
 
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
         self.poller.saw_run(await commands.retry(self.client, job_id, who, correlation_id=correlation_id))
-        return self._body(await self.index.reload(job_id, who))
+        [body] = self._bodies([await self.index.reload(job_id, who)])
+        return body
 
     # Events.
 

@@ -12,6 +12,10 @@ Starts what it needs on loopback (see bench/stack.py) and prints figures; assert
     python bench/events.py eta [--jobs 10]
         After 3 finished jobs of history, jobs of varied length and size one after another:
         the ETA's error when the job passes 25 % and 50 %, against the time it really took.
+        Then as many again submitted at once, on the one worker slot: the ETA's error at submit
+        (the wait in the queue included), at 25 % and at 50 %; the share of jobs whose real time
+        fell inside the band (`etaLowSeconds` … `etaHighSeconds`); and how far `queuePosition` at
+        submit was from the order the jobs really started in.
 """
 
 import argparse
@@ -159,6 +163,54 @@ async def eta(api: Any, args: argparse.Namespace) -> None:
             print(row)
     for mark, values in errors.items():
         print(f"mean absolute percentage error at {mark} %: {100 * statistics.mean(values):.0f} %")
+    await queued_eta(api, shapes)
+
+
+async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
+    """The shapes submitted at once: each job's ETA from its body, at submit and as it passes 25 % and 50 %."""
+    seen: dict[str, dict[Any, tuple[float, dict[str, Any]]]] = {}
+    async with httpx.AsyncClient(timeout=60) as client:
+        for seconds, width in shapes:
+            job_id = await submit(client, api, job_body(seconds, width, "Queued bench"))
+            body = (await client.get(f"{api.url}/api/jobs/{job_id}")).json()
+            seen[job_id] = {"submit": (time.time(), body)}
+        done: dict[str, dict[str, Any]] = {}
+        while len(done) < len(seen):
+            for job_id, marks in seen.items():
+                if job_id in done:
+                    continue
+                body = (await client.get(f"{api.url}/api/jobs/{job_id}")).json()
+                for mark in (25, 50):
+                    if mark not in marks and body["status"] == "running" and body["percent"] >= mark:
+                        marks[mark] = (time.time(), body)
+                if body["status"] == "completed":
+                    done[job_id] = body
+            await asyncio.sleep(0.5)
+    inside, errors = 0, {"submit": [], 25: [], 50: []}
+    for job_id, marks in seen.items():
+        end = datetime.fromisoformat(done[job_id]["completedAt"]).timestamp()
+        for mark, (at, body) in marks.items():
+            real = end - at
+            errors[mark].append(abs(body["etaSeconds"] - real) / real)
+            if mark == "submit":
+                inside += body["etaLowSeconds"] <= real <= body["etaHighSeconds"]
+    print(f"{len(shapes)} jobs queued at once on one worker slot")
+    for mark, values in errors.items():
+        label = "at submit" if mark == "submit" else f"at {mark} %"
+        print(f"mean absolute percentage error {label}: {100 * statistics.mean(values):.0f} % ({len(values)} jobs)")
+    print(f"real time inside the band given at submit: {inside} of {len(seen)}")
+    # A job's place is right if exactly the jobs it named ahead of it started between its submit and its start.
+    starts = {job_id: datetime.fromisoformat(body["startedAt"]).timestamp() for job_id, body in done.items()}
+    misplaced = []
+    for job_id, marks in seen.items():
+        at, body = marks["submit"]
+        if body["queuePosition"] is not None:
+            ahead = sum(at < starts[other] < starts[job_id] for other in starts if other != job_id)
+            misplaced.append(abs(body["queuePosition"] - (ahead + 1)))
+    print(
+        f"queuePosition at submit against the real start order: mean error {statistics.mean(misplaced):.2f} places"
+        f" ({len(misplaced)} jobs queued when read)"
+    )
 
 
 def main() -> None:

@@ -14,7 +14,13 @@ export function duration(seconds) {
 
 export const percent = (value) => `${Math.floor(value ?? 0)} %`;
 
-export const eta = (seconds) => (seconds === null || seconds === undefined ? "–" : `about ${duration(seconds)}`);
+// "#2 in line, about 1m 5s (50s to 1m 40s)": the place a queued job holds, the estimate and its band.
+export function eta(job) {
+  if (job.etaSeconds === null || job.etaSeconds === undefined) return "–";
+  const place = job.status === "queued" && job.queuePosition ? `#${job.queuePosition} in line, ` : "";
+  const band = job.etaLowSeconds == null ? "" : ` (${duration(job.etaLowSeconds)} to ${duration(job.etaHighSeconds)})`;
+  return `${place}about ${duration(job.etaSeconds)}${band}`;
+}
 
 export const time = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
 

@@ -8,6 +8,7 @@ import { follow } from "./stream.js";
 const STAGES = ["brief", "script", "voice", "visuals", "render", "finalize"];
 const LOG_LINES = 50;
 const ACTIVE = new Set(["queued", "running", "cancelling"]);
+const ETA = ["etaSeconds", "etaLowSeconds", "etaHighSeconds"];
 const $ = (id) => document.getElementById(id);
 
 let view = null;
@@ -62,7 +63,9 @@ async function onEvent(name, data) {
       // A reconnection after a retry opens with the old attempt's status: the new attempt's events follow.
       if (data.attempt < job.attempt) return;
       if (data.attempt > job.attempt) mine.steps = {};
-      Object.assign(job, pick(data, "status", "stage", "percent", "etaSeconds", "attempt"));
+      // The stream knows nothing of the queue: a queued job keeps the place and ETA its body gave.
+      Object.assign(job, pick(data, "status", "stage", "percent", "attempt"));
+      if (data.status !== "queued") Object.assign(job, pick(data, ...ETA));
       if (!ACTIVE.has(data.status)) await settle(data);
       break;
     case "step-status":
@@ -79,7 +82,7 @@ async function onEvent(name, data) {
       if (data.status !== "retrying") clearWarning();
       break;
     case "step-progress":
-      Object.assign(job, pick(data, "percent", "etaSeconds", "elapsedSeconds"));
+      Object.assign(job, pick(data, "percent", "elapsedSeconds", ...ETA));
       job.stage = data.step;
       job.message = data.message;
       clearWarning();
@@ -124,7 +127,7 @@ function render() {
   $("job-stage").textContent = job.stage ?? "–";
   $("job-item").textContent = ACTIVE.has(job.status) ? job.message || "–" : "–";
   $("job-elapsed").textContent = format.duration(job.elapsedSeconds);
-  $("job-eta").textContent = ACTIVE.has(job.status) ? format.eta(job.etaSeconds) : "–";
+  $("job-eta").textContent = ACTIVE.has(job.status) ? format.eta(job) : "–";
   announce(job);
   renderActions(job);
   renderError(job.status === "failed" ? job.error : null);

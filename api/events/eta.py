@@ -16,7 +16,9 @@ share of the job's *expected time* already done, from per-stage priors:
 - before a job has history, built-in priors measured on a 2-core machine serve;
 - the first estimate of a job is the sum of its stages' priors; then the
   remaining priors are scaled by how fast the job goes compared with them
-  (`Estimator`), clamped to 1 s … 2 h.
+  (`Estimator`), clamped to 1 s … 2 h;
+- every estimate comes with a band (`Band`): the span, relative to the priors'
+  estimate, in which 80 % of the finished jobs' actual times fell.
 """
 
 import itertools
@@ -58,6 +60,8 @@ MAX_SECONDS = 2 * 60 * 60.0
 MIN_SPAN_SECONDS = 1.0
 # How much slower or faster than its priors a job may be believed to run.
 MIN_SLOWNESS, MAX_SLOWNESS = 0.33, 5.0
+# Fewer finished jobs than this say too little about the spread of their times: the default band holds.
+BAND_MIN_RUNS = 5
 
 
 def work_units(stage: str, request: VideoRequest) -> float:
@@ -122,10 +126,35 @@ BUILT_IN_PRIORS: dict[str, Prior] = {
 }
 
 
+@dataclass(frozen=True)
+class Band:
+    """Actual time over estimated time: 80 % of finished jobs fell between `low` and `high`.
+
+    The band always holds the estimate itself (low ≤ 1 ≤ high), so a client never shows an
+    estimate outside its own range. Before history, a job may take half to twice its estimate.
+    """
+
+    low: float = 0.5
+    high: float = 2.0
+
+    @classmethod
+    def learn(cls, ratios: list[float]) -> "Band":
+        if len(ratios) < BAND_MIN_RUNS:
+            return cls()
+        deciles = statistics.quantiles(ratios, n=10, method="inclusive")
+        return cls(low=min(1.0, deciles[0]), high=max(1.0, deciles[-1]))
+
+    def around(self, seconds: float | None) -> tuple[float | None, float | None]:
+        if seconds is None:
+            return None, None
+        return clamp(seconds * self.low), clamp(seconds * self.high)
+
+
 @dataclass
 class EtaModel:
     priors: dict[str, Prior] = field(default_factory=lambda: dict(BUILT_IN_PRIORS))
     runs_seen: int = 0
+    band: Band = field(default_factory=Band)
 
     @classmethod
     def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
@@ -158,6 +187,10 @@ class EtaModel:
         estimator = estimator or Estimator()
         estimator.add(at, fraction)
         return estimator.remaining(sum(expected.values()), fraction, elapsed)
+
+    def expected_total(self, request: VideoRequest, skipped: Iterable[str] = ()) -> float:
+        """What the whole job is expected to take, before it starts."""
+        return clamp(sum(self.expected_seconds(request, skipped).values()))
 
     def expected_seconds(self, request: VideoRequest, skipped: Iterable[str] = ()) -> dict[str, float]:
         """Each stage's expected time for this request; stages reused from an earlier attempt take none."""
@@ -250,12 +283,19 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     ]
     timings = [StageTiming(run.name, _seconds(run), requests[run.flow_run_id]) for run in done]  # type: ignore[index]
     in_stages: dict[UUID, float] = {}
+    ran: dict[UUID, set[str]] = {}
     for run in done:
         in_stages[run.flow_run_id] = in_stages.get(run.flow_run_id, 0.0) + _seconds(run)  # type: ignore[index,arg-type]
-    overheads = [
-        _seconds(run) - in_stages[run.id] for run in finished if run.start_time and run.end_time and run.id in in_stages
-    ]
-    return EtaModel.learn(timings, runs_seen=len(finished), overhead=statistics.median(overheads) if overheads else 0.0)
+        ran.setdefault(run.flow_run_id, set()).add(run.name)  # type: ignore[arg-type]
+    timed = [run for run in finished if run.start_time and run.end_time and run.id in in_stages]
+    overheads = [_seconds(run) - in_stages[run.id] for run in timed]
+    overhead = statistics.median(overheads) if overheads else 0.0
+    model = EtaModel.learn(timings, runs_seen=len(finished), overhead=overhead)
+    # A resumed attempt was expected to take only the stages it ran; the others were reused.
+    model.band = Band.learn(
+        [_seconds(run) / model.expected_total(requests[run.id], set(STAGES) - ran[run.id]) for run in timed]
+    )
+    return model
 
 
 def _seconds(run: "FlowRun | TaskRun") -> float:

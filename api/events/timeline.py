@@ -176,6 +176,8 @@ class Timeline:
             stage=None,
             percent=0.0,
             eta_seconds=None,
+            eta_low_seconds=None,
+            eta_high_seconds=None,
             attempt=1,
             timestamp=self.created_at,
         )
@@ -292,6 +294,8 @@ class Timeline:
                 current_item=fact.current_item,
                 total_items=fact.total_items,
                 eta_seconds=self.eta,
+                eta_low_seconds=self.eta_band[0],
+                eta_high_seconds=self.eta_band[1],
                 elapsed_seconds=round(elapsed, 3),
                 timestamp=fact.at,
             ),
@@ -377,6 +381,10 @@ class Timeline:
             at=at.timestamp(),
         )
 
+    @property
+    def eta_band(self) -> tuple[float | None, float | None]:
+        return self.eta_model().band.around(self.eta)
+
     def _status_event(self, at: datetime) -> JobStatusEvent:
         self._update_eta(at)
         return self._snapshot(at)
@@ -388,6 +396,8 @@ class Timeline:
             stage=self.stage,
             percent=round(self.percent, 2),
             eta_seconds=self.eta,
+            eta_low_seconds=self.eta_band[0],
+            eta_high_seconds=self.eta_band[1],
             attempt=self.attempt,
             timestamp=at,
         )

@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 
 from prefect.client.schemas.objects import Artifact, FlowRun, StateType
 
-from api.events.eta import EtaModel
+from api.events.eta import EtaModel, clamp
 from api.jobs.outputs import list_outputs
 from api.jobs.progress import stage_snapshot
+from api.jobs.queue_plan import Place
 from api.jobs.runs import JobRuns, attempt_of
 from api.schemas.jobs import ErrorPublic, JobPublic, JobSnapshot, ProgressPublic, StepPublic
 from flows.contract.artifacts import failure_of
@@ -20,9 +21,16 @@ WORKER_LOST = "E309-WORKER_LOST"
 
 
 def job_public(
-    runs: JobRuns, *, ui: str, eta_model: EtaModel, live_eta: float | None = None, now: datetime | None = None
+    runs: JobRuns,
+    *,
+    ui: str,
+    eta_model: EtaModel,
+    live_eta: float | None = None,
+    place: Place | None = None,
+    now: datetime | None = None,
 ) -> JobPublic:
-    """The job body; `live_eta` is the event stream's estimate when this process streams the job."""
+    """The job body; `live_eta` is the event stream's estimate when this process streams the job, `place`
+    the job's place in the queue when it waits in one."""
     latest = runs.latest
     status = status_of(latest)
     snapshot = stage_snapshot(runs.latest_artifacts())
@@ -43,12 +51,17 @@ def job_public(
             if live_eta is not None
             else eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed or 0.0)
         )
+    elif status == "queued" and place:
+        eta = clamp(place.wait_seconds + eta_model.expected_total(request, reusable))
+    eta_low, eta_high = eta_model.band.around(eta)
     return JobPublic(
         job_id=job_id,
         status=status,
         stage=snapshot.stage,
         percent=round(percent, 2),
         eta_seconds=eta,
+        eta_low_seconds=eta_low,
+        eta_high_seconds=eta_high,
         elapsed_seconds=round(elapsed, 3) if elapsed is not None else None,
         created_at=runs.attempts[0].created or now,
         started_at=latest.start_time,
@@ -59,6 +72,7 @@ def job_public(
         can_resume=status in ("failed", "cancelled") and bool(reusable),
         attempt=attempt_of(latest),
         priority=request.priority,
+        queue_position=place.position if place and status == "queued" else None,
         request=request,
         artifacts=list_outputs(job_id) if status == "completed" else [],
         error=error_of(latest, runs.artifacts) if status == "failed" else None,

@@ -126,6 +126,10 @@ class JobIndex(PeriodicReader):
     def active_owners(self) -> int:
         return len({entry.owner for entry in self._entries.values() if entry.status in ACTIVE})
 
+    def active(self) -> list[JobRuns]:
+        """Every owner's queued and running jobs; none when the copy is too old to tell."""
+        return [entry.runs for entry in self._entries.values() if entry.status in ACTIVE] if self.fresh else []
+
     async def run_once(self) -> None:
         await self.refresh_once()
 

@@ -21,6 +21,8 @@ class JobStatusEvent(ApiModel):
     stage: str | None
     percent: float
     eta_seconds: float | None
+    eta_low_seconds: float | None = Field(description="80 % of finished jobs took no less than this (see etaSeconds).")
+    eta_high_seconds: float | None = Field(description="80 % of finished jobs took no more than this.")
     attempt: int
     timestamp: datetime
 
@@ -47,6 +49,8 @@ class StepProgressEvent(ApiModel):
     current_item: int
     total_items: int
     eta_seconds: float | None
+    eta_low_seconds: float | None = Field(description="80 % of finished jobs took no less than this (see etaSeconds).")
+    eta_high_seconds: float | None = Field(description="80 % of finished jobs took no more than this.")
     elapsed_seconds: float
     timestamp: datetime
 

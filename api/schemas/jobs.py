@@ -55,7 +55,15 @@ class JobSnapshot(ApiModel):
     status: JobStatus
     stage: str | None = Field(description="Stage running now, or the last one that ran.")
     percent: float = Field(description="0-100 over the whole job; never decreases within an attempt.")
-    eta_seconds: float | None = Field(description="Estimated seconds left; none when not running.")
+    eta_seconds: float | None = Field(
+        description="Estimated seconds left: for a queued job, the wait for a worker slot (from the jobs ahead "
+        "of it and the learned stage times) plus its own run; none once it has ended."
+    )
+    eta_low_seconds: float | None = Field(
+        description="The low end of the ETA's band: 80 % of finished jobs took between the low and the high end "
+        "of theirs, relative to their estimates."
+    )
+    eta_high_seconds: float | None = Field(description="The high end of the ETA's band.")
     elapsed_seconds: float | None = Field(description="Seconds since the current attempt started.")
 
 
@@ -69,6 +77,9 @@ class JobPublic(JobSnapshot):
     can_resume: bool
     attempt: int
     priority: int
+    queue_position: int | None = Field(
+        description="Place in line among the queued jobs of every owner (1: the next to start); none unless queued."
+    )
     request: VideoRequest
     artifacts: list[ArtifactPublic]
     error: ErrorPublic | None

@@ -72,11 +72,16 @@ def test_jobs_queued_while_no_worker_takes_any_start_by_priority(service: Any) -
             (priority, index, submit(service, f"Priority {priority}", priority))
             for index, priority in enumerate(priorities)
         ]
-        queue = http.get(f"{service.url}/api/queue").json()["jobs"]
-        assert [entry["priority"] for entry in queue if entry["status"] == "queued"] == sorted(priorities)
+        line = http.get(f"{service.url}/api/queue").json()["jobs"]
+        waiting = [entry for entry in line if entry["status"] == "queued"]
+        assert [entry["priority"] for entry in waiting] == sorted(priorities)
+        assert [entry["queuePosition"] for entry in waiting] == list(range(1, len(priorities) + 1))
+        etas = [entry["etaSeconds"] for entry in waiting]
+        assert etas == sorted(etas) and etas[0] > 0, "each waits for the ones before it"
+        placed = [entry["jobId"] for entry in waiting]
     finished = {job_id: wait_status(service, job_id, "completed", timeout=240) for _, _, job_id in submitted}
     started_order = sorted(finished, key=lambda job_id: finished[job_id]["startedAt"])
-    assert started_order == [job_id for _, _, job_id in sorted(submitted)]
+    assert started_order == [job_id for _, _, job_id in sorted(submitted)] == placed
 
 
 def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: Any) -> None:

@@ -248,5 +248,10 @@ def test_a_csv_queues_a_job_per_row_and_a_bad_row_queues_none(
         mine = [job for job in queued if job["request"]["brief"]["topic"] in ("CSV bees", "CSV wasps")]
         assert sorted(job["request"]["brief"]["topic"] for job in mine) == ["CSV bees", "CSV wasps"]
         assert not [job for job in queued if job["request"]["brief"]["topic"] == "Square bees"]
+        wasps = next(job for job in mine if job["request"]["brief"]["topic"] == "CSV wasps")
+        page.locator(f"#job-table tr[data-job-id='{wasps['jobId']}'] a").click()
+        expect(page.locator("#job-eta")).to_have_text(
+            re.compile(rf"^#{wasps['queuePosition']} in line, about .+ \(.+ to .+\)$")
+        )
         for job in mine:
             assert http.post(f"{service.url}/api/jobs/{job['jobId']}/cancel").status_code == 202

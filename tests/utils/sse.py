@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
+# A forecast, made with the history each API process had learned then: not part of what every reading agrees on.
+ETA = {"etaSeconds", "etaLowSeconds", "etaHighSeconds"}
+
 
 @dataclass
 class Received:
@@ -52,7 +55,7 @@ def read_events(
 def durable(events: list[Received]) -> list[tuple[str, str, dict[str, Any]]]:
     """What every reading of the stream must agree on: all but the opening snapshot and progress ticks."""
     return [
-        (event.id, event.event, {key: value for key, value in event.data.items() if key != "etaSeconds"})
+        (event.id, event.event, {key: value for key, value in event.data.items() if key not in ETA})
         for event in events
         if event.event != "step-progress" and event.id != "0-0"
     ]

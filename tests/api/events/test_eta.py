@@ -7,6 +7,7 @@ from api.events.eta import (
     MAX_SLOWNESS,
     MIN_SECONDS,
     MIN_SLOWNESS,
+    Band,
     Estimator,
     EtaModel,
     Prior,
@@ -98,3 +99,20 @@ def test_an_estimator_kept_across_updates_uses_the_attempts_own_speed() -> None:
     assert len(estimator.samples) == 2
     assert later == 35.0, "5 s of expected work in the last 5 s: on time from here"
     assert model.remaining(request, "voice", 50.0, 30.0) == 42.0, "without samples: 30 s for 25 s, all along"
+
+
+def test_the_band_is_where_eight_in_ten_finished_jobs_fell_relative_to_their_estimates() -> None:
+    # Actual over estimated times of twenty finished jobs: 0.85 … 1.80.
+    ratios = [0.85 + 0.05 * step for step in range(20)]
+    band = Band.learn(ratios)
+    inside = [ratio for ratio in ratios if band.low <= ratio <= band.high]
+    assert len(inside) / len(ratios) == pytest.approx(0.8, abs=0.1)
+    assert band.around(100.0) == (round(100 * band.low, 1), round(100 * band.high, 1))
+    assert band.around(None) == (None, None)
+
+
+def test_the_band_holds_the_estimate_itself_and_needs_five_jobs() -> None:
+    assert Band.learn([1.3, 1.4, 1.5, 1.6]) == Band() == Band(low=0.5, high=2.0)
+    slow = Band.learn([1.3, 1.4, 1.5, 1.6, 1.7, 1.8])
+    assert slow.low == 1.0 and slow.high > 1.7, "jobs that all ran late still have the estimate in their band"
+    assert Band(low=0.9, high=1.1).around(0.5) == (MIN_SECONDS, MIN_SECONDS), "clamped as the estimate is"

@@ -7,10 +7,11 @@ from prefect.client.schemas.objects import Artifact, FlowRun, State, StateType
 
 from api.events.eta import EtaModel
 from api.jobs.body import WORKER_LOST, error_of, job_public, progress_public
+from api.jobs.queue_plan import Place
 from api.jobs.runs import JobRuns
 from api.schemas.jobs import JobPublic
 from flows.contract.artifacts import JobFailure
-from tests.utils.factories import new_job_id
+from tests.utils.factories import make_request, new_job_id
 from tests.utils.records import failure_artifact, job_run, progress_artifact, state
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -145,3 +146,25 @@ def test_a_cancelled_job_has_its_cancel_time_and_no_error() -> None:
     job = body(runs)
     assert (job.status, job.cancelled_at, job.ended_at, job.error) == ("cancelled", at(7), at(7), None)
     assert not job.can_resume, "nothing was persisted to resume from"
+
+
+def test_a_queued_job_shows_its_place_and_an_eta_of_its_wait_plus_its_own_run() -> None:
+    _, runs = one_attempt(state(StateType.SCHEDULED, at(0)))
+    model = EtaModel()
+    own = model.expected_total(make_request())
+    queued = job_public(runs, ui=UI, eta_model=model, place=Place(position=3, wait_seconds=40.0), now=at(100))
+    assert queued.queue_position == 3
+    assert queued.eta_seconds == round(40.0 + own, 1)
+    assert (queued.eta_low_seconds, queued.eta_high_seconds) == model.band.around(queued.eta_seconds)
+    assert queued.eta_low_seconds < queued.eta_seconds < queued.eta_high_seconds
+
+    unplaced = body(runs)
+    assert unplaced.queue_position is None and unplaced.eta_seconds is None and unplaced.eta_low_seconds is None
+
+
+def test_a_running_job_has_no_place_in_line_and_an_eta_with_its_band() -> None:
+    _, runs = one_attempt(state(StateType.SCHEDULED, at(0)), state(StateType.RUNNING, at(10)))
+    running = job_public(runs, ui=UI, eta_model=EtaModel(), place=Place(1, 0.0), now=at(12))
+    assert running.queue_position is None
+    assert running.eta_seconds and running.eta_low_seconds and running.eta_high_seconds
+    assert running.eta_low_seconds <= running.eta_seconds <= running.eta_high_seconds

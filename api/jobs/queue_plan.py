@@ -1,0 +1,39 @@
+"""Where each queued job stands: its place in line, and how long until a worker slot frees up for it.
+
+Workers take queued jobs by priority, then in the order they were queued (Prefect's priority work
+queues, each ordered by scheduled start time), whoever owns them. While jobs wait, every slot of the
+workers is busy, so the jobs running now count the slots (one at least: a queue no worker takes from
+still has a next job). Each waiting job in turn takes the slot that frees first and holds it for the
+time its request is expected to take.
+"""
+
+import heapq
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Waiting:
+    job_id: str
+    priority: int
+    queued_at: datetime
+    expected_seconds: float
+
+
+@dataclass(frozen=True)
+class Place:
+    position: int  # 1: the next job a free slot takes
+    wait_seconds: float  # until that slot is free
+
+
+def plan(running_left: list[float], waiting: list[Waiting]) -> dict[str, Place]:
+    """The place of each waiting job, given the seconds left of each running one."""
+    slots = [max(0.0, left) for left in running_left] or [0.0]
+    heapq.heapify(slots)
+    places = {}
+    in_line = sorted(waiting, key=lambda job: (job.priority, job.queued_at, job.job_id))
+    for position, job in enumerate(in_line, start=1):
+        free_at = heapq.heappop(slots)
+        places[job.job_id] = Place(position=position, wait_seconds=free_at)
+        heapq.heappush(slots, free_at + job.expected_seconds)
+    return places
