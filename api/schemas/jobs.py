@@ -57,7 +57,8 @@ class JobSnapshot(ApiModel):
     percent: float = Field(description="0-100 over the whole job; never decreases within an attempt.")
     eta_seconds: float | None = Field(
         description="Estimated seconds left: for a queued job, the wait for a worker slot (from the jobs ahead "
-        "of it and the learned stage times) plus its own run; none once it has ended."
+        "of it and the learned stage times) plus its own run; none once it has ended, and none for a queued job "
+        "while the API cannot read Prefect."
     )
     eta_low_seconds: float | None = Field(
         description="The low end of the ETA's band: 80 % of finished jobs took between the low and the high end "

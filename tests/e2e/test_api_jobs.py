@@ -114,12 +114,11 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_with_its_ffmpeg(service: 
 
 
 def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service: Any) -> None:
-    blocker = submit(service, "Blocker", shape={"plan": {"targetDurationSeconds": 60}, "render": {"width": 640}})
-    wait_status(service, blocker, "running")
-    job_id = submit(service, "Fails at render")
-    folders = job_folders(job_id)
-    folders.results.mkdir(parents=True)
-    (folders.results / "render").write_text("a file where the render folder should be")
+    with pool_paused():
+        job_id = submit(service, "Fails at render")
+        folders = job_folders(job_id)
+        folders.results.mkdir(parents=True)
+        (folders.results / "render").write_text("a file where the render folder should be")
 
     failed = wait_status(service, job_id, "failed", "completed", timeout=120)
     assert failed["status"] == "failed"

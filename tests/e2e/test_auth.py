@@ -9,7 +9,7 @@ import pytest
 
 from flows.contract.layout import job_folders
 from tests.utils.keys import ADMIN, ALICE, BOB, STUDIO, as_
-from tests.utils.service import LONG, SHORT, body, http, submit, wait_status
+from tests.utils.service import SHORT, body, http, pool_paused, submit, wait_status
 from tests.utils.sse import read_events
 from tests.utils.stack import ApiProcess
 
@@ -104,19 +104,18 @@ def test_read_only_tokens_open_streams_and_files_of_their_owner_only(secured: Ap
 
 
 def test_queued_jobs_past_the_owners_cap_are_refused_with_retry_after(secured: ApiProcess) -> None:
-    blocker = submit(secured, "Blocker", shape=LONG, **as_(BOB))
-    wait_status(secured, blocker, "running", headers=as_(BOB))
-    queued = [submit(secured, f"Queued {n}", **as_(BOB)) for n in range(2)]
-    try:
-        refused = http.post(f"{secured.url}/api/jobs", json=body("One too many"), headers=as_(BOB))
-        assert refused.status_code == 429 and refused.json()["code"] == "E429-QUEUE_FULL"
-        assert int(refused.headers["retry-after"]) > 0
-        other = http.post(f"{secured.url}/api/jobs", json=body("Alice is not capped by Bob"), headers=as_(ALICE))
-        assert other.status_code == 202
-        queued.append(other.json()["jobId"])
-    finally:
-        for job_id in [blocker, *queued]:
-            http.post(f"{secured.url}/api/jobs/{job_id}/cancel", headers=as_(ADMIN))
+    with pool_paused():
+        queued = [submit(secured, f"Queued {n}", **as_(BOB)) for n in range(2)]
+        try:
+            refused = http.post(f"{secured.url}/api/jobs", json=body("One too many"), headers=as_(BOB))
+            assert refused.status_code == 429 and refused.json()["code"] == "E429-QUEUE_FULL"
+            assert int(refused.headers["retry-after"]) > 0
+            other = http.post(f"{secured.url}/api/jobs", json=body("Alice is not capped by Bob"), headers=as_(ALICE))
+            assert other.status_code == 202
+            queued.append(other.json()["jobId"])
+        finally:
+            for job_id in queued:
+                http.post(f"{secured.url}/api/jobs/{job_id}/cancel", headers=as_(ADMIN))
 
 
 def test_cors_answers_only_the_configured_origin(secured: ApiProcess) -> None:
