@@ -146,7 +146,7 @@ class JobService:
             waiting.append(
                 Waiting(runs.job_id, request.priority, runs.latest.expected_start_time or EARLIEST, expected)
             )
-        return plan(running_left, waiting)
+        return plan(running_left, waiting, self.poller.eta.startup_seconds)
 
     # Jobs.
 

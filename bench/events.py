@@ -167,43 +167,42 @@ async def eta(api: Any, args: argparse.Namespace) -> None:
 
 
 async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
-    """The shapes submitted at once: each job's ETA from its body, at submit and as it passes 25 % and 50 %."""
-    seen: dict[str, dict[Any, tuple[float, dict[str, Any]]]] = {}
-    async with httpx.AsyncClient(timeout=60) as client:
+    """The shapes submitted at once: each job's ETA from its body at submit, then from its stream (as a client
+    watching it sees it) when it passes 25 % and 50 %; each against the time the job really took to end."""
+    submitted: dict[str, tuple[float, dict[str, Any]]] = {}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(600, read=120)) as client:
         for seconds, width in shapes:
             job_id = await submit(client, api, job_body(seconds, width, "Queued bench"))
-            body = (await client.get(f"{api.url}/api/jobs/{job_id}")).json()
-            seen[job_id] = {"submit": (time.time(), body)}
-        done: dict[str, dict[str, Any]] = {}
-        while len(done) < len(seen):
-            for job_id, marks in seen.items():
-                if job_id in done:
-                    continue
-                body = (await client.get(f"{api.url}/api/jobs/{job_id}")).json()
-                for mark in (25, 50):
-                    if mark not in marks and body["status"] == "running" and body["percent"] >= mark:
-                        marks[mark] = (time.time(), body)
-                if body["status"] == "completed":
-                    done[job_id] = body
-            await asyncio.sleep(0.5)
-    inside, errors = 0, {"submit": [], 25: [], 50: []}
-    for job_id, marks in seen.items():
-        end = datetime.fromisoformat(done[job_id]["completedAt"]).timestamp()
-        for mark, (at, body) in marks.items():
-            real = end - at
-            errors[mark].append(abs(body["etaSeconds"] - real) / real)
-            if mark == "submit":
-                inside += body["etaLowSeconds"] <= real <= body["etaHighSeconds"]
+            submitted[job_id] = (time.time(), (await client.get(f"{api.url}/api/jobs/{job_id}")).json())
+        streams = await asyncio.gather(
+            *(read_stream(client, f"{api.url}/api/jobs/{job_id}/events") for job_id in submitted)
+        )
+        ended = {job_id: (await client.get(f"{api.url}/api/jobs/{job_id}")).json() for job_id in submitted}
+    errors: dict[str, list[float]] = {"at submit": [], "at 25 %": [], "at 50 %": []}
+    inside = dict.fromkeys(errors, 0)
+    print("place  at submit: eta (band) / real")
+    for (job_id, (at, body)), events in zip(submitted.items(), streams, strict=True):
+        end = datetime.fromisoformat(ended[job_id]["completedAt"]).timestamp()
+        band = f"{body['etaLowSeconds']:.1f} to {body['etaHighSeconds']:.1f}"
+        print(f"{body['queuePosition'] or 0:5d}  {body['etaSeconds']:6.1f} s ({band}) / {end - at:6.1f} s")
+        readings = [("at submit", at, body)]
+        for mark in (25, 50):
+            event = next(e for e in events if e["data"].get("percent", 0) >= mark and e["data"].get("etaSeconds"))
+            readings.append((f"at {mark} %", timestamp(event), event["data"]))
+        for label, moment, data in readings:
+            real = end - moment
+            errors[label].append(abs(data["etaSeconds"] - real) / real)
+            inside[label] += data["etaLowSeconds"] <= real <= data["etaHighSeconds"]
     print(f"{len(shapes)} jobs queued at once on one worker slot")
-    for mark, values in errors.items():
-        label = "at submit" if mark == "submit" else f"at {mark} %"
-        print(f"mean absolute percentage error {label}: {100 * statistics.mean(values):.0f} % ({len(values)} jobs)")
-    print(f"real time inside the band given at submit: {inside} of {len(seen)}")
+    for label, values in errors.items():
+        print(
+            f"{label}: mean absolute percentage error {100 * statistics.mean(values):.0f} %,"
+            f" real time inside the band for {inside[label]} of {len(values)}"
+        )
     # A job's place is right if exactly the jobs it named ahead of it started between its submit and its start.
-    starts = {job_id: datetime.fromisoformat(body["startedAt"]).timestamp() for job_id, body in done.items()}
+    starts = {job_id: datetime.fromisoformat(body["startedAt"]).timestamp() for job_id, body in ended.items()}
     misplaced = []
-    for job_id, marks in seen.items():
-        at, body = marks["submit"]
+    for job_id, (at, body) in submitted.items():
         if body["queuePosition"] is not None:
             ahead = sum(at < starts[other] < starts[job_id] for other in starts if other != job_id)
             misplaced.append(abs(body["queuePosition"] - (ahead + 1)))

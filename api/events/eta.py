@@ -18,7 +18,9 @@ share of the job's *expected time* already done, from per-stage priors:
   remaining priors are scaled by how fast the job goes compared with them
   (`Estimator`), clamped to 1 s … 2 h;
 - every estimate comes with a band (`Band`): the span, relative to the priors'
-  estimate, in which 80 % of the finished jobs' actual times fell.
+  estimate, in which 80 % of the finished jobs' actual times fell;
+- a queued job also waits for its start: the median time finished runs took from
+  when they could start (queued, or a slot freed by the run before) to running.
 """
 
 import itertools
@@ -62,6 +64,8 @@ MIN_SPAN_SECONDS = 1.0
 MIN_SLOWNESS, MAX_SLOWNESS = 0.33, 5.0
 # Fewer finished jobs than this say too little about the spread of their times: the default band holds.
 BAND_MIN_RUNS = 5
+# From a free worker slot to the next job running, on this 2-core machine: the worker's poll, a flow-run process.
+BUILT_IN_STARTUP_SECONDS = 1.5
 
 
 def work_units(stage: str, request: VideoRequest) -> float:
@@ -155,6 +159,7 @@ class EtaModel:
     priors: dict[str, Prior] = field(default_factory=lambda: dict(BUILT_IN_PRIORS))
     runs_seen: int = 0
     band: Band = field(default_factory=Band)
+    startup_seconds: float = BUILT_IN_STARTUP_SECONDS
 
     @classmethod
     def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
@@ -295,7 +300,19 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     model.band = Band.learn(
         [_seconds(run) / model.expected_total(requests[run.id], set(STAGES) - ran[run.id]) for run in timed]
     )
+    model.startup_seconds = startup_delay(finished)
     return model
+
+
+def startup_delay(runs: list["FlowRun"]) -> float:
+    """Median seconds from when each run could start (it was queued, or the last run before it ended) to its start."""
+    ends = sorted(run.end_time for run in runs if run.end_time)
+    delays = []
+    for run in runs:
+        if run.start_time and run.expected_start_time:
+            freed = [end for end in ends if end <= run.start_time][-1:]
+            delays.append((run.start_time - max([run.expected_start_time, *freed])).total_seconds())
+    return max(0.0, statistics.median(delays)) if delays else BUILT_IN_STARTUP_SECONDS
 
 
 def _seconds(run: "FlowRun | TaskRun") -> float:

@@ -3,7 +3,8 @@
 Workers take queued jobs by priority, then in the order they were queued (Prefect's priority work
 queues, each ordered by scheduled start time), whoever owns them. While jobs wait, every slot of the
 workers is busy, so the jobs running now count the slots (one at least: a queue no worker takes from
-still has a next job). Each waiting job in turn takes the slot that frees first and holds it for the
+still has a next job). Each waiting job in turn takes the slot that frees first, after the start-up
+every job pays (a worker noticing the free slot, a flow-run process starting), and holds it for the
 time its request is expected to take.
 """
 
@@ -26,14 +27,14 @@ class Place:
     wait_seconds: float  # until that slot is free
 
 
-def plan(running_left: list[float], waiting: list[Waiting]) -> dict[str, Place]:
+def plan(running_left: list[float], waiting: list[Waiting], startup_seconds: float = 0.0) -> dict[str, Place]:
     """The place of each waiting job, given the seconds left of each running one."""
     slots = [max(0.0, left) for left in running_left] or [0.0]
     heapq.heapify(slots)
     places = {}
     in_line = sorted(waiting, key=lambda job: (job.priority, job.queued_at, job.job_id))
     for position, job in enumerate(in_line, start=1):
-        free_at = heapq.heappop(slots)
-        places[job.job_id] = Place(position=position, wait_seconds=free_at)
-        heapq.heappush(slots, free_at + job.expected_seconds)
+        starts_in = heapq.heappop(slots) + startup_seconds
+        places[job.job_id] = Place(position=position, wait_seconds=starts_in)
+        heapq.heappush(slots, starts_in + job.expected_seconds)
     return places

@@ -1,6 +1,9 @@
 """The ETA model: priors fitted to finished runs, and the estimate as a job goes."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from prefect.client.schemas.objects import FlowRun, StateType
 
 from api.events.eta import (
     MAX_SECONDS,
@@ -12,9 +15,11 @@ from api.events.eta import (
     EtaModel,
     Prior,
     StageTiming,
+    startup_delay,
 )
 from flows.contract.stages import STAGES
 from tests.utils.factories import make_request
+from tests.utils.records import job_run, state
 
 
 def test_priors_fit_a_fixed_part_and_a_rate_despite_an_odd_run() -> None:
@@ -116,3 +121,22 @@ def test_the_band_holds_the_estimate_itself_and_needs_five_jobs() -> None:
     slow = Band.learn([1.3, 1.4, 1.5, 1.6, 1.7, 1.8])
     assert slow.low == 1.0 and slow.high > 1.7, "jobs that all ran late still have the estimate in their band"
     assert Band(low=0.9, high=1.1).around(0.5) == (MIN_SECONDS, MIN_SECONDS), "clamped as the estimate is"
+
+
+def test_the_start_up_is_counted_from_when_a_run_could_start_to_when_it_did() -> None:
+    noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def run(queued: float, started: float, ended: float) -> FlowRun:
+        at = [noon + timedelta(seconds=seconds) for seconds in (queued, started, ended)]
+        history = [
+            state(StateType.SCHEDULED, at[0]),
+            state(StateType.RUNNING, at[1]),
+            state(StateType.COMPLETED, at[2]),
+        ]
+        return job_run("job", history)
+
+    # Alone: queued at 0, running at 1. Behind it: queued at 0.5, ran once the first ended at 10 (2 s later).
+    # The third was queued at 30, long after the slot freed, and started 1.2 s later.
+    runs = [run(0, 1, 10), run(0.5, 12, 20), run(30, 31.2, 40)]
+    assert startup_delay(runs) == pytest.approx(1.2)
+    assert startup_delay([]) > 0, "before history, the built-in figure"

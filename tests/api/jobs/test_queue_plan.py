@@ -45,3 +45,8 @@ def test_with_nothing_running_the_first_job_waits_for_nothing_and_the_rest_queue
 
 def test_a_running_job_past_its_estimate_frees_its_slot_now_not_in_the_past() -> None:
     assert plan([-4.0], [waiting("next", 5, 0)]) == {"next": Place(1, 0.0)}
+
+
+def test_every_job_pays_the_start_up_of_a_new_run_before_its_own_time() -> None:
+    places = plan([5.0], [waiting("a", 5, 0, 10), waiting("b", 5, 1, 10)], startup_seconds=1.5)
+    assert places == {"a": Place(1, 6.5), "b": Place(2, 18.0)}
