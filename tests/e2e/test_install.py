@@ -1,4 +1,5 @@
-"""`pip install .` (not editable), then plain `aura serve` from an unrelated folder, nothing configured.
+"""`pip install .` (not editable), then plain `aura serve` from an unrelated folder, nothing configured;
+stopped with SIGTERM while FFmpeg renders, it leaves no process behind.
 
 The dashboard and the deployments travel as package data, so the installed copy serves
 the page, applies the deployments and runs a job with no checkout anywhere in reach.
@@ -29,6 +30,7 @@ import httpx
 import pytest
 
 from tests.utils.factories import alive, descendants, wait_for
+from tests.utils.service import ffmpeg_of
 from tests.utils.stack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +41,8 @@ NOT_SOURCE = shutil.ignore_patterns(
     "test-artifacts", "bench",
 )  # fmt: skip
 JOB = {"brief": {"topic": "Bees"}, "plan": {"targetDurationSeconds": 6}, "render": {"width": 320}}
+# Some 20 s of FFmpeg at 1080p: still rendering when the service is stopped.
+LONG_JOB = {"brief": {"topic": "Bees"}, "plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
 DEPLOYMENTS = {
     "generate-video/generate-video": "flows/video.py:generate_video",
     "cleanup-sweep/cleanup-sweep": "flows/cleanup.py:cleanup_sweep",
@@ -195,13 +199,16 @@ def test_aura_serve_from_an_unrelated_folder_serves_the_dashboard_and_runs_a_job
             video = http.get(f"/api/jobs/{job_id}/artifacts/video.mp4")
             assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
             assert video.content[4:8] == b"ftyp" and len(video.content) > 10_000
-        # The storage root is the folder `aura serve` started in, not the flow runs' working directory.
-        assert (folder / ".aura" / "jobs" / job_id / "video.mp4").read_bytes() == video.content
-        assert not (installed.site / ".aura").exists()
+            # The storage root is the folder `aura serve` started in, not the flow runs' working directory.
+            assert (folder / ".aura" / "jobs" / job_id / "video.mp4").read_bytes() == video.content
+            assert not (installed.site / ".aura").exists()
 
+            rendering = http.post("/api/jobs", json=LONG_JOB).json()["jobId"]
+            wait_for(lambda: ffmpeg_of(rendering), timeout=120, interval=0.3, what="FFmpeg rendering the second job")
         started = descendants(serve.pid) | processes_of(installed.venv)
         started.discard(serve.pid)
-        assert len(started) >= 3, "expected the Prefect server, the worker and its flow-run parent"
+        assert len(started) >= 4, "expected the Prefect server, the worker, a flow run and FFmpeg"
+        # SIGTERM, as systemd, `docker stop` and `kill` send it, mid-render; Ctrl-C unwinds the same way.
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
         assert b"Stopped the embedded Prefect server" in log.read_bytes()
