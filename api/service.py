@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 from prefect.client.orchestration import PrefectClient
@@ -23,7 +23,7 @@ from prefect.client.schemas.objects import FlowRun
 
 from api.events.poller import Feed, Poller
 from api.jobs import commands, idempotency
-from api.jobs.body import job_public, progress_public
+from api.jobs.body import job_public, progress_public, running_eta
 from api.jobs.errors import JobNotFound
 from api.jobs.index import EARLIEST, JobIndex
 from api.jobs.logs import read_logs
@@ -120,6 +120,9 @@ class JobService:
         return prefect_ui(self.client)
 
     def _body(self, runs: JobRuns, places: dict[str, Place] | None = None) -> JobPublic:
+        """The job's body; a queued job's place in line is worked out here unless the caller has the places."""
+        if places is None and status_of(runs.latest) == "queued":
+            places = self._places()
         return job_public(
             runs,
             ui=self.ui_url,
@@ -129,17 +132,19 @@ class JobService:
         )
 
     def _bodies(self, page: list[JobRuns]) -> list[JobPublic]:
-        """The jobs' bodies; queued ones with their place in line, worked out once for the page."""
-        queued = any(status_of(runs.latest) == "queued" for runs in page)
-        places = self._places() if queued else {}
+        """The jobs' bodies; the places in line worked out once for the page."""
+        places = self._places() if any(status_of(runs.latest) == "queued" for runs in page) else {}
         return [self._body(runs, places) for runs in page]
 
     def _places(self) -> dict[str, Place]:
         """Every queued job's place in line, from the copy's queued and running jobs of every owner."""
         running_left, waiting = [], []
+        now = datetime.now(UTC)
         for runs in self.index.active():
-            if status_of(runs.latest) != "queued":
-                running_left.append(self._body(runs).eta_seconds or 0.0)
+            status = status_of(runs.latest)
+            if status != "queued":
+                live = self.poller.live_eta(runs.job_id)
+                running_left.append(running_eta(runs, self.poller.eta, live, now) if status == "running" else 0.0)
                 continue
             request = VideoRequest.model_validate(runs.latest.parameters["request"])
             expected = self.poller.eta.expected_total(request, reusable_stages(runs.job_id))
@@ -221,8 +226,7 @@ class JobService:
         )
 
     async def read(self, job_id: str, who: Caller) -> JobPublic:
-        [body] = self._bodies([await self.index.read(job_id, who)])
-        return body
+        return self._body(await self.index.read(job_id, who))
 
     async def page(self, who: Caller, *, statuses: list[JobStatus] | None, limit: int, offset: int) -> JobsPublic:
         page, total = await self.index.page(who, statuses=list(statuses or []), limit=limit, offset=offset)
@@ -239,8 +243,7 @@ class JobService:
 
     async def progress(self, job_id: str, who: Caller) -> ProgressPublic:
         runs = await self.index.read(job_id, who)
-        [body] = self._bodies([runs])
-        return progress_public(runs, body)
+        return progress_public(runs, self._body(runs))
 
     async def logs(self, job_id: str, who: Caller, *, after: datetime | None, limit: int) -> LogsPublic:
         return await read_logs(self.client, await read_job_runs(self.client, job_id, who), after=after, limit=limit)
@@ -261,8 +264,7 @@ class JobService:
 
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
         self.poller.saw_run(await commands.retry(self.client, job_id, who, correlation_id=correlation_id))
-        [body] = self._bodies([await self.index.reload(job_id, who)])
-        return body
+        return self._body(await self.index.reload(job_id, who))
 
     # Events.
 

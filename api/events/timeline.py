@@ -134,6 +134,8 @@ class Timeline:
         self.stall_warned = False
         self.estimator = Estimator()
         self.eta: float | None = None
+        self.eta_low: float | None = None
+        self.eta_high: float | None = None
 
     # What the poller tells the timeline.
 
@@ -294,8 +296,8 @@ class Timeline:
                 current_item=fact.current_item,
                 total_items=fact.total_items,
                 eta_seconds=self.eta,
-                eta_low_seconds=self.eta_band[0],
-                eta_high_seconds=self.eta_band[1],
+                eta_low_seconds=self.eta_low,
+                eta_high_seconds=self.eta_high,
                 elapsed_seconds=round(elapsed, 3),
                 timestamp=fact.at,
             ),
@@ -368,10 +370,11 @@ class Timeline:
 
     def _update_eta(self, at: datetime) -> None:
         if self.status not in ("running", "queued"):
-            self.eta = None
+            self.eta = self.eta_low = self.eta_high = None
             return
         elapsed = (at - self.started_at).total_seconds() if self.started_at else 0.0
-        self.eta = self.eta_model().remaining(
+        model = self.eta_model()
+        self.eta = model.remaining(
             self.request,
             self.stage,
             self.stage_percent,
@@ -380,10 +383,7 @@ class Timeline:
             estimator=self.estimator,
             at=at.timestamp(),
         )
-
-    @property
-    def eta_band(self) -> tuple[float | None, float | None]:
-        return self.eta_model().band.around(self.eta)
+        self.eta_low, self.eta_high = model.band.around(self.eta)
 
     def _status_event(self, at: datetime) -> JobStatusEvent:
         self._update_eta(at)
@@ -396,8 +396,8 @@ class Timeline:
             stage=self.stage,
             percent=round(self.percent, 2),
             eta_seconds=self.eta,
-            eta_low_seconds=self.eta_band[0],
-            eta_high_seconds=self.eta_band[1],
+            eta_low_seconds=self.eta_low,
+            eta_high_seconds=self.eta_high,
             attempt=self.attempt,
             timestamp=at,
         )

@@ -46,11 +46,7 @@ def job_public(
     last_completed = "finalize" if status == "completed" else (reusable[-1] if reusable else None)
     eta = None
     if status == "running":
-        eta = (
-            live_eta
-            if live_eta is not None
-            else eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed or 0.0)
-        )
+        eta = running_eta(runs, eta_model, live_eta, now)
     elif status == "queued" and place:
         eta = clamp(place.wait_seconds + eta_model.expected_total(request, reusable))
     eta_low, eta_high = eta_model.band.around(eta)
@@ -115,6 +111,17 @@ def completed_steps(job: JobPublic) -> list[str]:
     if job.last_completed_stage is None:
         return []
     return list(STAGES[: STAGES.index(job.last_completed_stage) + 1])
+
+
+def running_eta(runs: JobRuns, eta_model: EtaModel, live_eta: float | None, now: datetime) -> float:
+    """Seconds left of a running job: the stream's estimate when this process streams it, else the model's."""
+    if live_eta is not None:
+        return live_eta
+    latest = runs.latest
+    snapshot = stage_snapshot(runs.latest_artifacts())
+    elapsed = (now - latest.start_time).total_seconds() if latest.start_time else 0.0
+    request = VideoRequest.model_validate(latest.parameters["request"])
+    return eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed)
 
 
 def progress_public(runs: JobRuns, job: JobPublic) -> ProgressPublic:
