@@ -12,12 +12,21 @@ from api.keys import load_keys
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.correlation import CorrelationMiddleware
 from api.middleware.paths import EncodedSlashMiddleware
-from api.routes import events, jobs, queue, render, system, tokens, web
+from api.routes import events, jobs, queue, render, system, tokens, web, webhooks
 from api.schemas.problem import add_components, document_problems
 from api.service import JobService
 from api.settings import settings
 
-ROUTERS = (jobs.router, events.router, queue.router, render.router, system.router, tokens.router, web.router)
+ROUTERS = (
+    jobs.router,
+    events.router,
+    queue.router,
+    render.router,
+    system.router,
+    tokens.router,
+    webhooks.router,
+    web.router,
+)
 
 
 @asynccontextmanager

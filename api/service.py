@@ -46,6 +46,10 @@ from api.schemas.jobs import (
     QueuePublic,
 )
 from api.schemas.system import CleanupStarted, HealthPublic, StoragePublic
+from api.schemas.webhooks import WebhookAttempts, WebhookSecret
+from api.webhooks.attempts import read_record
+from api.webhooks.checks import check_webhook
+from api.webhooks.secrets import rotate_secret
 from flows.contract.deployments import CLEANUP_DEPLOYMENT, queue_name, run_url
 from flows.contract.errors import InvalidRequest
 from flows.contract.layout import folder_bytes, reusable_stages
@@ -160,6 +164,7 @@ class JobService:
     ) -> Submitted:
         """Queue a job for `owner`; `InvalidRequest` for a voice eSpeak NG lacks, before anything is queued."""
         espeak.check_voice(request.voice_name())
+        await check_webhook(self.client, request, owner)
         label = f"the Idempotency-Key {idempotency_key!r}"
         [submitted] = await self._submit([Submission(request, idempotency_key, label)], owner, correlation_id)
         return submitted
@@ -172,8 +177,9 @@ class JobService:
         for index, request in enumerate(requests):
             try:
                 espeak.check_voice(request.voice_name())
+                await check_webhook(self.client, request, owner)
             except InvalidRequest as exc:
-                raise InvalidRequest(f"jobs.{index}.{exc.message}") from exc
+                raise type(exc)(f"jobs.{index}.{exc.message}") from exc
             key = idempotency.item_key(idempotency_key, index) if idempotency_key else None
             submissions.append(Submission(request, key, f"the Idempotency-Key {idempotency_key!r} (jobs.{index})"))
         return await self._submit(submissions, owner, correlation_id)
@@ -247,6 +253,14 @@ class JobService:
 
     async def logs(self, job_id: str, who: Caller, *, after: datetime | None, limit: int) -> LogsPublic:
         return await read_logs(self.client, await read_job_runs(self.client, job_id, who), after=after, limit=limit)
+
+    async def webhook_attempts(self, job_id: str, who: Caller) -> WebhookAttempts:
+        await read_job_runs(self.client, job_id, who)
+        record = await read_record(self.client, job_id)
+        return WebhookAttempts(job_id=job_id, attempts=record.attempts)
+
+    async def rotate_webhook_secret(self, who: Caller) -> WebhookSecret:
+        return WebhookSecret(secret=await rotate_secret(self.client, who.owner), owner=who.owner)
 
     async def output(self, job_id: str, name: str, who: Caller) -> tuple[str, str]:
         """The path and media type of a job's output file, if `who` may read it."""

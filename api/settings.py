@@ -56,6 +56,24 @@ class ServiceSettings(BaseSettings):
     worker_lost_seconds: float = Field(
         default=60.0, ge=45, description="A running job with no heartbeat for this long is failed."
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses (a receiver on this machine).",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="Wait after a webhook delivery's first failed try; doubles after each."
+    )
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0, description="Longest wait between two tries.")
+    webhook_give_up_seconds: float = Field(
+        default=86400.0, gt=0, description="An event is tried until this long after its first try."
+    )
+    webhook_pool: str = Field(default="webhooks", description="Prefect work pool the webhook deliveries run on.")
+    webhook_worker_limit: int = Field(
+        default=4,
+        ge=0,
+        description="Deliveries one `aura worker`/`aura serve` runs at once, on a worker of their own "
+        "beside the video worker; 0 starts none (another machine delivers).",
+    )
     manual_retry_max: int = Field(default=3, ge=0, description="Retries a user may ask for per job.")
     manual_retry_base_seconds: float = Field(
         default=5.0,

@@ -4,7 +4,7 @@ Prefect reads `PREFECT_API_URL` when it is first imported, so the address of the
 session's Prefect server is fixed now, on a free port; `tests/e2e/conftest.py`
 starts the server there when the first end-to-end test needs it. The fast tests
 never do, and any Prefect call they made by mistake would be refused at once.
-Storage goes to a temporary `AURA_HOME`; retry delays are shortened.
+Storage goes to a temporary `AURA_HOME`; retry delays are shortened; webhooks may reach 127.0.0.1.
 """
 
 import os
@@ -27,6 +27,10 @@ os.environ["AURA_RETRY_JITTER"] = "0.1"
 os.environ["AURA_PROGRESS_INTERVAL_SECONDS"] = "0.1"
 # Short enough for a test to see the watchdog end a stalled render; FFmpeg reports every 0.5 s even when slow.
 os.environ["AURA_RENDER_STALL_SECONDS"] = "15"
+# Webhook receivers listen on 127.0.0.1; their retries come 0.5, 1, 2, 2 … s apart instead of 5 s doubling to 1 h.
+os.environ["AURA_WEBHOOK_ALLOW_PRIVATE"] = "true"
+os.environ["AURA_WEBHOOK_RETRY_BASE_SECONDS"] = "0.5"
+os.environ["AURA_WEBHOOK_RETRY_CAP_SECONDS"] = "2"
 for name in [key for key in os.environ if key.startswith("PREFECT_")]:
     del os.environ[name]
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(SESSION_DIR / "home" / "results")

@@ -18,7 +18,16 @@ from api.prefect_client import create_flow_runs
 from api.settings import settings
 from flows.contract.deployments import queue_name
 from flows.contract.request import VideoRequest
-from flows.contract.status import LATEST_TAG, JobStatus, job_tag, owner_of, owner_tag, status_of
+from flows.contract.status import (
+    LATEST_TAG,
+    LIVE_WEBHOOK_TAG,
+    WEBHOOK_TAG,
+    JobStatus,
+    job_tag,
+    owner_of,
+    owner_tag,
+    status_of,
+)
 
 # A queue slot opens when a job starts: with short jobs, within seconds; this is a polite first wait.
 QUEUE_FULL_RETRY_SECONDS = 30
@@ -42,9 +51,16 @@ def _attempt(request: VideoRequest, *, owner: str, correlation_id: str, job_id: 
             "attempt": attempt,
             "correlation_id": correlation_id,
         },
-        "tags": [job_tag(job_id), owner_tag(owner), LATEST_TAG],
+        "tags": [job_tag(job_id), owner_tag(owner), LATEST_TAG, *webhook_tags(request)],
         "work_queue_name": queue_name(request.priority),
     }
+
+
+def webhook_tags(request: VideoRequest) -> list[str]:
+    """The tags the delivery automations start on (`api.supervisor.provisioning`)."""
+    if request.webhook is None:
+        return []
+    return [WEBHOOK_TAG, LIVE_WEBHOOK_TAG] if request.webhook.live else [WEBHOOK_TAG]
 
 
 async def submit(

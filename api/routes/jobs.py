@@ -17,6 +17,7 @@ from api.schemas.batch import CSV_TYPE, BatchCreated, BatchRequest, read_batch
 from api.schemas.briefs_csv import COLUMNS
 from api.schemas.jobs import JobCreated, JobPublic, JobsPublic, JobStatus, JobStatusPublic, LogsPublic, ProgressPublic
 from api.schemas.problem import COMPONENTS, problem_responses
+from api.schemas.webhooks import WebhookAttempts
 from flows.contract.layout import OUTPUT_TYPES
 from flows.contract.request import VideoRequest
 
@@ -160,6 +161,13 @@ async def read_logs(
 ) -> LogsPublic:
     """Log lines of every attempt, oldest first, paged by time."""
     return await service.logs(job_id, who, after=after, limit=limit)
+
+
+@router.get("/{job_id}/webhooks", response_model=WebhookAttempts, responses=problem_responses(*ONE_JOB))
+async def read_webhook_attempts(job_id: str, service: Service, who: Who) -> WebhookAttempts:
+    """Every try of every webhook delivery of the job, oldest first: when, which event, the receiver's
+    status and latency, and when a failed one is tried again."""
+    return await service.webhook_attempts(job_id, who)
 
 
 class ArtifactFile(FileResponse):

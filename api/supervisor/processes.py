@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from api.settings import settings
@@ -107,24 +107,33 @@ def running_warm_parent(api_url: str, socket_path: Path, name: str) -> Iterator[
 
 @contextmanager
 def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A Prefect process worker on the video pool, with its warm parent, for the duration of the block."""
+    """A Prefect process worker on the video pool, with its warm parent, for the duration of the block;
+    beside it, unless `AURA_WEBHOOK_WORKER_LIMIT=0`, a worker on the webhook pool sharing the warm parent."""
     socket_path = Path(tempfile.gettempdir()) / f"aura-warm-parent-{os.getpid()}-{name}.sock"
-    with running_warm_parent(api_url, socket_path, name) as warm_parent:
-        # fmt: off
-        command = python_module("prefect", "worker", "start", "--pool", settings.work_pool, "--type", "process",
-                                "--limit", str(limit), "--name", name)
-        # fmt: on
-        process = subprocess.Popen(
-            command,
-            env=worker_env(api_url, socket_path, name),
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            # Flow runs first, while the worker is alive to record them Crashed; then the worker.
-            terminate_flow_runs(process, warm_parent)
-            stop_process_group(process)
+    with ExitStack() as stack:
+        warm_parent = stack.enter_context(running_warm_parent(api_url, socket_path, name))
+        env = worker_env(api_url, socket_path, name)
+        if settings.webhook_worker_limit:
+            pool, webhook_limit = settings.webhook_pool, settings.webhook_worker_limit
+            stack.enter_context(_prefect_worker(pool, webhook_limit, f"{name}-webhooks", env, warm_parent))
+        yield stack.enter_context(_prefect_worker(settings.work_pool, limit, name, env, warm_parent))
+
+
+@contextmanager
+def _prefect_worker(
+    pool: str, limit: int, name: str, env: dict[str, str], warm_parent: subprocess.Popen[bytes]
+) -> Iterator[subprocess.Popen[bytes]]:
+    # fmt: off
+    command = python_module("prefect", "worker", "start", "--pool", pool, "--type", "process",
+                            "--limit", str(limit), "--name", name)
+    # fmt: on
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        yield process
+    finally:
+        # Flow runs first, while the worker is alive to record them Crashed; then the worker.
+        terminate_flow_runs(process, warm_parent)
+        stop_process_group(process)
 
 
 def run_api(host: str, port: int) -> None:

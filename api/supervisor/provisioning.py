@@ -1,5 +1,6 @@
-"""Make a Prefect server ready for jobs: Block types, the work pool and its priority queues,
-the deployments of `flows/prefect.yaml`, and the automation that fails jobs whose worker died.
+"""Make a Prefect server ready for jobs: Block types, the work pools (videos with their priority
+queues, webhook deliveries), the deployments of `flows/prefect.yaml`, the automation that fails
+jobs whose worker died, and the automations that start webhook deliveries.
 
 Every step is idempotent, so any number of `aura serve`/`aura worker` processes can run it.
 """
@@ -12,16 +13,26 @@ from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import StateType
-from prefect.events.actions import ChangeFlowRunState
+from prefect.events.actions import ActionTypes, ChangeFlowRunState, RunDeployment
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from api.settings import settings
 from api.supervisor.interpreter import python_module
 from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
-from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, queue_name
+from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, WEBHOOK_DEPLOYMENT, queue_name
+from flows.contract.status import DELIVERY_TAG, LIVE_WEBHOOK_TAG, WEBHOOK_TAG
 
 WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
+WEBHOOK_END_AUTOMATION = "aura: deliver webhooks when a job ends"
+WEBHOOK_START_AUTOMATION = "aura: follow jobs whose webhook wants step events"
+WEBHOOK_RESTART_AUTOMATION = "aura: start again webhook deliveries that died"
+ENDED = {
+    "prefect.flow-run.Completed",
+    "prefect.flow-run.Failed",
+    "prefect.flow-run.Cancelled",
+    "prefect.flow-run.Crashed",
+}
 # Prefect accepts no heartbeat interval under 30 s.
 HEARTBEAT_SECONDS = 30
 
@@ -46,12 +57,14 @@ def register_blocks() -> None:
 
 
 def create_work_pool() -> None:
-    """The process work pool and one queue per priority (queue priority n serves jobs of priority n)."""
+    """The process work pools: videos, with one queue per priority (queue priority n serves jobs of
+    priority n), and webhook deliveries, which never wait behind a video for a slot."""
     with get_client(sync_client=True) as client:
-        try:
-            client.create_work_pool(WorkPoolCreate(name=settings.work_pool, type="process"))
-        except ObjectAlreadyExists:
-            pass
+        for pool in (settings.work_pool, settings.webhook_pool):
+            try:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            except ObjectAlreadyExists:
+                pass
         existing = {queue.name for queue in client.read_work_queues(work_pool_name=settings.work_pool)}
         for priority in PRIORITIES:
             name = queue_name(priority)
@@ -85,17 +98,7 @@ def create_worker_lost_automation() -> None:
     30 s and a little late, so a window of one interval would fail healthy jobs.
     """
     within = timedelta(seconds=settings.worker_lost_seconds)
-    existing: Automation | None
-    try:
-        # Typed as a coroutine (Prefect's overloads of read); called from sync code it returns the automation.
-        existing = Automation.read(name=WORKER_LOST_AUTOMATION)  # type: ignore[assignment]
-    except (ValueError, ObjectNotFound):
-        existing = None
-    if existing is not None:
-        if getattr(existing.trigger, "within", None) == within:
-            return
-        existing.delete()
-    Automation(
+    ensure_automation(
         name=WORKER_LOST_AUTOMATION,
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},
@@ -118,7 +121,58 @@ def create_worker_lost_automation() -> None:
                 message=f"worker lost: no heartbeat for {settings.worker_lost_seconds:g} s",
             )
         ],
-    ).create()
+    )
+
+
+def create_webhook_automations() -> None:
+    """Start a `deliver-webhooks` run when a job with a webhook ends (a Crashed job included), when
+    one whose webhook wants step events starts running, and again when a delivery run dies."""
+    with get_client(sync_client=True) as client:
+        delivery = client.read_deployment_by_name(WEBHOOK_DEPLOYMENT).id
+    for name, states, tag, parameters in (
+        (WEBHOOK_END_AUTOMATION, ENDED, WEBHOOK_TAG, {"job_id": "{{ flow_run.parameters.job_id }}", "restarts": 0}),
+        (
+            WEBHOOK_START_AUTOMATION,
+            {"prefect.flow-run.Running"},
+            LIVE_WEBHOOK_TAG,
+            {"job_id": "{{ flow_run.parameters.job_id }}", "restarts": 0},
+        ),
+        (
+            WEBHOOK_RESTART_AUTOMATION,
+            {"prefect.flow-run.Crashed", "prefect.flow-run.Failed"},
+            DELIVERY_TAG,
+            {"job_id": "{{ flow_run.parameters.job_id }}", "restarts": "{{ flow_run.parameters.restarts + 1 }}"},
+        ),
+    ):
+        ensure_automation(
+            name=name,
+            trigger=EventTrigger(
+                expect=states,
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                match_related={"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{tag}"},
+                posture=Posture.Reactive,
+                threshold=1,
+            ),
+            actions=[RunDeployment(source="selected", deployment_id=delivery, parameters=parameters)],
+        )
+
+
+def ensure_automation(name: str, trigger: EventTrigger, actions: list[ActionTypes]) -> None:
+    """The automation `name` as given: made if missing, made again if it differs (settings changed)."""
+    wanted = Automation(name=name, trigger=trigger, actions=actions)
+    existing: Automation | None
+    try:
+        # Typed as a coroutine (Prefect's overloads of read); called from sync code it returns the automation.
+        existing = Automation.read(name=name)  # type: ignore[assignment]
+    except (ValueError, ObjectNotFound):
+        existing = None
+    if existing is not None:
+        # Triggers get a new id each time they are made: compare what they do.
+        same_trigger = existing.trigger.model_dump(exclude={"id"}) == wanted.trigger.model_dump(exclude={"id"})
+        if same_trigger and existing.actions == wanted.actions:
+            return
+        existing.delete()
+    wanted.create()
 
 
 def prepare_prefect() -> None:
@@ -126,3 +180,4 @@ def prepare_prefect() -> None:
     create_work_pool()
     deploy()
     create_worker_lost_automation()
+    create_webhook_automations()

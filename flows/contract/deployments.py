@@ -11,6 +11,7 @@ from uuid import UUID
 VIDEO_FLOW = "generate-video"
 VIDEO_DEPLOYMENT = f"{VIDEO_FLOW}/generate-video"
 CLEANUP_DEPLOYMENT = "cleanup-sweep/cleanup-sweep"
+WEBHOOK_DEPLOYMENT = "deliver-webhooks/deliver-webhooks"
 PREFECT_FILE = Path(__file__).resolve().parents[1] / "prefect.yaml"
 ENTRYPOINT_ROOT = PREFECT_FILE.parents[1]
 PRIORITIES = range(1, 11)

@@ -104,6 +104,31 @@ class Providers(RequestModel):
     visuals: str | None = Field(default=None, max_length=120, description="Visuals block document name.")
 
 
+WebhookEvent = Literal["job-completed", "job-failed", "job-cancelled", "step-status", "job-status"]
+TERMINAL_WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("job-completed", "job-failed", "job-cancelled")
+# Events that happen while the job runs: a job asking for them is followed from its start.
+LIVE_WEBHOOK_EVENTS: frozenset[str] = frozenset({"step-status", "job-status"})
+
+
+class Webhook(RequestModel):
+    url: str = Field(
+        max_length=2000,
+        pattern=r"^https?://[^\s/?#]+[^\s]*$",
+        description="Where each event is POSTed, signed per the Standard Webhooks spec. The host must "
+        "resolve to a public address (unless the service allows private ones).",
+    )
+    events: list[WebhookEvent] = Field(
+        default=list(TERMINAL_WEBHOOK_EVENTS),
+        min_length=1,
+        max_length=5,
+        description="The SSE event names to deliver; by default the three that end a job.",
+    )
+
+    @property
+    def live(self) -> bool:
+        return bool(LIVE_WEBHOOK_EVENTS.intersection(self.events))
+
+
 class VideoRequest(RequestModel):
     """What to make: the create body of `POST /api/jobs` and the flow's parameter."""
 
@@ -113,6 +138,7 @@ class VideoRequest(RequestModel):
     render: RenderSpec = RenderSpec()
     providers: Providers = Providers()
     priority: int = Field(default=5, ge=1, le=10, description="1 runs first, 10 last.")
+    webhook: Webhook | None = Field(default=None, description="Tell this URL when the job ends (or at each step).")
 
     @model_validator(mode="after")
     def _frame_matches_aspect(self) -> "VideoRequest":

@@ -1,0 +1,1 @@
+"""Webhooks: the delivery flow, its signing secrets, the address guard and the attempts record."""

@@ -1,0 +1,96 @@
+"""The record of delivery attempts, kept in Prefect: one artifact per try, under the key `webhook-<jobId>`.
+
+Every API process reads the same record (`GET /api/jobs/{id}/webhooks`), and every delivery run
+starts from it: an event is done once a try delivered it or gave up on it. The schedule of
+retries is here too: 5 s after the first failed try, doubling to at most an hour, until the event
+was first tried 24 h ago (all three configurable).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import ArtifactCreate
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.objects import Artifact
+from prefect.client.schemas.sorting import ArtifactSort
+
+from api.prefect_client import PAGE, read_all
+from api.schemas.webhooks import WebhookAttempt
+from api.settings import settings
+
+ATTEMPT_TYPE = "markdown"
+
+
+def attempts_key(job_id: str) -> str:
+    return f"webhook-{job_id}"
+
+
+@dataclass
+class EventRecord:
+    """What the tries of one event came to."""
+
+    tries: int = 0
+    first_at: datetime | None = None
+    done: bool = False
+
+
+@dataclass
+class Record:
+    attempts: list[WebhookAttempt]
+    events: dict[str, EventRecord] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for attempt in self.attempts:
+            event = self.events.setdefault(attempt.event_id, EventRecord())
+            event.tries = max(event.tries, attempt.try_number)
+            event.first_at = min(event.first_at or attempt.at, attempt.at)
+            event.done = event.done or attempt.outcome in ("delivered", "gave-up")
+
+    def of(self, event_id: str) -> EventRecord:
+        return self.events.get(event_id, EventRecord())
+
+
+def retry_delay(failed_tries: int) -> timedelta:
+    """The wait after the `failed_tries`-th failed try: base, doubling, capped."""
+    seconds = min(settings.webhook_retry_cap_seconds, settings.webhook_retry_base_seconds * 2 ** (failed_tries - 1))
+    return timedelta(seconds=seconds)
+
+
+def next_try(event: EventRecord, failed_at: datetime) -> datetime | None:
+    """When to try again after a failed try, or None once the event has been tried for long enough."""
+    first = event.first_at or failed_at
+    at = failed_at + retry_delay(event.tries)
+    return at if at - first <= timedelta(seconds=settings.webhook_give_up_seconds) else None
+
+
+def _attempt_of(artifact: Artifact) -> WebhookAttempt | None:
+    if artifact.type != ATTEMPT_TYPE or not artifact.description:
+        return None
+    return WebhookAttempt.model_validate_json(artifact.description)
+
+
+async def read_record(client: PrefectClient, job_id: str) -> Record:
+    key = ArtifactFilter(key=ArtifactFilterKey(any_=[attempts_key(job_id)]))
+    artifacts = await read_all(
+        lambda offset: client.read_artifacts(
+            artifact_filter=key, sort=ArtifactSort.CREATED_DESC, limit=PAGE, offset=offset
+        )
+    )
+    attempts = [attempt for artifact in artifacts if (attempt := _attempt_of(artifact))]
+    return Record(sorted(attempts, key=lambda attempt: (attempt.at, attempt.try_number)))
+
+
+async def write_attempt(client: PrefectClient, job_id: str, attempt: WebhookAttempt, flow_run_id: UUID) -> None:
+    status = attempt.status_code if attempt.status_code is not None else "no answer"
+    summary = f"{attempt.event} {attempt.event_id} try {attempt.try_number}: {attempt.outcome} ({status})"
+    await client.create_artifact(
+        ArtifactCreate(
+            key=attempts_key(job_id),
+            type=ATTEMPT_TYPE,
+            data=summary,
+            description=attempt.model_dump_json(),
+            flow_run_id=flow_run_id,
+        )
+    )

@@ -1,0 +1,174 @@
+"""The `deliver-webhooks` flow: a job's webhook events, delivered at least once, in order.
+
+Prefect starts a run of it (`api.supervisor.provisioning`'s automations) when a job with a webhook
+ends, whatever way it ends (a lost worker's Crashed included), and, for a webhook that wants step
+and status events, when each attempt starts running. A run reads the job's events exactly as the
+SSE stream has them (`api.events.poller`), and sends each event the webhook asked for that no try
+has delivered yet, oldest first, following the job until its attempt's last event. When a try
+fails, the run schedules the next run of the deployment at the retry time and ends: the pending
+retry is a scheduled flow run in Prefect's database, so it survives any process restarting, and
+whichever worker is up runs it. A run that dies is started again by the same automations.
+"""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.context import get_run_context
+from prefect.states import Scheduled
+
+from api.events.poller import Poller
+from api.events.timeline import Emitted, Timeline
+from api.jobs.runs import deployment_id, read_job_runs
+from api.keys import LOCAL
+from api.prefect_client import RequestCounter
+from api.schemas.webhooks import WebhookAttempt
+from api.settings import settings
+from api.webhooks.attempts import EventRecord, Record, next_try, read_record, write_attempt
+from api.webhooks.secrets import read_secret
+from api.webhooks.send import Sent, send
+from flows.contract.deployments import WEBHOOK_DEPLOYMENT, deployment_name
+from flows.contract.request import VideoRequest, Webhook
+from flows.contract.status import owner_of
+
+# A run that keeps dying is a defect to look at, not to start again forever.
+MAX_RESTARTS = 5
+
+
+@flow(name="deliver-webhooks", log_prints=False)
+async def deliver_webhooks(job_id: str, restarts: int = 0) -> None:
+    """Deliver the job's due webhook events in order; follow the job while it runs; on a failed try,
+    schedule the next run at the retry time."""
+    logger = get_run_logger()
+    if restarts > MAX_RESTARTS:
+        logger.error("job %s: delivery stopped after %d restarts of its run", job_id, restarts)
+        return
+    this_run = get_run_context().flow_run.id  # type: ignore[union-attr]
+    async with get_client() as client:
+        if await _another_run_delivers(client, job_id, this_run):
+            logger.info("job %s: another run is delivering its events", job_id)
+            return
+        runs = await read_job_runs(client, job_id, LOCAL)
+        webhook = VideoRequest.model_validate(runs.latest.parameters["request"]).webhook
+        if webhook is None:
+            return
+        poller = Poller(client, RequestCounter())
+        # The same learned ETAs as the stream's events carry.
+        await poller.history.run_once()
+        feed = await poller.watch(job_id)
+        # Kept for the whole run, however long the job takes: nobody else watches it here.
+        feed.idle_since = None
+        owner = owner_of(runs.latest.tags) or LOCAL.owner
+        while True:
+            failed = await _deliver_due(client, job_id, webhook, owner, feed.timeline, this_run)
+            if failed is not None and failed.next_try_at is not None:
+                await _schedule_retry(client, job_id, failed)
+                logger.info(
+                    "job %s: %s try %d failed (%s); next try at %s",
+                    job_id,
+                    failed.event,
+                    failed.try_number,
+                    failed.error or failed.status_code,
+                    failed.next_try_at.isoformat(),
+                )
+                return
+            if feed.timeline.events and feed.timeline.is_last_word(feed.timeline.events[-1]):
+                return
+            await asyncio.sleep(settings.events_poll_seconds)
+            await poller.tick()
+
+
+async def _deliver_due(
+    client: PrefectClient, job_id: str, webhook: Webhook, owner: str, timeline: Timeline, this_run: UUID
+) -> WebhookAttempt | None:
+    """Send every wanted event no try has delivered, in order; the failed try that stopped it, if one did."""
+    record: Record | None = None
+    for event in timeline.events:
+        if event.name not in webhook.events:
+            continue
+        record = record or await read_record(client, job_id)
+        tried = record.of(str(event.id))
+        if tried.done:
+            continue
+        attempt = await _try(client, job_id, webhook, owner, event, tried)
+        await write_attempt(client, job_id, attempt, this_run)
+        if attempt.next_try_at is not None:
+            return attempt
+    return None
+
+
+async def _try(
+    client: PrefectClient, job_id: str, webhook: Webhook, owner: str, event: Emitted, tried: EventRecord
+) -> WebhookAttempt:
+    """One try of one event; a failed one says when the next is, or that there is none."""
+    webhook_id = f"{job_id}-{event.id}"
+    secret = await read_secret(client, owner)
+    if secret is None:
+        error = f"owner {owner!r} has no signing secret (POST /api/webhooks/secret makes one)"
+        sent = Sent(at=datetime.now(UTC), status_code=None, latency_ms=None, error=error)
+    else:
+        sent = await send(
+            webhook.url,
+            payload_of(event),
+            secret=secret,
+            webhook_id=webhook_id,
+            allow_private=settings.webhook_allow_private,
+        )
+    attempt = WebhookAttempt(
+        event=event.name,
+        event_id=str(event.id),
+        webhook_id=webhook_id,
+        job_attempt=event.attempt,
+        try_number=tried.tries + 1,
+        at=sent.at,
+        url=webhook.url,
+        outcome="delivered" if sent.delivered else ("refused" if sent.refused else "failed"),
+        status_code=sent.status_code,
+        latency_ms=sent.latency_ms,
+        error=sent.error,
+        response_body=sent.body,
+    )
+    if sent.delivered:
+        return attempt
+    retry_at = next_try(EventRecord(tries=tried.tries + 1, first_at=tried.first_at or sent.at), sent.at)
+    if retry_at is None:
+        return attempt.model_copy(update={"outcome": "gave-up"})
+    return attempt.model_copy(update={"next_try_at": retry_at})
+
+
+def payload_of(event: Emitted) -> str:
+    """The SSE event's data, with its name, its id and the job's attempt."""
+    data = json.loads(event.data_json)
+    return json.dumps({**data, "event": event.name, "eventId": str(event.id), "attempt": event.attempt})
+
+
+async def _another_run_delivers(client: PrefectClient, job_id: str, this_run: UUID) -> bool:
+    active = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
+        ),
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(WEBHOOK_DEPLOYMENT)])),
+        limit=200,
+    )
+    return any(run.id != this_run and run.parameters.get("job_id") == job_id for run in active)
+
+
+async def _schedule_retry(client: PrefectClient, job_id: str, failed: WebhookAttempt) -> None:
+    await client.create_flow_run_from_deployment(
+        await deployment_id(client, WEBHOOK_DEPLOYMENT),
+        parameters={"job_id": job_id, "restarts": 0},
+        state=Scheduled(scheduled_time=failed.next_try_at),
+        # Two runs that failed the same try at once schedule one retry.
+        idempotency_key=f"webhook-retry:{failed.webhook_id}:{failed.try_number}",
+    )

@@ -1,0 +1,103 @@
+"""Webhooks end to end: signed deliveries to a receiver on 127.0.0.1, the same events as the SSE stream,
+in order, retried until the receiver takes them, and every try listed by the API."""
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.utils.factories import wait_for
+from tests.utils.receiver import receiver
+from tests.utils.service import SHORT, http, wait_status
+from tests.utils.sse import ETA, read_events
+
+pytestmark = pytest.mark.slow
+LIVE = ["job-status", "step-status", "job-completed", "job-failed", "job-cancelled"]
+
+
+def new_secret(api: Any) -> str:
+    answer = http.post(f"{api.url}/api/webhooks/secret")
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["secret"])
+
+
+def submit_with_webhook(api: Any, url: str, events: list[str] | None = None, shape: dict | None = None) -> str:
+    webhook: dict[str, Any] = {"url": url} | ({"events": events} if events else {})
+    answer = http.post(
+        f"{api.url}/api/jobs", json={"brief": {"topic": "Bees"}, **(shape or SHORT), "webhook": webhook}
+    )
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["jobId"])
+
+
+def attempts(api: Any, job_id: str) -> list[dict[str, Any]]:
+    answer = http.get(f"{api.url}/api/jobs/{job_id}/webhooks")
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["attempts"])
+
+
+def without_eta(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in ETA}
+
+
+def test_a_job_delivers_its_step_and_status_events_signed_in_order_as_the_stream_has_them(service: Any) -> None:
+    secret = new_secret(service)
+    with receiver() as hooks:
+        job_id = submit_with_webhook(service, hooks.url, events=LIVE)
+        wait_status(service, job_id, "completed", "failed")
+        wait_for(lambda: hooks.delivered("job-completed"), timeout=60, what="the job-completed delivery")
+        received = [delivery.verified(secret) for delivery in hooks.deliveries]
+
+    stream = [event for event in read_events(f"{service.url}/api/jobs/{job_id}/events") if event.id != "0-0"]
+    wanted = [event for event in stream if event.event in LIVE]
+    assert [payload["eventId"] for payload in received] == [event.id for event in wanted]
+    for payload, event in zip(received, wanted, strict=True):
+        assert payload["event"] == event.event and payload["attempt"] == 1 and payload["jobId"] == job_id
+        sent = {key: value for key, value in payload.items() if key not in ("event", "eventId")}
+        assert without_eta(sent) == without_eta({"attempt": 1, **event.data})
+    assert {payload["step"] for payload in received if payload["event"] == "step-status"} >= {"script", "render"}
+    assert received[-1]["event"] == "job-completed" and received[-1]["artifacts"]
+
+    tries = attempts(service, job_id)
+    assert [attempt["eventId"] for attempt in tries] == [event.id for event in wanted]
+    assert all(attempt["outcome"] == "delivered" and attempt["statusCode"] == 200 for attempt in tries)
+    assert all(attempt["latencyMs"] > 0 and attempt["responseBody"] == "ok" for attempt in tries)
+
+
+def test_a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_try_with_growing_waits(service: Any) -> None:
+    secret = new_secret(service)
+    with receiver(500, 503, 500) as hooks:
+        job_id = submit_with_webhook(service, hooks.url)
+        wait_status(service, job_id, "completed", "failed")
+        [delivered] = wait_for(lambda: hooks.delivered("job-completed"), timeout=60, what="the fourth try")
+        arrivals = [delivery.arrived for delivery in hooks.deliveries]
+
+    assert len(arrivals) == 4
+    assert len({delivery.headers["webhook-id"] for delivery in hooks.deliveries}) == 1
+    assert delivered.verified(secret)["status"] == "completed"
+    waits = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    # 0.5 s, 1 s, 2 s (AURA_WEBHOOK_RETRY_BASE_SECONDS=0.5, cap 2), each plus a worker's pick-up.
+    assert waits[0] >= 0.5 and waits[1] >= 1 and waits[2] >= 2, waits
+
+    tries = attempts(service, job_id)
+    assert [(t["tryNumber"], t["outcome"], t["statusCode"]) for t in tries] == [
+        (1, "failed", 500),
+        (2, "failed", 503),
+        (3, "failed", 500),
+        (4, "delivered", 200),
+    ]
+    for failed, following in zip(tries, tries[1:], strict=False):
+        assert datetime.fromisoformat(failed["nextTryAt"]) <= datetime.fromisoformat(following["at"])
+    assert tries[-1]["nextTryAt"] is None
+
+
+def test_a_cancelled_queued_job_delivers_job_cancelled_and_nothing_of_what_it_did_not_ask_for(service: Any) -> None:
+    from tests.utils.service import pool_paused
+
+    secret = new_secret(service)
+    with receiver() as hooks, pool_paused():
+        job_id = submit_with_webhook(service, hooks.url, events=["job-cancelled"])
+        assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
+        [delivery] = wait_for(lambda: hooks.delivered("job-cancelled"), timeout=60, what="the job-cancelled delivery")
+    assert delivery.verified(secret)["status"] == "cancelled"
+    assert [d.payload["event"] for d in hooks.deliveries] == ["job-cancelled"]
