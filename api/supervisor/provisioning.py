@@ -24,6 +24,7 @@ from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES
 from flows.contract.status import DELIVERY_TAG, LIVE_WEBHOOK_TAG, WEBHOOK_TAG
 
 WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
+STUCK_PENDING_AUTOMATION = "aura: queue again runs a stopped worker left pending"
 WEBHOOK_END_AUTOMATION = "aura: deliver webhooks when a job ends"
 WEBHOOK_START_AUTOMATION = "aura: follow jobs whose webhook wants step events"
 WEBHOOK_RESTART_AUTOMATION = "aura: start again webhook deliveries that died"
@@ -124,6 +125,29 @@ def create_worker_lost_automation() -> None:
     )
 
 
+def create_stuck_pending_automation() -> None:
+    """Put back in its queue a run that stayed Pending: a worker stopped between taking it and starting
+    its process leaves it so, and no worker takes a Pending run again."""
+    ensure_automation(
+        name=STUCK_PENDING_AUTOMATION,
+        trigger=EventTrigger(
+            after={"prefect.flow-run.Pending"},
+            expect={"prefect.flow-run.Running", "prefect.flow-run.Scheduled", "prefect.flow-run.Cancelling", *ENDED},
+            match={"prefect.resource.id": ["prefect.flow-run.*"]},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=settings.worker_lost_seconds),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.SCHEDULED,
+                message=f"queued again: pending for {settings.worker_lost_seconds:g} s without starting",
+            )
+        ],
+    )
+
+
 def create_webhook_automations() -> None:
     """Start a `deliver-webhooks` run when a job with a webhook ends (a Crashed job included), when
     one whose webhook wants step events starts running, and again when a delivery run dies."""
@@ -180,4 +204,5 @@ def prepare_prefect() -> None:
     create_work_pool()
     deploy()
     create_worker_lost_automation()
+    create_stuck_pending_automation()
     create_webhook_automations()

@@ -156,7 +156,8 @@ def payload_of(event: Emitted) -> str:
 async def _another_run_delivers(client: PrefectClient, job_id: str, this_run: UUID) -> bool:
     active = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
+            # Not Pending: a run a stopped worker left pending must not hold up the rest.
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
         ),
         deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(WEBHOOK_DEPLOYMENT)])),
         limit=200,

@@ -225,3 +225,33 @@ def test_a_bulk_create_prefect_could_not_finish_is_sent_again_without_making_a_j
     problem = assert_problem(busy, 503, "E503-PREFECT_BUSY")
     assert busy.headers["retry-after"] == "5" and "database is locked" in problem["detail"]
     assert topics(prefect) == ["One", "Two", "Three", "Four"], "what Prefect made stays made, once"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://169.254.169.254/latest", "http://[::1]/"])
+def test_a_webhook_to_a_private_address_is_422_naming_it_and_nothing_is_queued(
+    client: TestClient, prefect: RecordedPrefect, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setattr(settings, "webhook_allow_private", False)
+    answer = client.post("/api/jobs", json=body("Bees", webhook={"url": url}))
+    detail = assert_problem(answer, 422, "E400-VALIDATION")["detail"]
+    assert detail.startswith("webhook.url: ") and "AURA_WEBHOOK_ALLOW_PRIVATE" in detail
+    batch = client.post("/api/jobs/batch", json={"jobs": [body("Fine"), body("Bees", webhook={"url": url})]})
+    assert assert_problem(batch, 422, "E400-VALIDATION")["detail"].startswith("jobs.1.webhook.url: ")
+    assert prefect.calls == []
+
+
+@pytest.mark.parametrize(
+    ("webhook", "field"),
+    [
+        ({"url": "ftp://example.com/x"}, "webhook.url"),
+        ({"url": "https://example.com/x", "events": ["job-finished"]}, "webhook.events.0"),
+        ({"url": "https://example.com/x", "events": []}, "webhook.events"),
+        ({"url": "https://example.com/x", "secret": "mine"}, "webhook.secret"),
+    ],
+)
+def test_a_malformed_webhook_is_422_naming_the_field(
+    client: TestClient, prefect: RecordedPrefect, webhook: dict[str, Any], field: str
+) -> None:
+    problem = assert_problem(client.post("/api/jobs", json=body("Bees", webhook=webhook)), 422, "E400-VALIDATION")
+    assert [error["field"] for error in problem["errors"]] == [field]
+    assert prefect.calls == []

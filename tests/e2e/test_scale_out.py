@@ -1,6 +1,6 @@
 """Scale-out: Prefect on PostgreSQL, two workers, two API processes, as docs/scale-out.md lays it out;
-and what happens there when an API process, the Prefect server or a whole worker machine dies,
-and when 200 jobs queue at once."""
+and what happens there when an API process, the Prefect server or a whole worker machine dies (its
+job's webhook included), and when 200 jobs queue at once."""
 
 import re
 from collections import Counter
@@ -13,6 +13,7 @@ import pytest
 
 from tests.utils.cluster import Cluster, cluster
 from tests.utils.factories import wait_for
+from tests.utils.receiver import receiver
 from tests.utils.service import body, http, job, submit, wait_status
 from tests.utils.sse import durable, read_events
 
@@ -124,23 +125,48 @@ def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_en
 
 
 def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_other(nodes: Cluster) -> None:
-    one, _ = nodes.apis
-    job_id = submit(one, "Lost with its machine", shape=MEDIUM)
-    wait_for(
-        lambda: http.get(f"{one.url}/api/jobs/{job_id}").json()["stage"] == "render",
-        timeout=120,
-        interval=0.2,
-        what="the render",
-    )
-    lost = wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")[0]
-    nodes.kill_worker(lost)
+    """The job's webhook hears of both ends: job-failed, though the receiver is down until the API and
+    the last worker have been restarted between its tries, then job-completed."""
+    one, two = nodes.apis
+    secret = http.post(f"{one.url}/api/webhooks/secret").json()["secret"]
+    with receiver(*[500] * 1000) as hooks:
+        webhook = {"url": hooks.url}
+        answer = http.post(
+            f"{one.url}/api/jobs", json=body("Lost with its machine", shape=MEDIUM) | {"webhook": webhook}
+        )
+        job_id = answer.json()["jobId"]
+        wait_for(
+            lambda: http.get(f"{one.url}/api/jobs/{job_id}").json()["stage"] == "render",
+            timeout=120,
+            interval=0.2,
+            what="the render",
+        )
+        lost = wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")[0]
+        nodes.kill_worker(lost)
 
-    failed = wait_status(one, job_id, "failed", "completed", timeout=150)
-    assert failed["status"] == "failed" and failed["error"]["code"] == "E309-WORKER_LOST", failed
-    assert failed["canResume"] and failed["lastCompletedStage"] == "visuals"
-    assert http.post(f"{one.url}/api/jobs/{job_id}/retry").status_code == 202
-    events = read_events(f"{one.url}/api/jobs/{job_id}/events")
-    assert events[-1].event == "job-completed"
+        failed = wait_status(one, job_id, "failed", "completed", timeout=150)
+        assert failed["status"] == "failed" and failed["error"]["code"] == "E309-WORKER_LOST", failed
+        assert failed["canResume"] and failed["lastCompletedStage"] == "visuals"
+        wait_for(lambda: len(webhook_tries(two, job_id)) >= 2, timeout=60, what="two failed tries of job-failed")
+        survivor = next(name for name in nodes.workers if name != lost)
+        two.stop()
+        nodes.stop_worker(survivor)
+        hooks.answer_with()
+        two.start()
+        nodes.start_worker("node-3", 2)
+        # A run the stopped worker left pending is queued again after AURA_WORKER_LOST_SECONDS (45 s here).
+        [delivered] = wait_for(lambda: hooks.delivered("job-failed"), timeout=120, what="job-failed, delivered")
+        assert delivered.verified(secret)["error"]["code"] == "E309-WORKER_LOST"
+        tries = webhook_tries(two, job_id)
+        assert [t["outcome"] for t in tries][-1] == "delivered" and {t["eventId"] for t in tries} == {
+            delivered.payload["eventId"]
+        }
+
+        assert http.post(f"{one.url}/api/jobs/{job_id}/retry").status_code == 202
+        events = read_events(f"{one.url}/api/jobs/{job_id}/events")
+        assert events[-1].event == "job-completed"
+        [completed] = wait_for(lambda: hooks.delivered("job-completed"), timeout=60, what="job-completed, delivered")
+        assert completed.verified(secret)["attempt"] == 2
     reused = {
         event.data["step"]
         for event in events
@@ -152,7 +178,11 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
         timeout=15,
         what="the second attempt's placement",
     )
-    assert placements[0] == lost and placements[1] != lost
+    assert placements[0] == lost and placements[1] == "node-3"
+
+
+def webhook_tries(api: Any, job_id: str) -> list[dict[str, Any]]:
+    return list(http.get(f"{api.url}/api/jobs/{job_id}/webhooks").json()["attempts"])
 
 
 def test_a_change_made_through_one_api_process_shows_on_the_other_within_its_refresh(nodes: Cluster) -> None:

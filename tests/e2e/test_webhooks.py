@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.utils.factories import wait_for
+from tests.utils.keys import ALICE, BOB, as_
 from tests.utils.receiver import receiver
 from tests.utils.service import SHORT, http, wait_status
 from tests.utils.sse import ETA, read_events
@@ -23,9 +24,7 @@ def new_secret(api: Any) -> str:
 
 def submit_with_webhook(api: Any, url: str, events: list[str] | None = None, shape: dict | None = None) -> str:
     webhook: dict[str, Any] = {"url": url} | ({"events": events} if events else {})
-    answer = http.post(
-        f"{api.url}/api/jobs", json={"brief": {"topic": "Bees"}, **(shape or SHORT), "webhook": webhook}
-    )
+    answer = http.post(f"{api.url}/api/jobs", json={"brief": {"topic": "Bees"}, **(shape or SHORT), "webhook": webhook})
     assert answer.status_code == 202, answer.text
     return str(answer.json()["jobId"])
 
@@ -101,3 +100,22 @@ def test_a_cancelled_queued_job_delivers_job_cancelled_and_nothing_of_what_it_di
         [delivery] = wait_for(lambda: hooks.delivered("job-cancelled"), timeout=60, what="the job-cancelled delivery")
     assert delivery.verified(secret)["status"] == "cancelled"
     assert [d.payload["event"] for d in hooks.deliveries] == ["job-cancelled"]
+
+
+def test_an_owner_needs_a_signing_secret_of_their_own_which_a_new_one_replaces(secured: Any) -> None:
+    bob = as_(BOB)
+    # Only job-completed: the job is cancelled, so nothing is sent to the address where nobody listens.
+    webhook = {"url": "http://127.0.0.1:9/hook", "events": ["job-completed"]}
+    job = {"brief": {"topic": "Bees"}, **SHORT, "webhook": webhook}
+    refused = http.post(f"{secured.url}/api/jobs", json=job, headers=bob)
+    assert refused.status_code == 422 and refused.json()["code"] == "E422-NO_WEBHOOK_SECRET"
+    assert "POST /api/webhooks/secret" in refused.json()["suggestedActions"][0]
+
+    first = http.post(f"{secured.url}/api/webhooks/secret", headers=bob).json()
+    second = http.post(f"{secured.url}/api/webhooks/secret", headers=bob).json()
+    assert first["owner"] == second["owner"] == "bob" and first["secret"] != second["secret"]
+    assert second["secret"].startswith("whsec_")
+    accepted = http.post(f"{secured.url}/api/jobs", json=job, headers=bob)
+    assert accepted.status_code == 202, accepted.text
+    http.post(f"{secured.url}/api/jobs/{accepted.json()['jobId']}/cancel", headers=bob)
+    assert http.post(f"{secured.url}/api/jobs", json=job, headers=as_(ALICE)).status_code == 422

@@ -1,4 +1,5 @@
-"""A webhook receiver on 127.0.0.1: records every delivery and answers the queued statuses, then 200."""
+"""A webhook receiver on 127.0.0.1: records every delivery and answers the queued statuses, then 200
+(a 3xx with a `Location` to follow, which nobody should), each with the body `reply`."""
 
 import json
 import threading
@@ -36,6 +37,7 @@ class Receiver(ThreadingHTTPServer):
         self.statuses = statuses
         self.deliveries: list[Delivery] = []
         self.lock = threading.Lock()
+        self.reply = b"ok"
 
     @property
     def url(self) -> str:
@@ -58,11 +60,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"])).decode()
         with self.server.lock:
             status = self.server.statuses.pop(0) if self.server.statuses else 200
-            self.server.deliveries.append(Delivery(dict(self.headers), body, status, time.monotonic()))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            self.server.deliveries.append(Delivery(headers, body, status, time.monotonic()))
         self.send_response(status)
-        self.send_header("Content-Length", "2")
+        if 300 <= status < 400:
+            self.send_header("Location", self.server.url + "/moved")
+        self.send_header("Content-Length", str(len(self.server.reply)))
         self.end_headers()
-        self.wfile.write(b"ok")
+        self.wfile.write(self.server.reply)
 
     def log_message(self, *args: object) -> None:
         pass
