@@ -74,6 +74,11 @@ class ServiceSettings(BaseSettings):
         description="Deliveries one `aura worker`/`aura serve` runs at once, on a worker of their own "
         "beside the video worker; 0 starts none (another machine delivers).",
     )
+    pending_lost_seconds: float = Field(
+        default=60.0,
+        ge=10,
+        description="A run still pending this long (its worker stopped before starting it) is queued again.",
+    )
     manual_retry_max: int = Field(default=3, ge=0, description="Retries a user may ask for per job.")
     manual_retry_base_seconds: float = Field(
         default=5.0,

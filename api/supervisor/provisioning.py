@@ -137,12 +137,12 @@ def create_stuck_pending_automation() -> None:
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=timedelta(seconds=settings.worker_lost_seconds),
+            within=timedelta(seconds=settings.pending_lost_seconds),
         ),
         actions=[
             ChangeFlowRunState(
                 state=StateType.SCHEDULED,
-                message=f"queued again: pending for {settings.worker_lost_seconds:g} s without starting",
+                message=f"queued again: pending for {settings.pending_lost_seconds:g} s without starting",
             )
         ],
     )
@@ -165,7 +165,8 @@ def create_webhook_automations() -> None:
             WEBHOOK_RESTART_AUTOMATION,
             {"prefect.flow-run.Crashed", "prefect.flow-run.Failed"},
             DELIVERY_TAG,
-            {"job_id": "{{ flow_run.parameters.job_id }}", "restarts": "{{ flow_run.parameters.restarts + 1 }}"},
+            # In parentheses: Prefect renders `{{ x }}` as `{{ x | tojson }}`, and the filter binds tighter than +.
+            {"job_id": "{{ flow_run.parameters.job_id }}", "restarts": "{{ (flow_run.parameters.restarts + 1) }}"},
         ),
     ):
         ensure_automation(

@@ -55,38 +55,47 @@ async def deliver_webhooks(job_id: str, restarts: int = 0) -> None:
         logger.error("job %s: delivery stopped after %d restarts of its run", job_id, restarts)
         return
     this_run = get_run_context().flow_run.id  # type: ignore[union-attr]
-    async with get_client() as client:
-        if await _another_run_delivers(client, job_id, this_run):
-            logger.info("job %s: another run is delivering its events", job_id)
-            return
-        runs = await read_job_runs(client, job_id, LOCAL)
-        webhook = VideoRequest.model_validate(runs.latest.parameters["request"]).webhook
-        if webhook is None:
-            return
-        poller = Poller(client, RequestCounter())
-        # The same learned ETAs as the stream's events carry.
+    counter = RequestCounter()
+    async with get_client(httpx_settings={"event_hooks": {"request": [counter]}}) as client:
+        await _deliver(client, job_id, this_run)
+    # What webhooks cost Prefect, beside the worker's own few requests per run (`bench/webhooks.py`).
+    logger.info("job %s: this delivery run made %d Prefect requests", job_id, counter.count)
+
+
+async def _deliver(client: PrefectClient, job_id: str, this_run: UUID) -> None:
+    logger = get_run_logger()
+    if await _another_run_delivers(client, job_id, this_run):
+        logger.info("job %s: another run is delivering its events", job_id)
+        return
+    runs = await read_job_runs(client, job_id, LOCAL)
+    webhook = VideoRequest.model_validate(runs.latest.parameters["request"]).webhook
+    if webhook is None:
+        return
+    poller = Poller(client, RequestCounter())
+    if webhook.live:
+        # job-status events carry an ETA: the same learned one as the stream's.
         await poller.history.run_once()
-        feed = await poller.watch(job_id)
-        # Kept for the whole run, however long the job takes: nobody else watches it here.
-        feed.idle_since = None
-        owner = owner_of(runs.latest.tags) or LOCAL.owner
-        while True:
-            failed = await _deliver_due(client, job_id, webhook, owner, feed.timeline, this_run)
-            if failed is not None and failed.next_try_at is not None:
-                await _schedule_retry(client, job_id, failed)
-                logger.info(
-                    "job %s: %s try %d failed (%s); next try at %s",
-                    job_id,
-                    failed.event,
-                    failed.try_number,
-                    failed.error or failed.status_code,
-                    failed.next_try_at.isoformat(),
-                )
-                return
-            if feed.timeline.events and feed.timeline.is_last_word(feed.timeline.events[-1]):
-                return
-            await asyncio.sleep(settings.events_poll_seconds)
-            await poller.tick()
+    feed = await poller.watch(job_id)
+    # Kept for the whole run, however long the job takes: nobody else watches it here.
+    feed.idle_since = None
+    owner = owner_of(runs.latest.tags) or LOCAL.owner
+    while True:
+        failed = await _deliver_due(client, job_id, webhook, owner, feed.timeline, this_run)
+        if failed is not None and failed.next_try_at is not None:
+            await _schedule_retry(client, job_id, failed)
+            logger.info(
+                "job %s: %s try %d failed (%s); next try at %s",
+                job_id,
+                failed.event,
+                failed.try_number,
+                failed.error or failed.status_code,
+                failed.next_try_at.isoformat(),
+            )
+            return
+        if feed.timeline.events and feed.timeline.is_last_word(feed.timeline.events[-1]):
+            return
+        await asyncio.sleep(settings.events_poll_seconds)
+        await poller.tick()
 
 
 async def _deliver_due(

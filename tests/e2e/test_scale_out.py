@@ -154,8 +154,8 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
         hooks.answer_with()
         two.start()
         nodes.start_worker("node-3", 2)
-        # A run the stopped worker left pending is queued again after AURA_WORKER_LOST_SECONDS (45 s here).
-        [delivered] = wait_for(lambda: hooks.delivered("job-failed"), timeout=120, what="job-failed, delivered")
+        # A run the stopped worker left pending is queued again after AURA_PENDING_LOST_SECONDS (20 s here).
+        [delivered] = wait_for(lambda: hooks.delivered("job-failed"), timeout=90, what="job-failed, delivered")
         assert delivered.verified(secret)["error"]["code"] == "E309-WORKER_LOST"
         tries = webhook_tries(two, job_id)
         assert [t["outcome"] for t in tries][-1] == "delivered" and {t["eventId"] for t in tries} == {

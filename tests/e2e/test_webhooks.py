@@ -1,10 +1,20 @@
 """Webhooks end to end: signed deliveries to a receiver on 127.0.0.1, the same events as the SSE stream,
 in order, retried until the receiver takes them, and every try listed by the API."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.states import Crashed, Scheduled
 
 from tests.utils.factories import wait_for
 from tests.utils.keys import ALICE, BOB, as_
@@ -40,6 +50,7 @@ def without_eta(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_job_delivers_its_step_and_status_events_signed_in_order_as_the_stream_has_them(service: Any) -> None:
+    """…and a delivery run that dies is started again, and finds nothing left to send."""
     secret = new_secret(service)
     with receiver() as hooks:
         job_id = submit_with_webhook(service, hooks.url, events=LIVE)
@@ -61,6 +72,33 @@ def test_a_job_delivers_its_step_and_status_events_signed_in_order_as_the_stream
     assert [attempt["eventId"] for attempt in tries] == [event.id for event in wanted]
     assert all(attempt["outcome"] == "delivered" and attempt["statusCode"] == 200 for attempt in tries)
     assert all(attempt["latencyMs"] > 0 and attempt["responseBody"] == "ok" for attempt in tries)
+
+    restarted = restart_after_a_crash(job_id)
+    assert restarted.state_name == "Completed" and restarted.parameters["restarts"] == 1
+    assert len(attempts(service, job_id)) == len(tries), "nothing was left to send"
+
+
+def restart_after_a_crash(job_id: str) -> FlowRun:
+    """A delivery run of the job that crashes: the automation starts another, with `restarts` one higher."""
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("deliver-webhooks/deliver-webhooks")
+        later = Scheduled(scheduled_time=datetime.now(UTC) + timedelta(hours=1))
+        doomed = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"job_id": job_id, "restarts": 0}, state=later
+        )
+        client.set_flow_run_state(doomed.id, Crashed(message="killed in a test"), force=True)
+
+        def restarted() -> FlowRun | None:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+                ),
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                limit=200,
+            )
+            return next((run for run in runs if run.parameters == {"job_id": job_id, "restarts": 1}), None)
+
+        return wait_for(restarted, timeout=60, what="the restarted delivery run")
 
 
 def test_a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_try_with_growing_waits(service: Any) -> None:

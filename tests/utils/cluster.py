@@ -146,6 +146,8 @@ def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int, **env: 
         "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results"),
         # The shortest the automation allows: heartbeats come every 30 s.
         "AURA_WORKER_LOST_SECONDS": "45",
+        # A run starts within seconds of going pending; a stopped worker's leftover is queued again sooner.
+        "AURA_PENDING_LOST_SECONDS": "20",
         # Room for a load test's 200 queued jobs of one (anonymous) owner.
         "AURA_MAX_QUEUED_PER_OWNER": "500",
         **env,
