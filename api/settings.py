@@ -67,6 +67,12 @@ class ServiceSettings(BaseSettings):
     webhook_give_up_seconds: float = Field(
         default=86400.0, gt=0, description="An event is tried until this long after its first try."
     )
+    webhook_sweep_after_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="The minutely sweep starts deliveries for jobs that ended this long ago and whose "
+        "deliveries no automation started.",
+    )
     webhook_pool: str = Field(default="webhooks", description="Prefect work pool the webhook deliveries run on.")
     webhook_worker_limit: int = Field(
         default=4,

@@ -20,7 +20,7 @@ def generate_video(
     request: VideoRequest, job_id: str, attempt: int = 1, correlation_id: str | None = None
 ) -> Published | State:
     """Brief → script → voice → visuals → render → finalize; a cancel ends the run Cancelled."""
-    with job_attempt(job_id):
+    with job_attempt(job_id, request):
         try:
             choices = check_brief(request)
             script = write_script(request, choices)

@@ -31,6 +31,7 @@ os.environ["AURA_RENDER_STALL_SECONDS"] = "15"
 os.environ["AURA_WEBHOOK_ALLOW_PRIVATE"] = "true"
 os.environ["AURA_WEBHOOK_RETRY_BASE_SECONDS"] = "0.5"
 os.environ["AURA_WEBHOOK_RETRY_CAP_SECONDS"] = "2"
+os.environ["AURA_WEBHOOK_SWEEP_AFTER_SECONDS"] = "1"
 for name in [key for key in os.environ if key.startswith("PREFECT_")]:
     del os.environ[name]
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(SESSION_DIR / "home" / "results")

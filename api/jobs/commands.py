@@ -20,7 +20,6 @@ from flows.contract.deployments import queue_name
 from flows.contract.request import VideoRequest
 from flows.contract.status import (
     LATEST_TAG,
-    LIVE_WEBHOOK_TAG,
     WEBHOOK_TAG,
     JobStatus,
     job_tag,
@@ -57,10 +56,8 @@ def _attempt(request: VideoRequest, *, owner: str, correlation_id: str, job_id: 
 
 
 def webhook_tags(request: VideoRequest) -> list[str]:
-    """The tags the delivery automations start on (`api.supervisor.provisioning`)."""
-    if request.webhook is None:
-        return []
-    return [WEBHOOK_TAG, LIVE_WEBHOOK_TAG] if request.webhook.live else [WEBHOOK_TAG]
+    """The tag the delivery automation starts on (`api.supervisor.provisioning`)."""
+    return [WEBHOOK_TAG] if request.webhook else []
 
 
 async def submit(

@@ -21,12 +21,11 @@ from api.settings import settings
 from api.supervisor.interpreter import python_module
 from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
 from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, WEBHOOK_DEPLOYMENT, queue_name
-from flows.contract.status import DELIVERY_TAG, LIVE_WEBHOOK_TAG, WEBHOOK_TAG
+from flows.contract.status import DELIVERY_TAG, WEBHOOK_TAG
 
 WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
 STUCK_PENDING_AUTOMATION = "aura: queue again runs a stopped worker left pending"
 WEBHOOK_END_AUTOMATION = "aura: deliver webhooks when a job ends"
-WEBHOOK_START_AUTOMATION = "aura: follow jobs whose webhook wants step events"
 WEBHOOK_RESTART_AUTOMATION = "aura: start again webhook deliveries that died"
 ENDED = {
     "prefect.flow-run.Completed",
@@ -149,18 +148,13 @@ def create_stuck_pending_automation() -> None:
 
 
 def create_webhook_automations() -> None:
-    """Start a `deliver-webhooks` run when a job with a webhook ends (a Crashed job included), when
-    one whose webhook wants step events starts running, and again when a delivery run dies."""
+    """Start a `deliver-webhooks` run when a job with a webhook ends (a Crashed job included), and
+    again when a delivery run dies. (A job whose webhook wants step events starts its own run as it
+    starts: `flows.runtime.webhooks`.)"""
     with get_client(sync_client=True) as client:
         delivery = client.read_deployment_by_name(WEBHOOK_DEPLOYMENT).id
     for name, states, tag, parameters in (
         (WEBHOOK_END_AUTOMATION, ENDED, WEBHOOK_TAG, {"job_id": "{{ flow_run.parameters.job_id }}", "restarts": 0}),
-        (
-            WEBHOOK_START_AUTOMATION,
-            {"prefect.flow-run.Running"},
-            LIVE_WEBHOOK_TAG,
-            {"job_id": "{{ flow_run.parameters.job_id }}", "restarts": 0},
-        ),
         (
             WEBHOOK_RESTART_AUTOMATION,
             {"prefect.flow-run.Crashed", "prefect.flow-run.Failed"},

@@ -1,4 +1,5 @@
-"""The record of delivery attempts, kept in Prefect: one artifact per try, under the key `webhook-<jobId>`.
+"""The record of delivery attempts, kept in Prefect: one artifact per try, under the key `webhook-<jobId>`,
+and one under `webhook-settled-<jobId>` each time a run has sent everything up to an attempt's end.
 
 Every API process reads the same record (`GET /api/jobs/{id}/webhooks`), and every delivery run
 starts from it: an event is done once a try delivered it or gave up on it. The schedule of
@@ -21,10 +22,15 @@ from api.schemas.webhooks import WebhookAttempt
 from api.settings import settings
 
 ATTEMPT_TYPE = "markdown"
+SETTLED_PREFIX = "webhook-settled-"
 
 
 def attempts_key(job_id: str) -> str:
     return f"webhook-{job_id}"
+
+
+def settled_key(job_id: str) -> str:
+    return SETTLED_PREFIX + job_id
 
 
 @dataclass
@@ -94,3 +100,30 @@ async def write_attempt(client: PrefectClient, job_id: str, attempt: WebhookAtte
             flow_run_id=flow_run_id,
         )
     )
+
+
+async def write_settled(client: PrefectClient, job_id: str, job_attempt: int, flow_run_id: UUID) -> None:
+    """Every event of the job up to the end of `job_attempt` was delivered or given up on."""
+    await client.create_artifact(
+        ArtifactCreate(
+            key=settled_key(job_id),
+            type=ATTEMPT_TYPE,
+            data=f"webhook deliveries settled up to attempt {job_attempt}",
+            description=str(job_attempt),
+            flow_run_id=flow_run_id,
+        )
+    )
+
+
+async def read_settled(client: PrefectClient, job_ids: list[str]) -> dict[str, int]:
+    """The last attempt each job's deliveries are settled for (jobs with none are left out)."""
+    if not job_ids:
+        return {}
+    keys = ArtifactFilter(key=ArtifactFilterKey(any_=[settled_key(job_id) for job_id in job_ids]))
+    artifacts = await read_all(lambda offset: client.read_artifacts(artifact_filter=keys, limit=PAGE, offset=offset))
+    settled: dict[str, int] = {}
+    for artifact in artifacts:
+        if artifact.key and artifact.description and artifact.description.isdigit():
+            job_id = artifact.key.removeprefix(SETTLED_PREFIX)
+            settled[job_id] = max(settled.get(job_id, 0), int(artifact.description))
+    return settled

@@ -1,13 +1,16 @@
 """The `deliver-webhooks` flow: a job's webhook events, delivered at least once, in order.
 
-Prefect starts a run of it (`api.supervisor.provisioning`'s automations) when a job with a webhook
-ends, whatever way it ends (a lost worker's Crashed included), and, for a webhook that wants step
-and status events, when each attempt starts running. A run reads the job's events exactly as the
-SSE stream has them (`api.events.poller`), and sends each event the webhook asked for that no try
-has delivered yet, oldest first, following the job until its attempt's last event. When a try
-fails, the run schedules the next run of the deployment at the retry time and ends: the pending
-retry is a scheduled flow run in Prefect's database, so it survives any process restarting, and
-whichever worker is up runs it. A run that dies is started again by the same automations.
+Prefect starts a run of it (`api.supervisor.provisioning`'s automation) when a job with a webhook
+ends, whatever way it ends (a lost worker's Crashed included); a job whose webhook wants step and
+status events starts one itself as each attempt starts (`flows.runtime.webhooks`). A run reads
+the job's events exactly as the SSE stream has them (`api.events.poller`), and sends each event
+the webhook asked for that no try has delivered yet, oldest first, following the job until its
+attempt's last event. When a try fails, the run schedules the next run of the deployment at the
+retry time and ends: the pending retry is a scheduled flow run in Prefect's database, so it
+survives any process restarting, and whichever worker is up runs it. A run that dies is started
+again by another automation, and `api.webhooks.sweep` starts a run for any ended job whose
+deliveries are not settled and that no run is working on (an automation that did not fire:
+Prefect on SQLite drops some events when its database is too busy).
 """
 
 import asyncio
@@ -24,7 +27,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import get_run_context
 from prefect.states import Scheduled
 
@@ -35,7 +38,7 @@ from api.keys import LOCAL
 from api.prefect_client import RequestCounter
 from api.schemas.webhooks import WebhookAttempt
 from api.settings import settings
-from api.webhooks.attempts import EventRecord, Record, next_try, read_record, write_attempt
+from api.webhooks.attempts import EventRecord, Record, next_try, read_record, write_attempt, write_settled
 from api.webhooks.secrets import read_secret
 from api.webhooks.send import Sent, send
 from flows.contract.deployments import WEBHOOK_DEPLOYMENT, deployment_name
@@ -44,6 +47,8 @@ from flows.contract.status import owner_of
 
 # A run that keeps dying is a defect to look at, not to start again forever.
 MAX_RESTARTS = 5
+EARLIER_RUN_POLL_SECONDS = 1.0
+EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @flow(name="deliver-webhooks", log_prints=False)
@@ -64,9 +69,7 @@ async def deliver_webhooks(job_id: str, restarts: int = 0) -> None:
 
 async def _deliver(client: PrefectClient, job_id: str, this_run: UUID) -> None:
     logger = get_run_logger()
-    if await _another_run_delivers(client, job_id, this_run):
-        logger.info("job %s: another run is delivering its events", job_id)
-        return
+    await _wait_for_earlier_runs(client, job_id, this_run)
     runs = await read_job_runs(client, job_id, LOCAL)
     webhook = VideoRequest.model_validate(runs.latest.parameters["request"]).webhook
     if webhook is None:
@@ -93,6 +96,7 @@ async def _deliver(client: PrefectClient, job_id: str, this_run: UUID) -> None:
             )
             return
         if feed.timeline.events and feed.timeline.is_last_word(feed.timeline.events[-1]):
+            await write_settled(client, job_id, feed.timeline.latest_attempt, this_run)
             return
         await asyncio.sleep(settings.events_poll_seconds)
         await poller.tick()
@@ -162,16 +166,29 @@ def payload_of(event: Emitted) -> str:
     return json.dumps({**data, "event": event.name, "eventId": str(event.id), "attempt": event.attempt})
 
 
-async def _another_run_delivers(client: PrefectClient, job_id: str, this_run: UUID) -> bool:
-    active = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(
+async def _wait_for_earlier_runs(client: PrefectClient, job_id: str, this_run: UUID) -> None:
+    """One run delivers a job's events at a time: the one made first. A later one (a duplicate trigger,
+    the job's end while a run follows it) waits for it, then finds what is left, usually nothing."""
+    me = await client.read_flow_run(this_run)
+    logger = get_run_logger()
+    while True:
+        running = await client.read_flow_runs(
             # Not Pending: a run a stopped worker left pending must not hold up the rest.
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
-        ),
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(WEBHOOK_DEPLOYMENT)])),
-        limit=200,
-    )
-    return any(run.id != this_run and run.parameters.get("job_id") == job_id for run in active)
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+            ),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(WEBHOOK_DEPLOYMENT)])),
+            limit=200,
+        )
+        earlier = [run for run in running if run.parameters.get("job_id") == job_id and _made_before(run, me)]
+        if not earlier:
+            return
+        logger.info("job %s: waiting for the delivery run %s, made before this one", job_id, earlier[0].name)
+        await asyncio.sleep(EARLIER_RUN_POLL_SECONDS)
+
+
+def _made_before(run: FlowRun, other: FlowRun) -> bool:
+    return (run.created or EPOCH, str(run.id)) < (other.created or EPOCH, str(other.id))
 
 
 async def _schedule_retry(client: PrefectClient, job_id: str, failed: WebhookAttempt) -> None:

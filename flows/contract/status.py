@@ -13,10 +13,8 @@ JobStatus = Literal["queued", "running", "cancelling", "completed", "failed", "c
 LATEST_TAG = "aura-latest"
 JOB_TAG_PREFIX = "aura-job:"
 OWNER_TAG_PREFIX = "aura-owner:"
-# Jobs with a webhook: the delivery automation starts on their runs' final states, or, for a
-# webhook that wants step and status events, when they start running.
+# Jobs with a webhook: the delivery automation starts on their runs' final states.
 WEBHOOK_TAG = "aura-webhook"
-LIVE_WEBHOOK_TAG = "aura-webhook-live"
 # The runs of the `deliver-webhooks` deployment (its tag in `flows/prefect.yaml`).
 DELIVERY_TAG = "aura-delivery"
 ACTIVE: frozenset[str] = frozenset({"queued", "running", "cancelling"})

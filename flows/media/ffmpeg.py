@@ -131,7 +131,10 @@ def run_ffmpeg(
             time.sleep(POLL_SECONDS)
     finally:
         _kill_group(process)
+        # FFmpeg is gone, so the reader meets the end of its pipe; closed under it, its read would raise.
         reader.join(timeout=1)
+        if process.stdout:
+            process.stdout.close()
     if process.returncode != 0:
         # A full or read-only disk may have taken FFmpeg's own log with it: look at the disk itself.
         if trouble := storage_trouble(Path(args[-1]).parent):
@@ -147,5 +150,3 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         except ProcessLookupError:
             pass
     process.wait()
-    if process.stdout:
-        process.stdout.close()

@@ -1,6 +1,9 @@
 """Webhooks end to end: signed deliveries to a receiver on 127.0.0.1, the same events as the SSE stream,
 in order, retried until the receiver takes them, and every try listed by the API."""
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +19,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed, Scheduled
 
+from api.supervisor.provisioning import WEBHOOK_END_AUTOMATION
 from tests.utils.factories import wait_for
 from tests.utils.keys import ALICE, BOB, as_
 from tests.utils.receiver import receiver
@@ -138,6 +142,31 @@ def test_a_cancelled_queued_job_delivers_job_cancelled_and_nothing_of_what_it_di
         [delivery] = wait_for(lambda: hooks.delivered("job-cancelled"), timeout=60, what="the job-cancelled delivery")
     assert delivery.verified(secret)["status"] == "cancelled"
     assert [d.payload["event"] for d in hooks.deliveries] == ["job-cancelled"]
+
+
+def test_a_job_whose_end_no_automation_heard_is_delivered_by_the_sweep(service: Any) -> None:
+    secret = new_secret(service)
+    with receiver() as hooks, automation_disabled(WEBHOOK_END_AUTOMATION):
+        job_id = submit_with_webhook(service, hooks.url)
+        wait_status(service, job_id, "completed", "failed")
+        time.sleep(3)
+        assert hooks.deliveries == [], "the automation was off: nothing started a delivery"
+        with get_client(sync_client=True) as client:
+            sweep = client.read_deployment_by_name("sweep-webhooks/sweep-webhooks")
+            client.create_flow_run_from_deployment(sweep.id)
+        [delivered] = wait_for(lambda: hooks.delivered("job-completed"), timeout=60, what="the sweep's delivery")
+    assert delivered.verified(secret)["jobId"] == job_id
+
+
+@contextmanager
+def automation_disabled(name: str) -> Iterator[None]:
+    with get_client(sync_client=True) as client:
+        [automation] = client.read_automations_by_name(name)
+        client.pause_automation(automation.id)
+        try:
+            yield
+        finally:
+            client.resume_automation(automation.id)
 
 
 def test_an_owner_needs_a_signing_secret_of_their_own_which_a_new_one_replaces(secured: Any) -> None:
