@@ -125,8 +125,9 @@ def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_en
 
 
 def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_other(nodes: Cluster) -> None:
-    """The job's webhook hears of both ends: job-failed, though the receiver is down until the API and
-    the last worker have been restarted between its tries, then job-completed."""
+    """The job's webhook hears of both ends: job-failed, though the receiver is down until an API
+    process has been restarted and the worker making the tries stopped, between two tries; then
+    job-completed."""
     one, two = nodes.apis
     secret = http.post(f"{one.url}/api/webhooks/secret").json()["secret"]
     with receiver(*[500] * 1000) as hooks:
@@ -143,17 +144,18 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
         )
         lost = wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")[0]
         nodes.kill_worker(lost)
+        survivor = next(name for name in nodes.workers if name != lost)
+        # The lost machine's replacement, started while Prefect notices the loss.
+        nodes.start_worker("node-3", 2)
 
         failed = wait_status(one, job_id, "failed", "completed", timeout=150)
         assert failed["status"] == "failed" and failed["error"]["code"] == "E309-WORKER_LOST", failed
         assert failed["canResume"] and failed["lastCompletedStage"] == "visuals"
         wait_for(lambda: len(webhook_tries(two, job_id)) >= 2, timeout=60, what="two failed tries of job-failed")
-        survivor = next(name for name in nodes.workers if name != lost)
         two.stop()
         nodes.stop_worker(survivor)
         hooks.answer_with()
         two.start()
-        nodes.start_worker("node-3", 2)
         # A run the stopped worker left pending is queued again after AURA_PENDING_LOST_SECONDS (20 s here).
         [delivered] = wait_for(lambda: hooks.delivered("job-failed"), timeout=90, what="job-failed, delivered")
         assert delivered.verified(secret)["error"]["code"] == "E309-WORKER_LOST"

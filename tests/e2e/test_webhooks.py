@@ -1,7 +1,6 @@
 """Webhooks end to end: signed deliveries to a receiver on 127.0.0.1, the same events as the SSE stream,
 in order, retried until the receiver takes them, and every try listed by the API."""
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,12 +17,13 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed, Scheduled
+from standardwebhooks import WebhookVerificationError
 
 from api.supervisor.provisioning import WEBHOOK_END_AUTOMATION
 from tests.utils.factories import wait_for
 from tests.utils.keys import ALICE, BOB, as_
 from tests.utils.receiver import receiver
-from tests.utils.service import SHORT, http, wait_status
+from tests.utils.service import SHORT, http, pool_paused, wait_status
 from tests.utils.sse import ETA, read_events
 
 pytestmark = pytest.mark.slow
@@ -105,13 +105,21 @@ def restart_after_a_crash(job_id: str) -> FlowRun:
         return wait_for(restarted, timeout=60, what="the restarted delivery run")
 
 
-def test_a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_try_with_growing_waits(service: Any) -> None:
+def test_an_end_no_automation_heard_is_swept_up_and_a_failing_receiver_gets_it_on_the_fourth_try(
+    service: Any,
+) -> None:
     secret = new_secret(service)
-    with receiver(500, 503, 500) as hooks:
+    with receiver(500, 503, 500) as hooks, automation_disabled(WEBHOOK_END_AUTOMATION):
         job_id = submit_with_webhook(service, hooks.url)
         wait_status(service, job_id, "completed", "failed")
+        with get_client(sync_client=True) as client:
+            sweep = client.read_deployment_by_name("sweep-webhooks/sweep-webhooks")
+            client.create_flow_run_from_deployment(sweep.id)
         [delivered] = wait_for(lambda: hooks.delivered("job-completed"), timeout=60, what="the fourth try")
         arrivals = [delivery.arrived for delivery in hooks.deliveries]
+    assert not any(
+        run.created_by and run.created_by.display_value == WEBHOOK_END_AUTOMATION for run in delivery_runs(job_id)
+    )
 
     assert len(arrivals) == 4
     assert len({delivery.headers["webhook-id"] for delivery in hooks.deliveries}) == 1
@@ -132,30 +140,13 @@ def test_a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_try_with
     assert tries[-1]["nextTryAt"] is None
 
 
-def test_a_cancelled_queued_job_delivers_job_cancelled_and_nothing_of_what_it_did_not_ask_for(service: Any) -> None:
-    from tests.utils.service import pool_paused
-
-    secret = new_secret(service)
-    with receiver() as hooks, pool_paused():
-        job_id = submit_with_webhook(service, hooks.url, events=["job-cancelled"])
-        assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
-        [delivery] = wait_for(lambda: hooks.delivered("job-cancelled"), timeout=60, what="the job-cancelled delivery")
-    assert delivery.verified(secret)["status"] == "cancelled"
-    assert [d.payload["event"] for d in hooks.deliveries] == ["job-cancelled"]
-
-
-def test_a_job_whose_end_no_automation_heard_is_delivered_by_the_sweep(service: Any) -> None:
-    secret = new_secret(service)
-    with receiver() as hooks, automation_disabled(WEBHOOK_END_AUTOMATION):
-        job_id = submit_with_webhook(service, hooks.url)
-        wait_status(service, job_id, "completed", "failed")
-        time.sleep(3)
-        assert hooks.deliveries == [], "the automation was off: nothing started a delivery"
-        with get_client(sync_client=True) as client:
-            sweep = client.read_deployment_by_name("sweep-webhooks/sweep-webhooks")
-            client.create_flow_run_from_deployment(sweep.id)
-        [delivered] = wait_for(lambda: hooks.delivered("job-completed"), timeout=60, what="the sweep's delivery")
-    assert delivered.verified(secret)["jobId"] == job_id
+def delivery_runs(job_id: str) -> list[FlowRun]:
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("deliver-webhooks/deliver-webhooks")
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])), limit=200
+        )
+    return [run for run in runs if run.parameters.get("job_id") == job_id]
 
 
 @contextmanager
@@ -169,20 +160,28 @@ def automation_disabled(name: str) -> Iterator[None]:
             client.resume_automation(automation.id)
 
 
-def test_an_owner_needs_a_signing_secret_of_their_own_which_a_new_one_replaces(secured: Any) -> None:
+def test_each_owner_signs_with_a_secret_of_their_own_which_a_new_one_replaces(secured: Any) -> None:
+    """…and a job cancelled while queued delivers job-cancelled, and nothing it did not ask for."""
     bob = as_(BOB)
-    # Only job-completed: the job is cancelled, so nothing is sent to the address where nobody listens.
-    webhook = {"url": "http://127.0.0.1:9/hook", "events": ["job-completed"]}
-    job = {"brief": {"topic": "Bees"}, **SHORT, "webhook": webhook}
-    refused = http.post(f"{secured.url}/api/jobs", json=job, headers=bob)
-    assert refused.status_code == 422 and refused.json()["code"] == "E422-NO_WEBHOOK_SECRET"
-    assert "POST /api/webhooks/secret" in refused.json()["suggestedActions"][0]
+    with receiver() as hooks:
+        job = {"brief": {"topic": "Bees"}, **SHORT, "webhook": {"url": hooks.url, "events": ["job-cancelled"]}}
+        refused = http.post(f"{secured.url}/api/jobs", json=job, headers=bob)
+        assert refused.status_code == 422 and refused.json()["code"] == "E422-NO_WEBHOOK_SECRET"
+        assert "POST /api/webhooks/secret" in refused.json()["suggestedActions"][0]
 
-    first = http.post(f"{secured.url}/api/webhooks/secret", headers=bob).json()
-    second = http.post(f"{secured.url}/api/webhooks/secret", headers=bob).json()
-    assert first["owner"] == second["owner"] == "bob" and first["secret"] != second["secret"]
-    assert second["secret"].startswith("whsec_")
-    accepted = http.post(f"{secured.url}/api/jobs", json=job, headers=bob)
-    assert accepted.status_code == 202, accepted.text
-    http.post(f"{secured.url}/api/jobs/{accepted.json()['jobId']}/cancel", headers=bob)
-    assert http.post(f"{secured.url}/api/jobs", json=job, headers=as_(ALICE)).status_code == 422
+        first = http.post(f"{secured.url}/api/webhooks/secret", headers=bob).json()
+        second = http.post(f"{secured.url}/api/webhooks/secret", headers=bob).json()
+        assert first["owner"] == second["owner"] == "bob" and first["secret"] != second["secret"]
+        assert second["secret"].startswith("whsec_")
+        assert http.post(f"{secured.url}/api/jobs", json=job, headers=as_(ALICE)).status_code == 422
+        with pool_paused():
+            accepted = http.post(f"{secured.url}/api/jobs", json=job, headers=bob)
+            assert accepted.status_code == 202, accepted.text
+            assert (
+                http.post(f"{secured.url}/api/jobs/{accepted.json()['jobId']}/cancel", headers=bob).status_code == 202
+            )
+        [delivery] = wait_for(lambda: hooks.delivered("job-cancelled"), timeout=60, what="the job-cancelled delivery")
+    assert delivery.verified(second["secret"])["status"] == "cancelled"
+    with pytest.raises(WebhookVerificationError):
+        delivery.verified(first["secret"])
+    assert [d.payload["event"] for d in hooks.deliveries] == ["job-cancelled"]
