@@ -49,13 +49,20 @@ class Record:
 
     def __post_init__(self) -> None:
         for attempt in self.attempts:
-            event = self.events.setdefault(attempt.event_id, EventRecord())
-            event.tries = max(event.tries, attempt.try_number)
-            event.first_at = min(event.first_at or attempt.at, attempt.at)
-            event.done = event.done or attempt.outcome in ("delivered", "gave-up")
+            self._count(attempt)
+
+    def add(self, attempt: WebhookAttempt) -> None:
+        self.attempts.append(attempt)
+        self._count(attempt)
 
     def of(self, event_id: str) -> EventRecord:
         return self.events.get(event_id, EventRecord())
+
+    def _count(self, attempt: WebhookAttempt) -> None:
+        event = self.events.setdefault(attempt.event_id, EventRecord())
+        event.tries = max(event.tries, attempt.try_number)
+        event.first_at = min(event.first_at or attempt.at, attempt.at)
+        event.done = event.done or attempt.outcome in ("delivered", "gave-up")
 
 
 def retry_delay(failed_tries: int) -> timedelta:

@@ -82,8 +82,10 @@ async def _deliver(client: PrefectClient, job_id: str, this_run: UUID) -> None:
     # Kept for the whole run, however long the job takes: nobody else watches it here.
     feed.idle_since = None
     owner = owner_of(runs.latest.tags) or LOCAL.owner
+    # Read once: while this run works, no other run delivers this job's events.
+    record = await read_record(client, job_id)
     while True:
-        failed = await _deliver_due(client, job_id, webhook, owner, feed.timeline, this_run)
+        failed = await _deliver_due(client, job_id, webhook, owner, feed.timeline, record, this_run)
         if failed is not None and failed.next_try_at is not None:
             await _schedule_retry(client, job_id, failed)
             logger.info(
@@ -103,19 +105,22 @@ async def _deliver(client: PrefectClient, job_id: str, this_run: UUID) -> None:
 
 
 async def _deliver_due(
-    client: PrefectClient, job_id: str, webhook: Webhook, owner: str, timeline: Timeline, this_run: UUID
+    client: PrefectClient,
+    job_id: str,
+    webhook: Webhook,
+    owner: str,
+    timeline: Timeline,
+    record: Record,
+    this_run: UUID,
 ) -> WebhookAttempt | None:
     """Send every wanted event no try has delivered, in order; the failed try that stopped it, if one did."""
-    record: Record | None = None
     for event in timeline.events:
-        if event.name not in webhook.events:
-            continue
-        record = record or await read_record(client, job_id)
         tried = record.of(str(event.id))
-        if tried.done:
+        if event.name not in webhook.events or tried.done:
             continue
         attempt = await _try(client, job_id, webhook, owner, event, tried)
         await write_attempt(client, job_id, attempt, this_run)
+        record.add(attempt)
         if attempt.next_try_at is not None:
             return attempt
     return None
