@@ -23,20 +23,7 @@ from tests.utils.keys import ADMIN, ALICE, BOB, STUDIO
 from tests.utils.stack import ApiProcess
 
 HERE = Path(__file__).resolve().parent
-# Longest first (measured on CI runs; the rest after, in their own order), so that with two sessions the
-# last module to finish is a short one and neither session idles long at the end.
-LONGEST_FIRST = (
-    "test_scale_out.py",
-    "test_api_jobs.py",
-    "test_fuzz.py",
-    "test_events.py",
-    "test_webhooks.py",
-    "test_dashboard.py",
-    "test_cli_jobs.py",
-    "test_install.py",
-    "test_faults.py",
-    "test_submission.py",
-)
+LONGEST_MODULE = "test_scale_out.py"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -44,9 +31,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.slow)
-    items.sort(
-        key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST)
-    )
+    # The longest module first: with two sessions (`TEST_SESSIONS=2`, pytest-xdist) it then runs beside
+    # the others instead of alone after them.
+    items.sort(key=lambda item: item.path.name != LONGEST_MODULE)
 
 
 @pytest.fixture(scope="session", autouse=True)

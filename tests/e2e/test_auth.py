@@ -70,15 +70,18 @@ def test_another_owners_job_is_not_there_on_any_route(secured: ApiProcess, alice
         answer = http.request(method, secured.url + path, headers=as_(BOB))
         assert answer.status_code == 404, (method, path, answer.text)
         assert answer.json()["code"] == "E404-NOT_FOUND"
+    # Other modules of the session may have given Bob and Alice jobs of their own: compare, not count.
     listed = http.get(f"{secured.url}/api/jobs", params={"limit": 200}, headers=as_(BOB)).json()
-    assert listed["jobs"] == [] and listed["total"] == 0 and listed["stats"]["total"] == 0
+    bobs = {entry["jobId"] for entry in listed["jobs"]}
+    assert alices_job not in bobs and listed["total"] == listed["stats"]["total"] == len(bobs)
     queue = http.get(f"{secured.url}/api/queue", headers=as_(BOB)).json()
-    assert queue["stats"]["total"] == 0
+    assert queue["stats"]["total"] == len(bobs)
     for admin_only in ("/api/events/stats", "/api/storage"):
         assert http.get(secured.url + admin_only, headers=as_(BOB)).status_code == 403
 
     mine = http.get(f"{secured.url}/api/jobs", params={"limit": 200}, headers=as_(ALICE)).json()
-    assert [entry["jobId"] for entry in mine["jobs"]] == [alices_job] and mine["stats"]["completed"] == 1
+    alices = {entry["jobId"] for entry in mine["jobs"]}
+    assert alices_job in alices and not alices & bobs and mine["stats"]["completed"] >= 1
     everyone = http.get(f"{secured.url}/api/jobs", params={"limit": 200}, headers=as_(ADMIN)).json()
     assert alices_job in [entry["jobId"] for entry in everyone["jobs"]]
     assert http.get(secured.url + job, headers=as_(ADMIN)).status_code == 200
