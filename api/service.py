@@ -255,7 +255,7 @@ class JobService:
         return await read_logs(self.client, await read_job_runs(self.client, job_id, who), after=after, limit=limit)
 
     async def webhook_attempts(self, job_id: str, who: Caller) -> WebhookAttempts:
-        await read_job_runs(self.client, job_id, who)
+        await self.index.read(job_id, who)
         record = await read_record(self.client, job_id)
         return WebhookAttempts(job_id=job_id, attempts=record.attempts)
 

@@ -35,7 +35,7 @@ from api.events.poller import Poller
 from api.events.timeline import Emitted, Timeline
 from api.jobs.runs import deployment_id, read_job_runs
 from api.keys import LOCAL
-from api.prefect_client import RequestCounter
+from api.prefect_client import PAGE, RequestCounter, read_all
 from api.schemas.webhooks import WebhookAttempt
 from api.settings import settings
 from api.webhooks.attempts import EventRecord, Record, next_try, read_record, write_attempt, write_settled
@@ -177,19 +177,24 @@ async def _wait_for_earlier_runs(client: PrefectClient, job_id: str, this_run: U
     me = await client.read_flow_run(this_run)
     logger = get_run_logger()
     while True:
-        running = await client.read_flow_runs(
-            # Not Pending: a run a stopped worker left pending must not hold up the rest.
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
-            ),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(WEBHOOK_DEPLOYMENT)])),
-            limit=200,
-        )
+        # Not Pending: a run a stopped worker left pending must not hold up the rest.
+        running = await read_delivery_runs(client, [StateType.RUNNING])
         earlier = [run for run in running if run.parameters.get("job_id") == job_id and _made_before(run, me)]
         if not earlier:
             return
         logger.info("job %s: waiting for the delivery run %s, made before this one", job_id, earlier[0].name)
         await asyncio.sleep(EARLIER_RUN_POLL_SECONDS)
+
+
+async def read_delivery_runs(client: PrefectClient, states: list[StateType]) -> list[FlowRun]:
+    """The runs of the `deliver-webhooks` deployment in any of `states`, every page."""
+    in_states = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states)))
+    deliveries = DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(WEBHOOK_DEPLOYMENT)]))
+    return await read_all(
+        lambda offset: client.read_flow_runs(
+            flow_run_filter=in_states, deployment_filter=deliveries, limit=PAGE, offset=offset
+        )
+    )
 
 
 def _made_before(run: FlowRun, other: FlowRun) -> bool:

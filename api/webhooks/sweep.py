@@ -13,12 +13,8 @@ from datetime import UTC, datetime, timedelta
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
-    DeploymentFilter,
-    DeploymentFilterName,
     FlowRunFilter,
     FlowRunFilterEndTime,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
@@ -27,7 +23,8 @@ from api.jobs.runs import attempt_of, deployment_id
 from api.prefect_client import PAGE, read_all
 from api.settings import settings
 from api.webhooks.attempts import read_settled
-from flows.contract.deployments import WEBHOOK_DEPLOYMENT, deployment_name
+from api.webhooks.delivery import read_delivery_runs
+from flows.contract.deployments import WEBHOOK_DEPLOYMENT
 from flows.contract.status import LATEST_TAG, WEBHOOK_TAG, job_id_of
 
 NOT_ENDED = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
@@ -75,12 +72,5 @@ async def _unsettled_jobs(client: PrefectClient) -> dict[str, int]:
 
 async def _jobs_with_delivery_runs(client: PrefectClient) -> set[str]:
     """Jobs a delivery run is waiting to run for, or running for (a retry scheduled for later included)."""
-    active = await read_all(
-        lambda offset: client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=NOT_ENDED))),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(WEBHOOK_DEPLOYMENT)])),
-            limit=PAGE,
-            offset=offset,
-        )
-    )
+    active = await read_delivery_runs(client, NOT_ENDED)
     return {str(run.parameters.get("job_id")) for run in active}
