@@ -9,6 +9,7 @@ retried as usual.
 """
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -21,8 +22,10 @@ from prefect.client.schemas.actions import DeploymentFlowRunCreate
 CONNECT_RETRIES = 3
 # The most Prefect's API answers in one page (`PREFECT_API_DEFAULT_LIMIT`).
 PAGE = 200
-# A bulk create Prefect answered with runs it could not make is sent again this often, waiting 0.2, 0.4 … s.
-BULK_CREATE_TRIES = 6
+# A bulk create Prefect answered with runs it could not make is sent again this often, waiting about
+# 0.2, 0.4 … 12.8 s (25 s in all at most). The waits are jittered: API processes that collided on
+# SQLite's write lock and waited alike would collide again (a CI run saw six collisions in a row).
+BULK_CREATE_TRIES = 8
 BULK_CREATE_BACKOFF_SECONDS = 0.2
 T = TypeVar("T")
 
@@ -72,6 +75,11 @@ class PrefectBusy(Exception):
     """Prefect could not store runs asked of it, after a few tries (its SQLite database locked, say)."""
 
 
+def jittered(delay: float) -> float:
+    """Between half of `delay` and all of it, at random."""
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
 async def create_flow_runs(
     client: PrefectClient, deployment_id: UUID, runs: list[DeploymentFlowRunCreate]
 ) -> list[UUID]:
@@ -86,7 +94,7 @@ async def create_flow_runs(
     body = [run.model_dump(mode="json", exclude_unset=True) for run in runs]
     for attempt in range(BULK_CREATE_TRIES):
         if attempt:
-            await asyncio.sleep(BULK_CREATE_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            await asyncio.sleep(jittered(BULK_CREATE_BACKOFF_SECONDS * 2 ** (attempt - 1)))
         response = await client._client.post(f"/deployments/{deployment_id}/create_flow_run/bulk", json=body)
         results: list[dict[str, Any]] = response.json()["results"]
         failed = [result["error"] for result in results if result["status"] != "CREATED"]

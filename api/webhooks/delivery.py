@@ -159,7 +159,8 @@ async def _try(
     )
     if sent.delivered:
         return attempt
-    retry_at = next_try(EventRecord(tries=tried.tries + 1, first_at=tried.first_at or sent.at), sent.at)
+    # Counted from the failure's answer, not the try's start: the receiver sees at least the delay between tries.
+    retry_at = next_try(EventRecord(tries=tried.tries + 1, first_at=tried.first_at or sent.at), datetime.now(UTC))
     if retry_at is None:
         return attempt.model_copy(update={"outcome": "gave-up"})
     return attempt.model_copy(update={"next_try_at": retry_at})
