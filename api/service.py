@@ -25,6 +25,7 @@ from api.events.poller import Feed, Poller
 from api.jobs import commands, idempotency
 from api.jobs.body import job_public, progress_public, running_eta
 from api.jobs.errors import JobNotFound
+from api.jobs.fair_share import InLine, Queues
 from api.jobs.index import EARLIEST, JobIndex
 from api.jobs.logs import read_logs
 from api.jobs.outputs import output_file
@@ -54,12 +55,17 @@ from flows.contract.deployments import CLEANUP_DEPLOYMENT, queue_name, run_url
 from flows.contract.errors import InvalidRequest
 from flows.contract.layout import folder_bytes, reusable_stages
 from flows.contract.request import VideoRequest
-from flows.contract.status import job_id_of, status_of
+from flows.contract.status import job_id_of, owner_of, status_of
 from flows.providers import espeak
 from flows.settings import settings as pipeline
 
 STORAGE_FOLDERS = ("jobs", "temp", "proxy", "results")
 QUEUE_VIEW_LIMIT = 200
+
+
+def turn_of(flow_run: FlowRun) -> datetime:
+    """When a queued run's turn comes: the scheduled time workers take runs by, which a turn may have moved up."""
+    return flow_run.next_scheduled_start_time or flow_run.expected_start_time or EARLIEST
 
 
 def links(job_id: str, prefect_url: str | None) -> JobLinks:
@@ -152,10 +158,20 @@ class JobService:
                 continue
             request = VideoRequest.model_validate(runs.latest.parameters["request"])
             expected = self.poller.eta.expected_total(request, reusable_stages(runs.job_id))
-            waiting.append(
-                Waiting(runs.job_id, request.priority, runs.latest.expected_start_time or EARLIEST, expected)
-            )
+            waiting.append(Waiting(runs.job_id, request.priority, turn_of(runs.latest), expected))
         return plan(running_left, waiting, self.poller.eta.startup_seconds)
+
+    def _queues(self) -> Queues:
+        """Every owner's queued and running jobs, for a new job's turn (`api.jobs.fair_share`)."""
+        queues = Queues()
+        for runs in self.index.active():
+            owner = owner_of(runs.latest.tags) or ""
+            if status_of(runs.latest) != "queued":
+                queues.running[owner] += 1
+                continue
+            priority = VideoRequest.model_validate(runs.latest.parameters["request"]).priority
+            queues.lines.setdefault(priority, []).append(InLine(owner, turn_of(runs.latest)))
+        return queues
 
     # Jobs.
 
@@ -199,7 +215,9 @@ class JobService:
                 new[index] = commands.NewJob(item.request, job_id, key)
         await commands.check_queue_room(self.client, owner, adding=len(new))
         submitted_at = time.monotonic()
-        runs = await commands.submit_new(self.client, list(new.values()), owner=owner, correlation_id=correlation_id)
+        runs = await commands.submit_new(
+            self.client, list(new.values()), owner=owner, correlation_id=correlation_id, queues=self._queues()
+        )
         made = dict(zip(new, runs, strict=True))
         answers = []
         for index, item in enumerate(submissions):
@@ -277,7 +295,9 @@ class JobService:
         return JobStatusPublic(job_id=job_id, status=status)
 
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
-        self.poller.saw_run(await commands.retry(self.client, job_id, who, correlation_id=correlation_id))
+        self.poller.saw_run(
+            await commands.retry(self.client, job_id, who, correlation_id=correlation_id, queues=self._queues())
+        )
         return self._body(await self.index.reload(job_id, who))
 
     # Events.

@@ -40,6 +40,12 @@ class ServiceSettings(BaseSettings):
     )
     max_queued_per_owner: int = Field(default=100, ge=1, description="Queued jobs one owner may have; 429 past it.")
     max_queued_total: int = Field(default=1000, ge=1, description="Queued jobs in all; 429 past it.")
+    max_running_per_owner: int | None = Field(
+        default=None,
+        ge=1,
+        description="Jobs of one owner running at once, across all workers (unset: no cap). Prefect holds the "
+        "others back; set the same value on every API process.",
+    )
     cors_origins: list[str] = Field(
         default=[], description="Origins allowed to call the API from a browser (JSON list); none by default."
     )

@@ -264,12 +264,13 @@ COMPLETED = FlowRunFilterStateType(any_=[StateType.COMPLETED])
 
 
 async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int) -> EtaModel:
-    """Priors from the stage runs of the newest completed flow runs of the deployment (two queries)."""
+    """Priors from the stage runs of the newest completed flow runs of the deployments whose names hold
+    `deployment` (the video deployment and its owners' copies), in two queries."""
     if runs == 0:
         return EtaModel()
     finished = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=COMPLETED)),
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(like_=deployment)),
         sort=FlowRunSort.END_TIME_DESC,
         limit=runs,
     )

@@ -66,7 +66,7 @@ from api.jobs.runs import check_job_id
 from api.prefect_client import PAGE, RequestCounter, read_all
 from api.settings import settings
 from flows.contract.artifacts import failure_of
-from flows.contract.deployments import VIDEO_DEPLOYMENT, deployment_name
+from flows.contract.deployments import VIDEO_FLOW
 from flows.contract.layout import reusable_stages
 from flows.contract.request import VideoRequest
 from flows.contract.status import job_id_of, job_tag, owner_of
@@ -130,7 +130,7 @@ class Poller(PeriodicReader):
         self.ended = ended
         self.events_sent = 0  # job events handed to stream clients (`api.routes.events` counts them)
         self.feeds: dict[str, Feed] = {}
-        self.history = EtaHistory(client, deployment_name(VIDEO_DEPLOYMENT))
+        self.history = EtaHistory(client, VIDEO_FLOW)
         self.ticks = 0
         self.listening_since: datetime | None = None
         self._feed_of_run: dict[UUID, Feed] = {}

@@ -2,8 +2,9 @@
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentFlowRunCreate
@@ -12,7 +13,9 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled, Cancelling, Scheduled, to_state_create
 
 from api.jobs.errors import JobEnded, NotRetryable, QueueFull, RetryBackoff, RetryLimit
-from api.jobs.runs import attempt_of, deployment_id, latest_filter, read_job_runs
+from api.jobs.fair_share import SPACING, Queues
+from api.jobs.owner_deployments import video_deployment_id
+from api.jobs.runs import attempt_of, latest_filter, read_job_runs
 from api.keys import Caller
 from api.prefect_client import create_flow_runs
 from api.settings import settings
@@ -22,6 +25,7 @@ from flows.contract.status import (
     LATEST_TAG,
     WEBHOOK_TAG,
     JobStatus,
+    job_id_of,
     job_tag,
     owner_of,
     owner_tag,
@@ -68,37 +72,72 @@ async def submit(
     correlation_id: str,
     job_id: str,
     attempt: int,
+    queues: Queues,
 ) -> FlowRun:
-    """Start a later attempt of a job as a flow run of the deployment; it waits in its priority's queue."""
-    return await client.create_flow_run_from_deployment(
-        await deployment_id(client),
+    """Start a later attempt of a job as a flow run; it waits in its priority's queue, in its owner's turn."""
+    now = datetime.now(UTC)
+    [at] = queues.place_all(owner, [request.priority], now)
+    flow_run = await client.create_flow_run_from_deployment(
+        await video_deployment_id(client, owner),
         **_attempt(request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt),
+        state=Scheduled(scheduled_time=now),
     )
+    if await take_turn(client, flow_run, at, now):
+        return await client.read_flow_run(flow_run.id)
+    return flow_run
 
 
-async def submit_new(client: PrefectClient, jobs: list[NewJob], *, owner: str, correlation_id: str) -> list[FlowRun]:
-    """Queue new jobs, in order, in one Prefect transaction (at most 100).
+async def submit_new(
+    client: PrefectClient, jobs: list[NewJob], *, owner: str, correlation_id: str, queues: Queues
+) -> list[FlowRun]:
+    """Queue new jobs, in order, in one Prefect transaction (at most 100), each in its owner's turn.
 
     Each comes back as its flow run; a job whose idempotency key Prefect already held comes back as
-    the run the key names, with that job's id, not the one asked for. Their scheduled times, a
-    microsecond apart, keep them in order in their queues whatever order Prefect stores them in.
+    the run the key names, with that job's id, not the one asked for. Their scheduled times, `SPACING`
+    apart, keep them in order in their queues whatever order Prefect stores them in.
     """
     if not jobs:
         return []
     now = datetime.now(UTC)
+    submitted_at = [now + index * SPACING for index in range(len(jobs))]
     creates = [
         DeploymentFlowRunCreate(
             **_attempt(job.request, owner=owner, correlation_id=correlation_id, job_id=job.job_id, attempt=1),
             idempotency_key=job.idempotency_key,
-            state=to_state_create(Scheduled(scheduled_time=now + timedelta(microseconds=index))),
+            state=to_state_create(Scheduled(scheduled_time=at)),
         )
-        for index, job in enumerate(jobs)
+        for job, at in zip(jobs, submitted_at, strict=True)
     ]
-    ids = await create_flow_runs(client, await deployment_id(client), creates)
-    runs = {
+    ids = await create_flow_runs(client, await video_deployment_id(client, owner), creates)
+    turns = queues.place_all(owner, [job.request.priority for job in jobs], now)
+    runs = await _read_runs(client, ids)
+    moved = [
+        await take_turn(client, runs[run_id], at, submitted)
+        for job, run_id, at, submitted in zip(jobs, ids, turns, submitted_at, strict=True)
+        # A run handed back for a key Prefect already held took its turn when it was made.
+        if job_id_of(runs[run_id]) == job.job_id
+    ]
+    if any(moved):
+        runs = await _read_runs(client, ids)
+    return [runs[run_id] for run_id in ids]
+
+
+async def _read_runs(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun]:
+    return {
         run.id: run for run in await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
     }
-    return [runs[run_id] for run_id in ids]
+
+
+async def take_turn(client: PrefectClient, flow_run: FlowRun, at: datetime, submitted: datetime) -> bool:
+    """Move a run made at its submit time up to its owner's turn (`api.jobs.fair_share`), if that is earlier.
+
+    The run is made first and moved after, so that its expected start time, which Prefect takes from
+    its first state, stays the time it was submitted: the jobs copies find new runs by that time.
+    """
+    if at >= submitted:
+        return False
+    await client.set_flow_run_state(flow_run.id, Scheduled(scheduled_time=at, message="moved up to its owner's turn"))
+    return True
 
 
 async def check_queue_room(client: PrefectClient, owner: str, adding: int = 1) -> None:
@@ -159,14 +198,20 @@ def check_retry(latest: FlowRun, job_id: str, *, now: datetime | None = None) ->
         )
 
 
-async def retry(client: PrefectClient, job_id: str, who: Caller, *, correlation_id: str) -> FlowRun:
+async def retry(client: PrefectClient, job_id: str, who: Caller, *, correlation_id: str, queues: Queues) -> FlowRun:
     """Start the next attempt of a failed or cancelled job, for its owner; completed stages are reused."""
     latest = (await read_job_runs(client, job_id, who)).latest
     check_retry(latest, job_id)
     request = VideoRequest.model_validate(latest.parameters["request"])
     owner = owner_of(latest.tags) or who.owner
     new_run = await submit(
-        client, request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt_of(latest) + 1
+        client,
+        request,
+        owner=owner,
+        correlation_id=correlation_id,
+        job_id=job_id,
+        attempt=attempt_of(latest) + 1,
+        queues=queues,
     )
     await client.update_flow_run(latest.id, tags=[tag for tag in latest.tags if tag != LATEST_TAG])
     return new_run

@@ -1,7 +1,7 @@
 """Where each queued job stands: its place in line, and how long until a worker slot frees up for it.
 
-Workers take queued jobs by priority, then in the order they were queued (Prefect's priority work
-queues, each ordered by scheduled start time), whoever owns them. While jobs wait, every slot of the
+Workers take queued jobs by priority, then by scheduled start time (Prefect's priority work queues),
+which is the order of the owners' turns (`api.jobs.fair_share`). While jobs wait, every slot of the
 workers is busy, so the jobs running now count the slots (one at least: a queue no worker takes from
 still has a next job). Each waiting job in turn takes the slot that frees first, after the start-up
 every job pays (a worker noticing the free slot, a flow-run process starting), and holds it for the
@@ -17,7 +17,7 @@ from datetime import datetime
 class Waiting:
     job_id: str
     priority: int
-    queued_at: datetime
+    turn: datetime  # the scheduled time workers take it by (`api.jobs.fair_share`)
     expected_seconds: float
 
 
@@ -32,7 +32,7 @@ def plan(running_left: list[float], waiting: list[Waiting], startup_seconds: flo
     slots = [max(0.0, left) for left in running_left] or [0.0]
     heapq.heapify(slots)
     places = {}
-    in_line = sorted(waiting, key=lambda job: (job.priority, job.queued_at, job.job_id))
+    in_line = sorted(waiting, key=lambda job: (job.priority, job.turn, job.job_id))
     for position, job in enumerate(in_line, start=1):
         starts_in = heapq.heappop(slots) + startup_seconds
         places[job.job_id] = Place(position=position, wait_seconds=starts_in)

@@ -25,6 +25,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import Artifact, FlowRun
+from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
@@ -33,7 +34,7 @@ from api.keys import Caller
 from api.prefect_client import PAGE, read_all
 from api.schemas.jobs import QueueStats
 from api.settings import settings
-from flows.contract.deployments import VIDEO_DEPLOYMENT, deployment_name
+from flows.contract.deployments import VIDEO_DEPLOYMENT, VIDEO_FLOW
 from flows.contract.layout import JOB_ID_PATTERN
 from flows.contract.status import LATEST_TAG, STATES_OF_STATUS, job_id_of, job_tag, owner_of, owner_tag
 
@@ -72,12 +73,15 @@ class JobRuns:
         return [artifact for artifact in self.artifacts if artifact.flow_run_id == self.latest.id]
 
 
-async def deployment_id(client: PrefectClient, name: str = VIDEO_DEPLOYMENT) -> UUID:
+async def read_deployment(client: PrefectClient, name: str = VIDEO_DEPLOYMENT) -> DeploymentResponse:
     try:
-        deployment = await client.read_deployment_by_name(name)
+        return await client.read_deployment_by_name(name)
     except ObjectNotFound as exc:
         raise NotDeployed(f"Prefect has no deployment {name!r}; nothing was queued") from exc
-    return deployment.id
+
+
+async def deployment_id(client: PrefectClient, name: str = VIDEO_DEPLOYMENT) -> UUID:
+    return (await read_deployment(client, name)).id
 
 
 async def read_job_runs(client: PrefectClient, job_id: str, who: Caller) -> JobRuns:
@@ -122,7 +126,8 @@ def visible_tags(who: Caller) -> list[str]:
 
 
 def deployment_filter() -> DeploymentFilter:
-    return DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name(VIDEO_DEPLOYMENT)]))
+    """Runs of the video deployment and of its copies for capped owners (`api.jobs.owner_deployments`)."""
+    return DeploymentFilter(name=DeploymentFilterName(like_=VIDEO_FLOW))
 
 
 async def list_jobs(

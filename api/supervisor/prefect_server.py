@@ -26,6 +26,7 @@ from api.supervisor.interpreter import python_module
 from flows.settings import settings as pipeline
 
 START_TIMEOUT_SECONDS = 90.0
+CAP_WAIT_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ def server_env(home: Path, api_url: str | None = None) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # A job held back by its owner's cap (`api.jobs.owner_deployments`) is offered again this soon,
+        # not after Prefect's 30 s: a slot that frees is taken within seconds.
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": str(CAP_WAIT_SECONDS),
     }
     if api_url:
         env["PREFECT_UI_API_URL"] = api_url

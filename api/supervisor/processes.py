@@ -26,6 +26,7 @@ from flows.settings import settings as pipeline
 
 STOP_TIMEOUT_SECONDS = 10.0
 WARM_PARENT_START_SECONDS = 60.0
+PREFETCH_SECONDS = 1
 
 
 def worker_env(api_url: str, warm_parent_socket: Path, name: str) -> dict[str, str]:
@@ -43,6 +44,9 @@ def worker_env(api_url: str, warm_parent_socket: Path, name: str) -> dict[str, s
         "PREFECT_WORKER_QUERY_SECONDS": str(settings.worker_query_seconds),
         # Heartbeats let the worker-lost automation notice a run whose machine died.
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+        # Runs start in a warm process, so no run need be fetched ahead of its time: a run an owner's cap
+        # sent back a few seconds (`api.jobs.owner_deployments`) is not offered again until then.
+        "PREFECT_WORKER_PREFETCH_SECONDS": str(PREFETCH_SECONDS),
     }
 
 

@@ -254,8 +254,10 @@ class RecordedPrefect:
     ) -> list[FlowRun]:
         if deployment_filter is not None:
             _only(deployment_filter, "name")
-            names = deployment_filter.name.any_ if deployment_filter.name else None
-            if names is not None and deployment_name(VIDEO_DEPLOYMENT) not in names:
+            name = deployment_filter.name
+            if name and name.any_ is not None and deployment_name(VIDEO_DEPLOYMENT) not in name.any_:
+                return []
+            if name and name.like_ is not None and name.like_.lower() not in deployment_name(VIDEO_DEPLOYMENT):
                 return []
         return [run for run in self.flow_runs.values() if _flow_run_matches(run, flow_run_filter)]
 

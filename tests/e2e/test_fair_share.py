@@ -1,0 +1,79 @@
+"""Owners take turns, and `AURA_MAX_RUNNING_PER_OWNER` holds across workers, on the real stack.
+
+The session's worker runs one job at a time: the A/B scenario of the issue as it is.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from api.jobs.owner_deployments import owner_deployment_name
+from api.keys import LOCAL
+from api.settings import settings
+from tests.utils.keys import ALICE, BOB, as_
+from tests.utils.service import SHORT, body, http, job, submit, wait_status
+from tests.utils.stack import ApiProcess
+
+pytestmark = pytest.mark.slow
+
+TINY = {"plan": {"targetDurationSeconds": 3}, "render": {"width": 160}}
+
+
+@pytest.fixture(scope="module")
+def two_owners(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+    with ApiProcess(tmp_path_factory.mktemp("owners") / "api.log", AURA_API_KEYS=f"{ALICE}:alice,{BOB}:bob") as api:
+        yield api
+
+
+def test_bobs_one_job_starts_at_the_next_free_slot_ahead_of_alices_queued_ones(two_owners: ApiProcess) -> None:
+    answer = http.post(
+        f"{two_owners.url}/api/jobs/batch",
+        json={"jobs": [body(f"Alice {n}", shape=SHORT) for n in range(4)]},
+        headers=as_(ALICE),
+    )
+    alices = answer.json()["jobIds"]
+    try:
+        wait_status(two_owners, alices[0], "running", headers=as_(ALICE))
+        bobs = submit(two_owners, "Bob's one", shape=TINY, **as_(BOB))
+        assert job(two_owners, bobs, as_(BOB))["queuePosition"] == 1
+        assert job(two_owners, alices[1], as_(ALICE))["queuePosition"] == 2
+        bob = wait_status(two_owners, bobs, "completed", headers=as_(BOB))
+        first = job(two_owners, alices[0], as_(ALICE))
+        second = job(two_owners, alices[1], as_(ALICE))
+        assert first["endedAt"] <= bob["startedAt"], "Bob's job waited only for Alice's running one"
+        assert second["startedAt"] is None or second["startedAt"] >= bob["endedAt"]
+    finally:
+        for job_id in alices:
+            http.post(f"{two_owners.url}/api/jobs/{job_id}/cancel", headers=as_(ALICE))
+
+
+@pytest.fixture()
+def second_worker(prefect_api_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from api.supervisor.processes import running_worker
+
+    monkeypatch.setattr(settings, "webhook_worker_limit", 0)
+    with running_worker(prefect_api_url, limit=1, name="test-worker-2"):
+        yield
+
+
+def test_an_owners_cap_of_one_holds_their_jobs_back_while_a_second_worker_is_free(
+    service: Any, second_worker: None, tmp_path: Path
+) -> None:
+    with ApiProcess(tmp_path / "api.log", AURA_MAX_RUNNING_PER_OWNER="1") as capped:
+        job_ids = [submit(capped, f"Capped {n}", shape=TINY) for n in range(3)]
+        ended = [wait_status(capped, job_id, "completed", "failed", timeout=120) for job_id in job_ids]
+    assert [found["status"] for found in ended] == ["completed"] * 3
+    spans = sorted((found["startedAt"], found["endedAt"]) for found in ended)
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False)), spans
+    with get_client(sync_client=True) as client:
+        runs = [client.read_flow_run(found["prefectUrl"].rsplit("/", 1)[1]) for found in ended]
+        deployment = client.read_deployment(runs[0].deployment_id)
+        held_back = [
+            state.name for run in runs for state in client.read_flow_run_states(run.id) if state.is_scheduled()
+        ]
+    # With no keys, every job is the `local` owner's.
+    assert deployment.name == owner_deployment_name(LOCAL.owner) and deployment.global_concurrency_limit.limit == 1
+    assert "AwaitingConcurrencySlot" in held_back, "a free worker slot was offered a job the cap then held back"
