@@ -1,8 +1,9 @@
 """Prometheus metrics of one API process (`GET /metrics`).
 
 What this process did is counted by this process, so it adds up across processes: the jobs it
-queued, how long those waited for a worker, its requests to Prefect, its event-stream clients and
-the events it sent. What every process reads alike from Prefect (jobs by status, owners with jobs)
+queued, how long those waited for a worker and how long their stages ran, how long the cancels
+it sent took to stop FFmpeg, its requests to Prefect, its event-stream clients and the events it
+sent. What every process reads alike from Prefect (jobs by status, owners with jobs)
 is a gauge labelled with the process: aggregate it with `max without (process)`, never a sum.
 """
 
@@ -18,6 +19,10 @@ from prometheus_client.registry import Collector
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 # A short job starts within seconds on an idle worker; a queue can hold jobs for an hour.
 WAIT_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# A brief's stage takes a tenth of a second; a 1080p render, minutes.
+STAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+# A cancel stops FFmpeg within a second; Prefect's own path, when the flow could not, takes 5 s or more.
+CANCEL_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,20 @@ class ServiceMetrics:
             "aura_job_start_wait_seconds",
             "Created → running, of the jobs queued through this process: the wait for a worker slot.",
             buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            "aura_stage_duration_seconds",
+            "Run time of each stage that ran (not reused), in the attempts queued or retried through this process.",
+            labelnames=["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.cancel_stop = Histogram(
+            "aura_cancel_stop_seconds",
+            "Cancel request → the running job recorded Cancelled, which it does once its work, FFmpeg "
+            "included, has stopped; for the cancels sent through this process.",
+            buckets=CANCEL_BUCKETS,
             registry=self.registry,
         )
 

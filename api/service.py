@@ -9,6 +9,7 @@ the job model's (`api.jobs.errors`), answered by `api.problems`.
 """
 
 import asyncio
+import logging
 import shutil
 import time
 import uuid
@@ -16,10 +17,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import PrefectHTTPStatusError
 
 from api.events.poller import Feed, Poller
 from api.jobs import commands, idempotency
@@ -60,6 +64,9 @@ from flows.providers import espeak
 from flows.settings import settings as pipeline
 
 STORAGE_FOLDERS = ("jobs", "temp", "proxy", "results")
+# Prefect writes task runs from their events a moment after the flow run ends (0.6-2 s measured).
+TASK_RUNS_SETTLE_SECONDS = 3.0
+log = logging.getLogger("aura.service")
 QUEUE_VIEW_LIMIT = 200
 
 
@@ -106,6 +113,11 @@ class JobService:
         self.metrics = ServiceMetrics()
         self.metrics.read_at_scrape(self.snapshot)
         index.started = self._started
+        index.finished = self._finished
+        # Runs made through this process, whose stage times it reports, and the cancels it sent, by run.
+        self._made_here: set[UUID] = set()
+        self._cancels: dict[UUID, datetime] = {}
+        self._reading_stages: set[asyncio.Task[None]] = set()
 
     @classmethod
     @asynccontextmanager
@@ -231,6 +243,7 @@ class JobService:
                 idempotency.check_same_request(flow_run, item.request, item.label)
             else:
                 self.index.add(flow_run, submitted_at)
+                self._made_here.add(flow_run.id)
             answers.append(Submitted(self._created(flow_run), replayed=replayed))
         self.metrics.submitted.inc(sum(not answer.replayed for answer in answers))
         self.metrics.replayed.inc(sum(answer.replayed for answer in answers))
@@ -239,6 +252,32 @@ class JobService:
     def _started(self, flow_run: FlowRun) -> None:
         if flow_run.start_time and flow_run.created:
             self.metrics.start_wait.observe(max(0.0, (flow_run.start_time - flow_run.created).total_seconds()))
+
+    def _finished(self, flow_run: FlowRun) -> None:
+        asked_at = self._cancels.pop(flow_run.id, None)
+        if asked_at is not None and flow_run.state is not None and flow_run.state.is_cancelled():
+            self.metrics.cancel_stop.observe(max(0.0, (flow_run.state.timestamp - asked_at).total_seconds()))
+        if flow_run.id in self._made_here:
+            self._made_here.discard(flow_run.id)
+            reading = asyncio.get_running_loop().create_task(self._observe_stages(flow_run.id))
+            self._reading_stages.add(reading)
+            reading.add_done_callback(self._reading_stages.discard)
+
+    async def _observe_stages(self, flow_run_id: UUID) -> None:
+        """Each stage's run time, once Prefect has recorded the last one (task runs come a moment late)."""
+        await asyncio.sleep(TASK_RUNS_SETTLE_SECONDS)
+        try:
+            task_runs = await self.client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+        except (httpx.HTTPError, PrefectHTTPStatusError) as exc:
+            log.warning("the stage times of flow run %s were not read: %s", flow_run_id, exc)
+            return
+        for task_run in task_runs:
+            state = task_run.state
+            if state and state.name == "Completed" and task_run.start_time and task_run.end_time:
+                seconds = (task_run.end_time - task_run.start_time).total_seconds()
+                self.metrics.stage_seconds.labels(stage=task_run.name).observe(seconds)
 
     def _created(self, flow_run: FlowRun) -> JobCreated:
         job_id = job_id_of(flow_run)
@@ -290,14 +329,19 @@ class JobService:
         return str(path), media_type
 
     async def cancel(self, job_id: str, who: Caller) -> JobStatusPublic:
+        asked_at = datetime.now(UTC)
         status = await commands.cancel(self.client, job_id, who)
-        await self.index.reload(job_id, who)
+        runs = await self.index.reload(job_id, who)
+        if status == "cancelling":
+            self._cancels[runs.latest.id] = asked_at
+            self.index.follow(runs.latest.id)
         return JobStatusPublic(job_id=job_id, status=status)
 
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
-        self.poller.saw_run(
-            await commands.retry(self.client, job_id, who, correlation_id=correlation_id, queues=self._queues())
-        )
+        flow_run = await commands.retry(self.client, job_id, who, correlation_id=correlation_id, queues=self._queues())
+        self.poller.saw_run(flow_run)
+        self._made_here.add(flow_run.id)
+        self.index.follow(flow_run.id)
         return self._body(await self.index.reload(job_id, who))
 
     # Events.

@@ -96,8 +96,11 @@ class JobIndex(PeriodicReader):
         self.client = client
         self.counter = counter
         self.started = started
+        self.finished: Callable[[FlowRun], None] = lambda run: None
         # Jobs submitted through this process that have not started yet: `started` is told of each once.
         self._waiting: set[str] = set()
+        # Runs this process made or cancelled that have not ended yet: `finished` is told of each once.
+        self._followed: set[UUID] = set()
         self._entries: dict[str, Entry] = {}
         # When each job's entry was read from Prefect (or marked stale): an answer read earlier is older news.
         self._read_at: dict[str, float] = {}
@@ -200,7 +203,12 @@ class JobIndex(PeriodicReader):
     def add(self, flow_run: FlowRun, read_at: float) -> None:
         """A job just submitted through this process."""
         self._waiting.add(job_id_of(flow_run))
+        self.follow(flow_run.id)
         self._keep(job_id_of(flow_run), Entry(runs=JobRuns([flow_run], []), artifacts_read=True), read_at)
+
+    def follow(self, flow_run_id: UUID) -> None:
+        """Tell `finished` of this run once the copy sees it end."""
+        self._followed.add(flow_run_id)
 
     def ended(self, job_id: str) -> None:
         """The job's stream saw it end: its next read goes to Prefect, so the two agree."""
@@ -226,9 +234,13 @@ class JobIndex(PeriodicReader):
                 entry.runs.attempts.insert(0, first)
         self._entries[job_id] = entry
         self._read_at[job_id] = read_at
-        if job_id in self._waiting and entry.runs.latest.start_time is not None:
+        latest = entry.runs.latest
+        if job_id in self._waiting and latest.start_time is not None:
             self._waiting.discard(job_id)
-            self.started(entry.runs.latest)
+            self.started(latest)
+        if latest.id in self._followed and latest.state is not None and latest.state.is_final():
+            self._followed.discard(latest.id)
+            self.finished(latest)
 
     async def _sync(self, started: float) -> None:
         """Read every job again: the whole copy, as of `started`."""

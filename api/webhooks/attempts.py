@@ -40,6 +40,7 @@ class EventRecord:
     tries: int = 0
     first_at: datetime | None = None
     done: bool = False
+    next_try_at: datetime | None = None  # of the last failed try
 
 
 @dataclass
@@ -58,11 +59,17 @@ class Record:
     def of(self, event_id: str) -> EventRecord:
         return self.events.get(event_id, EventRecord())
 
+    def next_try_at(self) -> datetime | None:
+        """When the event waiting for a retry may be tried again, if one is waiting."""
+        return max((event.next_try_at for event in self.events.values() if event.next_try_at), default=None)
+
     def _count(self, attempt: WebhookAttempt) -> None:
         event = self.events.setdefault(attempt.event_id, EventRecord())
         event.tries = max(event.tries, attempt.try_number)
         event.first_at = min(event.first_at or attempt.at, attempt.at)
         event.done = event.done or attempt.outcome in ("delivered", "gave-up")
+        if attempt.try_number == event.tries:
+            event.next_try_at = None if event.done else attempt.next_try_at
 
 
 def retry_delay(failed_tries: int) -> timedelta:

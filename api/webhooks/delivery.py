@@ -48,6 +48,8 @@ from flows.contract.status import owner_of
 # A run that keeps dying is a defect to look at, not to start again forever.
 MAX_RESTARTS = 5
 EARLIER_RUN_POLL_SECONDS = 1.0
+# Prefect starts a run scheduled less than this far ahead at once (it rounds the wait to whole seconds).
+EARLY_START_SECONDS = 1.0
 EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
@@ -84,6 +86,13 @@ async def _deliver(client: PrefectClient, job_id: str, this_run: UUID) -> None:
     owner = owner_of(runs.latest.tags) or LOCAL.owner
     # Read once: while this run works, no other run delivers this job's events.
     record = await read_record(client, job_id)
+    if (retry_at := record.next_try_at()) is not None:
+        wait = (retry_at - datetime.now(UTC)).total_seconds()
+        if wait > EARLY_START_SECONDS:
+            logger.info("job %s: a try is due at %s; the run scheduled then delivers", job_id, retry_at.isoformat())
+            return
+        # Prefect starts a scheduled run up to half a second early: the retry still waits its whole delay.
+        await asyncio.sleep(max(0.0, wait))
     while True:
         failed = await _deliver_due(client, job_id, webhook, owner, feed.timeline, record, this_run)
         if failed is not None and failed.next_try_at is not None:

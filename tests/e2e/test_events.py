@@ -15,6 +15,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from blocks import ChatScriptWriter
 from flows.contract.stages import STAGES
@@ -150,12 +151,25 @@ def test_a_stalled_render_is_reported_then_stopped_by_the_watchdog(service: Any,
     assert events[-1].event == "job-completed"
 
 
-def test_a_cancelled_job_ends_its_stream_and_a_retry_resumes_it(service: Any) -> None:
-    job_id = submit(service, "Cancelled", shape=MEDIUM)
-    stream = Listener(events_url(service, job_id))
+def counts(api: Any) -> dict[tuple[str, str], float]:
+    """The `_count` of each histogram in `GET /metrics`, by name and stage."""
+    families = text_string_to_metric_families(http.get(f"{api.url}/metrics").text)
+    return {
+        (sample.name, sample.labels.get("stage", "")): sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    }
+
+
+def test_a_cancelled_job_ends_its_stream_and_a_retry_resumes_it(quick: ApiProcess) -> None:
+    # Through an API process no other test submits to: its metrics count this job alone.
+    before = counts(quick)
+    job_id = submit(quick, "Cancelled", shape=MEDIUM)
+    stream = Listener(events_url(quick, job_id))
     stream.start()
     wait_for(lambda: ffmpeg_of(job_id), timeout=120, what="FFmpeg rendering the job")
-    assert http.post(f"{service.url}/api/jobs/{job_id}/cancel").status_code == 202
+    assert http.post(f"{quick.url}/api/jobs/{job_id}/cancel").status_code == 202
     stream.join(timeout=60)
     events = stream.events
     assert [event.data["status"] for event in of(events, "job-status")][-2:] == ["cancelling", "cancelled"]
@@ -163,15 +177,23 @@ def test_a_cancelled_job_ends_its_stream_and_a_retry_resumes_it(service: Any) ->
     assert events[-1].event == "job-cancelled" and events[-1].data["stage"] == "render"
 
     last_id = events[-1].id
-    assert http.get(events_url(service, job_id), headers={"Last-Event-ID": last_id}).status_code == 204
-    assert http.post(f"{service.url}/api/jobs/{job_id}/retry").status_code == 202
-    resumed = read_events(events_url(service, job_id), last_event_id=last_id)
+    assert http.get(events_url(quick, job_id), headers={"Last-Event-ID": last_id}).status_code == 204
+    assert http.post(f"{quick.url}/api/jobs/{job_id}/retry").status_code == 202
+    resumed = read_events(events_url(quick, job_id), last_event_id=last_id)
     statuses = of(resumed, "job-status")
     assert statuses[0].data["status"] == "cancelled"
     assert (statuses[1].data["status"], statuses[1].data["attempt"], statuses[1].data["percent"]) == ("queued", 2, 0.0)
     cached = [event.data["step"] for event in of(resumed, "step-status", status="cached")]
     assert cached == ["script", "voice", "visuals"]
     assert resumed[-1].event == "job-completed"
+
+    # Metrics: one cancel, timed; each stage's run counted once, in the attempt that ran it, not reused.
+    def added(name: str, stage: str = "") -> float:
+        return counts(quick).get((name, stage), 0.0) - before.get((name, stage), 0.0)
+
+    wait_for(lambda: added("aura_stage_duration_seconds_count", "finalize") == 1, timeout=30, what="stage times")
+    assert added("aura_cancel_stop_seconds_count") == 1
+    assert [added("aura_stage_duration_seconds_count", stage) for stage in ("script", "visuals", "render")] == [1, 1, 1]
 
 
 @pytest.mark.parametrize("chat_server", [[503] * 4], indirect=True)
