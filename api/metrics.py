@@ -3,8 +3,9 @@
 What this process did is counted by this process, so it adds up across processes: the jobs it
 queued, how long those waited for a worker and how long their stages ran, how long the cancels
 it sent took to stop FFmpeg, its requests to Prefect, its event-stream clients and the events it
-sent. What every process reads alike from Prefect (jobs by status, owners with jobs)
-is a gauge labelled with the process: aggregate it with `max without (process)`, never a sum.
+sent. What every process reads alike from Prefect (jobs by status, owners with jobs, webhook
+tries by outcome) is a gauge labelled with the process: aggregate it with `max without
+(process)`, never a sum.
 """
 
 import os
@@ -36,6 +37,7 @@ class Snapshot:
     watched_jobs: int
     stream_clients: int
     events_sent: int
+    webhook_tries: dict[str, int]  # by outcome, as Prefect holds them (`api.webhooks.tally`)
 
 
 class _Now(Collector):
@@ -69,6 +71,14 @@ class _Now(Collector):
             "aura_stream_clients", "Event-stream (SSE) clients connected to this process.", value=now.stream_clients
         )
         yield CounterMetricFamily("aura_events_sent", "Job events sent to stream clients.", value=now.events_sent)
+        tries = GaugeMetricFamily(
+            "aura_webhook_tries",
+            "Webhook delivery tries by outcome, as Prefect holds them (the same in every process).",
+            labels=["outcome", "process"],
+        )
+        for outcome, count in sorted(now.webhook_tries.items()):
+            tries.add_metric([outcome, PROCESS], count)
+        yield tries
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

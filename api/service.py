@@ -55,6 +55,7 @@ from api.schemas.webhooks import WebhookAttempts, WebhookSecret
 from api.webhooks.attempts import read_record
 from api.webhooks.checks import check_webhook
 from api.webhooks.secrets import rotate_secret
+from api.webhooks.tally import WebhookTally
 from flows.contract.deployments import CLEANUP_DEPLOYMENT, queue_name, run_url
 from flows.contract.errors import InvalidRequest
 from flows.contract.layout import folder_bytes, reusable_stages
@@ -118,6 +119,7 @@ class JobService:
         self._made_here: set[UUID] = set()
         self._cancels: dict[UUID, datetime] = {}
         self._reading_stages: set[asyncio.Task[None]] = set()
+        self.webhook_tally = WebhookTally(client)
 
     @classmethod
     @asynccontextmanager
@@ -130,7 +132,11 @@ class JobService:
             counting_client(copy_counter) as copy_client,
         ):
             service = cls(client, JobIndex(copy_client, copy_counter), Poller(poll_client, poll_counter))
-            loops = [asyncio.create_task(service.poller.run()), asyncio.create_task(service.index.loop())]
+            loops = [
+                asyncio.create_task(service.poller.run()),
+                asyncio.create_task(service.index.loop()),
+                asyncio.create_task(service.webhook_tally.loop()),
+            ]
             try:
                 yield service
             finally:
@@ -364,6 +370,7 @@ class JobService:
             watched_jobs=events.watched_jobs,
             stream_clients=events.subscribers,
             events_sent=self.poller.events_sent,
+            webhook_tries=self.webhook_tally.tries,
         )
 
     def stats(self) -> EventsStats:

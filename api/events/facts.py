@@ -150,6 +150,13 @@ def task_state_ref(task_run: TaskRun) -> str | None:
     return _task_ref(task_run.id, state.name, state.timestamp) if state else None
 
 
+def stage_of_task_run(name: str) -> str | None:
+    """The stage a task run belongs to, by its name: the stage's, or at first Prefect's default
+    `<task>-<3 hex>`, which it keeps until the task starts (a stage's task is named as the stage)."""
+    stage = name if name in STAGES else name.rsplit("-", 1)[0]
+    return stage if stage in STAGES else None
+
+
 def needs_history(task_run: TaskRun) -> bool:
     """Whether the task run's states can be told from the run itself: one run, no retry, no failure."""
     state = task_run.state

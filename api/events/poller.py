@@ -54,6 +54,7 @@ from api.events.facts import (
     needs_history,
     progress_fact,
     run_end_fact,
+    stage_of_task_run,
     task_state_facts,
     task_state_ref,
 )
@@ -341,7 +342,9 @@ class Poller(PeriodicReader):
         )
         for task_run in task_runs:
             feed = feeds[task_run.flow_run_id]  # type: ignore[index]
-            feed.timeline.stage_of_task[task_run.id] = task_run.name
+            # A log line names its stage the same whenever it is read, before the task run is renamed or after.
+            if stage := stage_of_task_run(task_run.name):
+                feed.timeline.stage_of_task[task_run.id] = stage
             if feed.task_states.get(task_run.id) == task_run.state_id:
                 continue
             feed.task_states[task_run.id] = task_run.state_id

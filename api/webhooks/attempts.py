@@ -9,6 +9,7 @@ was first tried 24 h ago (all three configurable).
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import get_args
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
@@ -18,11 +19,19 @@ from prefect.client.schemas.objects import Artifact
 from prefect.client.schemas.sorting import ArtifactSort
 
 from api.prefect_client import PAGE, read_all
-from api.schemas.webhooks import WebhookAttempt
+from api.schemas.webhooks import Outcome, WebhookAttempt
 from api.settings import settings
 
-ATTEMPT_TYPE = "markdown"
+SETTLED_TYPE = "markdown"
 SETTLED_PREFIX = "webhook-settled-"
+
+
+def attempt_type(outcome: Outcome) -> str:
+    """A try's artifact type names its outcome, so that Prefect counts tries by outcome (`api.webhooks.tally`)."""
+    return f"webhook-{outcome}"
+
+
+ATTEMPT_TYPES = {attempt_type(outcome) for outcome in get_args(Outcome)}
 
 
 def attempts_key(job_id: str) -> str:
@@ -86,7 +95,7 @@ def next_try(event: EventRecord, failed_at: datetime) -> datetime | None:
 
 
 def _attempt_of(artifact: Artifact) -> WebhookAttempt | None:
-    if artifact.type != ATTEMPT_TYPE or not artifact.description:
+    if artifact.type not in ATTEMPT_TYPES or not artifact.description:
         return None
     return WebhookAttempt.model_validate_json(artifact.description)
 
@@ -108,7 +117,7 @@ async def write_attempt(client: PrefectClient, job_id: str, attempt: WebhookAtte
     await client.create_artifact(
         ArtifactCreate(
             key=attempts_key(job_id),
-            type=ATTEMPT_TYPE,
+            type=attempt_type(attempt.outcome),
             data=summary,
             description=attempt.model_dump_json(),
             flow_run_id=flow_run_id,
@@ -121,7 +130,7 @@ async def write_settled(client: PrefectClient, job_id: str, job_attempt: int, fl
     await client.create_artifact(
         ArtifactCreate(
             key=settled_key(job_id),
-            type=ATTEMPT_TYPE,
+            type=SETTLED_TYPE,
             data=f"webhook deliveries settled up to attempt {job_attempt}",
             description=str(job_attempt),
             flow_run_id=flow_run_id,

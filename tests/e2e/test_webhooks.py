@@ -17,6 +17,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed, Scheduled
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import WebhookVerificationError
 
 from api.supervisor.provisioning import WEBHOOK_END_AUTOMATION
@@ -109,6 +110,7 @@ def test_an_end_no_automation_heard_is_swept_up_and_a_failing_receiver_gets_it_o
     service: Any,
 ) -> None:
     secret = new_secret(service)
+    before = tally(service)
     with receiver(500, 503, 500) as hooks, automation_disabled(WEBHOOK_END_AUTOMATION):
         job_id = submit_with_webhook(service, hooks.url)
         wait_status(service, job_id, "completed", "failed")
@@ -138,6 +140,26 @@ def test_an_end_no_automation_heard_is_swept_up_and_a_failing_receiver_gets_it_o
     for failed, following in zip(tries, tries[1:], strict=False):
         assert datetime.fromisoformat(failed["nextTryAt"]) <= datetime.fromisoformat(following["at"])
     assert tries[-1]["nextTryAt"] is None
+    # Other tests' deliveries may add tries too: at least this job's show in the metric.
+    wait_for(
+        lambda: (
+            (now := tally(service))["failed"] >= before["failed"] + 3 and now["delivered"] >= before["delivered"] + 1
+        ),
+        timeout=30,
+        what="the tries in GET /metrics",
+    )
+
+
+def tally(api: Any) -> dict[str, float]:
+    """`aura_webhook_tries` of `GET /metrics`, by outcome."""
+    families = text_string_to_metric_families(http.get(f"{api.url}/metrics").text)
+    found = {
+        sample.labels["outcome"]: sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == "aura_webhook_tries"
+    }
+    return {"failed": 0.0, "delivered": 0.0} | found
 
 
 def delivery_runs(job_id: str) -> list[FlowRun]:

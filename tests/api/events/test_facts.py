@@ -17,6 +17,7 @@ from api.events.facts import (
     needs_history,
     progress_fact,
     run_end_fact,
+    stage_of_task_run,
     task_state_facts,
 )
 from flows.contract.artifacts import JobFailure
@@ -181,3 +182,8 @@ def test_other_artifacts_are_not_progress() -> None:
     orphan = progress_artifact(run, "render", 10, created=at(1)).model_copy(update={"flow_run_id": None})
     for artifact in (failure_artifact(run, failure, at=at(1)), unknown_stage, table, orphan):
         assert progress_fact(artifact) is None
+
+
+def test_a_task_run_belongs_to_its_stage_by_name_before_and_after_prefect_renames_it() -> None:
+    assert [stage_of_task_run(name) for name in ("render", "render-8c2", "voice-a1f")] == ["render", "render", "voice"]
+    assert [stage_of_task_run(name) for name in ("cleanup-8c2", "deliver-webhooks", "")] == [None, None, None]
