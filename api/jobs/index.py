@@ -62,6 +62,9 @@ MOVING = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANC
 # How far back "ended or created lately" looks: several refreshes, and room for the clocks of
 # other machines (a run's end time is its flow-run process's clock).
 LOOKBACK_SECONDS = 30.0
+# A new job's run may be moved up to its owner's turn just after it is made (`api.jobs.fair_share`):
+# runs this young are read again on every refresh, so that every process sees the turn.
+TURN_SETTLE_SECONDS = 5.0
 # Runs per artifacts query: each has at most seven (six stages' progress and an error), so one page holds them.
 ARTIFACT_RUNS = 25
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -273,7 +276,9 @@ class JobIndex(PeriodicReader):
 
     async def _refresh(self, started: float) -> None:
         """Read what can have changed since the last refresh."""
-        since = datetime.now(UTC) - timedelta(seconds=LOOKBACK_SECONDS)
+        now = datetime.now(UTC)
+        since = now - timedelta(seconds=LOOKBACK_SECONDS)
+        settled = now - timedelta(seconds=TURN_SETTLE_SECONDS)
         moving = await self._read_latest(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=MOVING)))
         # Of the runs ended or created lately, the ones this copy holds as they are need not come again.
         held = [entry.runs.latest for entry in self._entries.values() if not entry.stale]
@@ -281,7 +286,9 @@ class JobIndex(PeriodicReader):
         created = [
             run.id
             for run in held
-            if run.expected_start_time and run.expected_start_time >= since and run.state_type == StateType.SCHEDULED
+            if run.expected_start_time
+            and since <= run.expected_start_time < settled
+            and run.state_type == StateType.SCHEDULED
         ]
         # Prefect types `after_` as its pendulum DateTime; pydantic validates any aware datetime into one.
         lately = [
