@@ -72,9 +72,7 @@ def main() -> None:
     )
     queued = [job_id for job_id in started if places[job_id] is not None]
     errors = [abs(places[job_id] - order) for order, job_id in enumerate(queued, start=1)]
-    print(
-        f"queuePosition against the start order: mean error {statistics.mean(errors):.2f} places, {len(queued)} jobs"
-    )
+    print(f"queuePosition against the start order: mean error {statistics.mean(errors):.2f} places, {len(queued)} jobs")
 
 
 if __name__ == "__main__":
