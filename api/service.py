@@ -175,7 +175,9 @@ class JobService:
                 running_left.append(running_eta(runs, self.poller.eta, live, now) if status == "running" else 0.0)
                 continue
             request = VideoRequest.model_validate(runs.latest.parameters["request"])
-            expected = self.poller.eta.expected_total(request, reusable_stages(runs.job_id))
+            expected = self.poller.eta.queued_pace * self.poller.eta.expected_total(
+                request, reusable_stages(runs.job_id)
+            )
             waiting.append(Waiting(runs.job_id, request.priority, turn_of(runs.latest), expected))
         return plan(running_left, waiting, self.poller.eta.startup_seconds)
 

@@ -20,7 +20,11 @@ share of the job's *expected time* already done, from per-stage priors:
 - every estimate comes with a band (`Band`): the span, relative to the priors'
   estimate, in which 80 % of the finished jobs' actual times fell;
 - a queued job also waits for its start: the median time finished runs took from
-  when they could start (queued, or a slot freed by the run before) to running.
+  when they could start (queued, or a slot freed by the run before) to running;
+- jobs that had to wait for a slot ran while the workers were busy, and often
+  slower than their priors: a queued job's time, and the time of each job ahead of
+  it, is scaled by the median actual ÷ estimated time of finished runs that waited
+  (`queued_pace`), and its band is theirs (`queued_band`), once five have finished.
 """
 
 import itertools
@@ -66,6 +70,8 @@ MIN_SLOWNESS, MAX_SLOWNESS = 0.33, 5.0
 BAND_MIN_RUNS = 5
 # From a free worker slot to the next job running, on this 2-core machine: the worker's poll, a flow-run process.
 BUILT_IN_STARTUP_SECONDS = 1.5
+# A run that started this much later than it could have, past the start-up, waited for a slot.
+WAITED_SECONDS = 5.0
 
 
 def work_units(stage: str, request: VideoRequest) -> float:
@@ -160,6 +166,8 @@ class EtaModel:
     runs_seen: int = 0
     band: Band = field(default_factory=Band)
     startup_seconds: float = BUILT_IN_STARTUP_SECONDS
+    queued_pace: float = 1.0
+    queued_band: Band = field(default_factory=Band)
 
     @classmethod
     def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
@@ -298,11 +306,24 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     overhead = statistics.median(overheads) if overheads else 0.0
     model = EtaModel.learn(timings, runs_seen=len(finished), overhead=overhead)
     # A resumed attempt was expected to take only the stages it ran; the others were reused.
-    model.band = Band.learn(
-        [_seconds(run) / model.expected_total(requests[run.id], set(STAGES) - ran[run.id]) for run in timed]
-    )
+    ratios = {
+        run.id: _seconds(run) / model.expected_total(requests[run.id], set(STAGES) - ran[run.id]) for run in timed
+    }
+    model.band = Band.learn(list(ratios.values()))
     model.startup_seconds = startup_delay(finished)
+    waited = [ratios[run.id] for run in timed if _waited(run, model.startup_seconds)]
+    if len(waited) >= BAND_MIN_RUNS:
+        model.queued_pace = max(MIN_SLOWNESS, min(MAX_SLOWNESS, statistics.median(waited)))
+        model.queued_band = Band.learn([ratio / model.queued_pace for ratio in waited])
+    else:
+        model.queued_band = model.band
     return model
+
+
+def _waited(run: "FlowRun", startup_seconds: float) -> bool:
+    if run.start_time is None or run.expected_start_time is None:
+        return False
+    return (run.start_time - run.expected_start_time).total_seconds() > startup_seconds + WAITED_SECONDS
 
 
 def startup_delay(runs: list["FlowRun"]) -> float:

@@ -48,8 +48,8 @@ def job_public(
     if status == "running":
         eta = running_eta(runs, eta_model, live_eta, now)
     elif status == "queued" and place:
-        eta = clamp(place.wait_seconds + eta_model.expected_total(request, reusable))
-    eta_low, eta_high = eta_model.band.around(eta)
+        eta = clamp(place.wait_seconds + eta_model.queued_pace * eta_model.expected_total(request, reusable))
+    eta_low, eta_high = (eta_model.queued_band if status == "queued" else eta_model.band).around(eta)
     return JobPublic(
         job_id=job_id,
         status=status,

@@ -1,8 +1,11 @@
 """The ETA model: priors fitted to finished runs, and the estimate as a job goes."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
+from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, StateType
 
 from api.events.eta import (
@@ -15,11 +18,13 @@ from api.events.eta import (
     EtaModel,
     Prior,
     StageTiming,
+    learn_from_prefect,
     startup_delay,
 )
 from flows.contract.stages import STAGES
 from tests.utils.factories import make_request
-from tests.utils.records import job_run, state
+from tests.utils.recorded import RecordedPrefect
+from tests.utils.records import job_run, stage_run, state
 
 
 def test_priors_fit_a_fixed_part_and_a_rate_despite_an_odd_run() -> None:
@@ -140,3 +145,27 @@ def test_the_start_up_is_counted_from_when_a_run_could_start_to_when_it_did() ->
     runs = [run(0, 1, 10), run(0.5, 12, 20), run(30, 31.2, 40)]
     assert startup_delay(runs) == pytest.approx(1.2)
     assert startup_delay([]) > 0, "before history, the built-in figure"
+
+
+def recorded_history(waited: int, alone: int) -> RecordedPrefect:
+    """Finished jobs whose render took 20 s when they had waited 30 s for a slot, 10 s when they had not."""
+    prefect = RecordedPrefect()
+    noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    for number in range(waited + alone):
+        queued = noon + timedelta(minutes=number)
+        start = queued + timedelta(seconds=30 if number < waited else 1)
+        end = start + timedelta(seconds=20 if number < waited else 10)
+        history = [state(StateType.SCHEDULED, queued), state(StateType.RUNNING, start), state(StateType.COMPLETED, end)]
+        flow_run = job_run(f"job-{number}", history)
+        prefect.add_flow_run(flow_run)
+        prefect.add_task_run(stage_run(flow_run, "render", history[1:]))
+    return prefect
+
+
+def test_jobs_that_waited_for_a_slot_teach_the_pace_and_band_of_queued_jobs() -> None:
+    model = asyncio.run(learn_from_prefect(cast(PrefectClient, recorded_history(waited=5, alone=5)), "generate", 50))
+    assert model.queued_pace > 1.2, "the jobs that waited ran longer than the priors of all say"
+    assert model.queued_band.low <= 1.0 <= model.queued_band.high and model.queued_band != model.band
+
+    few = asyncio.run(learn_from_prefect(cast(PrefectClient, recorded_history(waited=4, alone=6)), "generate", 50))
+    assert few.queued_pace == 1.0 and few.queued_band == few.band, "four jobs that waited say too little"
