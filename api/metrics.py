@@ -46,14 +46,12 @@ class _Now(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = self.snapshot()
-        jobs = GaugeMetricFamily(
+        yield _shared(
             "aura_jobs",
             "Jobs by status in Prefect, as this process's copy holds them (the same in every process).",
-            labels=["status", "process"],
+            "status",
+            now.jobs_by_status,
         )
-        for status, count in sorted(now.jobs_by_status.items()):
-            jobs.add_metric([status, PROCESS], count)
-        yield jobs
         yield _gauge("aura_job_owners", "Owners with a queued or running job.", now.owners_with_active_jobs)
         yield _gauge(
             "aura_jobs_copy_age_seconds",
@@ -71,14 +69,20 @@ class _Now(Collector):
             "aura_stream_clients", "Event-stream (SSE) clients connected to this process.", value=now.stream_clients
         )
         yield CounterMetricFamily("aura_events_sent", "Job events sent to stream clients.", value=now.events_sent)
-        tries = GaugeMetricFamily(
+        yield _shared(
             "aura_webhook_tries",
             "Webhook delivery tries by outcome, as Prefect holds them (the same in every process).",
-            labels=["outcome", "process"],
+            "outcome",
+            now.webhook_tries,
         )
-        for outcome, count in sorted(now.webhook_tries.items()):
-            tries.add_metric([outcome, PROCESS], count)
-        yield tries
+
+
+def _shared(name: str, documentation: str, label: str, values: dict[str, int]) -> GaugeMetricFamily:
+    """Shared state by `label`, labelled with this process too: aggregate with `max without (process)`."""
+    gauge = GaugeMetricFamily(name, documentation, labels=[label, "process"])
+    for key, value in sorted(values.items()):
+        gauge.add_metric([key, PROCESS], value)
+    return gauge
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

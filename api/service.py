@@ -67,8 +67,8 @@ from flows.settings import settings as pipeline
 STORAGE_FOLDERS = ("jobs", "temp", "proxy", "results")
 # Prefect writes task runs from their events a moment after the flow run ends (0.6-2 s measured).
 TASK_RUNS_SETTLE_SECONDS = 3.0
-log = logging.getLogger("aura.service")
 QUEUE_VIEW_LIMIT = 200
+log = logging.getLogger("aura.service")
 
 
 def turn_of(flow_run: FlowRun) -> datetime:

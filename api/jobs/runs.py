@@ -1,7 +1,7 @@
 """Jobs as Prefect keeps them: reading a job's flow runs and their artifacts.
 
-A job is the set of flow runs of the `generate-video` deployment tagged
-`aura-job:<jobId>`, one per attempt; the newest attempt also carries the tag
+A job is the set of flow runs of the `generate-video` deployment (or an owner's copy
+of it, `api.jobs.owner_deployments`) tagged `aura-job:<jobId>`, one per attempt; the newest attempt also carries the tag
 `aura-latest`, which is what job lists page over. The tag `aura-owner:<owner>`
 says whose it is: a caller who may not see the owner's jobs is told the job
 does not exist. The request, attempt number, priority and correlation id are
