@@ -22,9 +22,10 @@ share of the job's *expected time* already done, from per-stage priors:
 - a queued job also waits for its start: the median time finished runs took from
   when they could start (queued, or a slot freed by the run before) to running;
 - jobs that had to wait for a slot ran while the workers were busy, and often
-  slower than their priors: a queued job's time, and the time of each job ahead of
-  it, is scaled by the median actual ÷ estimated time of finished runs that waited
-  (`queued_pace`), and its band is theirs (`queued_band`), once five have finished.
+  slower than their priors: once five have finished, a queued job's time and the
+  time of each job ahead of it are scaled by the median actual ÷ estimated time of
+  those runs (`queued_pace`), its band is theirs (`queued_band`), and the start-up
+  each job ahead of it pays is theirs.
 """
 
 import itertools
@@ -310,13 +311,17 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
         run.id: _seconds(run) / model.expected_total(requests[run.id], set(STAGES) - ran[run.id]) for run in timed
     }
     model.band = Band.learn(list(ratios.values()))
+    delays = startup_delays(finished)
     model.startup_seconds = startup_delay(finished)
-    waited = [ratios[run.id] for run in timed if _waited(run, model.startup_seconds)]
-    if len(waited) >= BAND_MIN_RUNS:
-        model.queued_pace = max(MIN_SLOWNESS, min(MAX_SLOWNESS, statistics.median(waited)))
-        model.queued_band = Band.learn([ratio / model.queued_pace for ratio in waited])
-    else:
-        model.queued_band = model.band
+    waited = {run.id for run in finished if _waited(run, model.startup_seconds)}
+    waited_ratios = [ratio for run_id, ratio in ratios.items() if run_id in waited]
+    model.queued_band = model.band
+    if len(waited_ratios) >= BAND_MIN_RUNS:
+        model.queued_pace = max(MIN_SLOWNESS, min(MAX_SLOWNESS, statistics.median(waited_ratios)))
+        model.queued_band = Band.learn([ratio / model.queued_pace for ratio in waited_ratios])
+    # What a queued job pays between a slot freeing and its start is what the runs that waited paid.
+    if len(waited_delays := [delay for run_id, delay in delays.items() if run_id in waited]) >= BAND_MIN_RUNS:
+        model.startup_seconds = max(0.0, statistics.median(waited_delays))
     return model
 
 
@@ -326,14 +331,20 @@ def _waited(run: "FlowRun", startup_seconds: float) -> bool:
     return (run.start_time - run.expected_start_time).total_seconds() > startup_seconds + WAITED_SECONDS
 
 
-def startup_delay(runs: list["FlowRun"]) -> float:
-    """Median seconds from when each run could start (it was queued, or the last run before it ended) to its start."""
+def startup_delays(runs: list["FlowRun"]) -> dict[UUID, float]:
+    """Seconds from when each run could start (it was queued, or the last run before it ended) to its start."""
     ends = sorted(run.end_time for run in runs if run.end_time)
-    delays = []
+    delays = {}
     for run in runs:
         if run.start_time and run.expected_start_time:
             freed = [end for end in ends if end <= run.start_time][-1:]
-            delays.append((run.start_time - max([run.expected_start_time, *freed])).total_seconds())
+            delays[run.id] = (run.start_time - max([run.expected_start_time, *freed])).total_seconds()
+    return delays
+
+
+def startup_delay(runs: list["FlowRun"]) -> float:
+    """The median of `startup_delays`, or the built-in figure before history."""
+    delays = list(startup_delays(runs).values())
     return max(0.0, statistics.median(delays)) if delays else BUILT_IN_STARTUP_SECONDS
 
 
