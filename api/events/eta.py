@@ -33,6 +33,7 @@ import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -194,13 +195,26 @@ class EtaModel:
         skipped: Iterable[str] = (),
         estimator: "Estimator | None" = None,
         at: float = 0.0,
+        waited: bool = False,
     ) -> float:
-        """Seconds left of a job in `stage`; an `estimator` keeps the attempt's samples (the stream's)."""
+        """Seconds left of a job in `stage`; an `estimator` keeps the attempt's samples (the stream's).
+
+        An attempt that `waited` for a slot runs at the queued pace until its own speed is known."""
         expected = self.expected_seconds(request, skipped)
         fraction = done_fraction(expected, stage, stage_percent / 100)
         estimator = estimator or Estimator()
         estimator.add(at, fraction)
-        return estimator.remaining(sum(expected.values()), fraction, elapsed)
+        pace = self.queued_pace if waited else 1.0
+        return estimator.remaining(sum(expected.values()) * pace, fraction, elapsed)
+
+    def band_for(self, waited: bool) -> "Band":
+        return self.queued_band if waited else self.band
+
+    def waited(self, queued_at: datetime | None, started_at: datetime | None) -> bool:
+        """Whether an attempt waited for a slot: it started well after it was queued, past the start-up."""
+        if queued_at is None or started_at is None:
+            return False
+        return (started_at - queued_at).total_seconds() > self.startup_seconds + WAITED_SECONDS
 
     def expected_total(self, request: VideoRequest, skipped: Iterable[str] = ()) -> float:
         """What the whole job is expected to take, before it starts."""
@@ -313,7 +327,7 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     model.band = Band.learn(list(ratios.values()))
     delays = startup_delays(finished)
     model.startup_seconds = startup_delay(finished)
-    waited = {run.id for run in finished if _waited(run, model.startup_seconds)}
+    waited = {run.id for run in finished if model.waited(run.expected_start_time, run.start_time)}
     waited_ratios = [ratio for run_id, ratio in ratios.items() if run_id in waited]
     model.queued_band = model.band
     if len(waited_ratios) >= BAND_MIN_RUNS:
@@ -323,12 +337,6 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     if len(waited_delays := [delay for run_id, delay in delays.items() if run_id in waited]) >= BAND_MIN_RUNS:
         model.startup_seconds = max(0.0, statistics.median(waited_delays))
     return model
-
-
-def _waited(run: "FlowRun", startup_seconds: float) -> bool:
-    if run.start_time is None or run.expected_start_time is None:
-        return False
-    return (run.start_time - run.expected_start_time).total_seconds() > startup_seconds + WAITED_SECONDS
 
 
 def startup_delays(runs: list["FlowRun"]) -> dict[UUID, float]:

@@ -125,6 +125,7 @@ class Timeline:
         self.stage: str | None = None
         self.stage_percent = 0.0
         self.percent = 0.0
+        self.queued_at: datetime | None = None
         self.started_at: datetime | None = None
         self.stage_started: dict[str, datetime] = {}
         self.skipped: set[str] = set()
@@ -222,6 +223,8 @@ class Timeline:
 
     def _flow_state(self, fact: FlowState) -> None:
         status = STATUS_OF_STATE[fact.type]
+        if fact.type == StateType.SCHEDULED and self.queued_at is None:
+            self.queued_at = fact.at
         if fact.type == StateType.RUNNING and self.started_at is None:
             self.started_at = fact.at
         if fact.type == StateType.CANCELLING:
@@ -374,6 +377,7 @@ class Timeline:
             return
         elapsed = (at - self.started_at).total_seconds() if self.started_at else 0.0
         model = self.eta_model()
+        waited = model.waited(self.queued_at, self.started_at)
         self.eta = model.remaining(
             self.request,
             self.stage,
@@ -382,8 +386,9 @@ class Timeline:
             skipped=self.skipped,
             estimator=self.estimator,
             at=at.timestamp(),
+            waited=waited,
         )
-        self.eta_low, self.eta_high = model.band.around(self.eta)
+        self.eta_low, self.eta_high = model.band_for(waited).around(self.eta)
 
     def _status_event(self, at: datetime) -> JobStatusEvent:
         self._update_eta(at)

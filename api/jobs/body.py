@@ -49,7 +49,8 @@ def job_public(
         eta = running_eta(runs, eta_model, live_eta, now)
     elif status == "queued" and place:
         eta = clamp(place.wait_seconds + eta_model.queued_pace * eta_model.expected_total(request, reusable))
-    eta_low, eta_high = (eta_model.queued_band if status == "queued" else eta_model.band).around(eta)
+    waited = status == "queued" or eta_model.waited(latest.expected_start_time, latest.start_time)
+    eta_low, eta_high = eta_model.band_for(waited).around(eta)
     return JobPublic(
         job_id=job_id,
         status=status,
@@ -121,7 +122,8 @@ def running_eta(runs: JobRuns, eta_model: EtaModel, live_eta: float | None, now:
     snapshot = stage_snapshot(runs.latest_artifacts())
     elapsed = (now - latest.start_time).total_seconds() if latest.start_time else 0.0
     request = VideoRequest.model_validate(latest.parameters["request"])
-    return eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed)
+    waited = eta_model.waited(latest.expected_start_time, latest.start_time)
+    return eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed, waited=waited)
 
 
 def progress_public(runs: JobRuns, job: JobPublic) -> ProgressPublic:

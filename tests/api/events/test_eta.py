@@ -169,3 +169,20 @@ def test_jobs_that_waited_for_a_slot_teach_the_pace_and_band_of_queued_jobs() ->
 
     few = asyncio.run(learn_from_prefect(cast(PrefectClient, recorded_history(waited=4, alone=6)), "generate", 50))
     assert few.queued_pace == 1.0 and few.queued_band == few.band, "four jobs that waited say too little"
+
+
+def test_an_attempt_that_waited_runs_at_the_queued_pace_until_its_own_speed_shows() -> None:
+    model = EtaModel(queued_pace=1.5, queued_band=Band(low=0.9, high=1.2), startup_seconds=2.0)
+    noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert model.waited(noon, noon + timedelta(seconds=30)) and not model.waited(noon, noon + timedelta(seconds=3))
+    request = make_request()
+    alone = model.remaining(request, "brief", 0.0, 0.0)
+    assert model.remaining(request, "brief", 0.0, 0.0, waited=True) == pytest.approx(1.5 * alone, abs=0.1)
+    assert model.band_for(True) == Band(low=0.9, high=1.2) and model.band_for(False) == model.band
+
+    going = Estimator()
+    for second in range(4):
+        going.add(float(second), 0.1 * second)
+    assert model.remaining(request, "render", 50.0, 3.0, estimator=going, at=3.0, waited=True) == pytest.approx(
+        model.remaining(request, "render", 50.0, 3.0, estimator=going, at=3.0), abs=0.1
+    ), "its own speed, once known, is what counts"
