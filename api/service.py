@@ -338,11 +338,11 @@ class JobService:
 
     async def cancel(self, job_id: str, who: Caller) -> JobStatusPublic:
         asked_at = datetime.now(UTC)
-        status = await commands.cancel(self.client, job_id, who)
-        runs = await self.index.reload(job_id, who)
+        status, flow_run_id = await commands.cancel(self.client, job_id, who)
         if status == "cancelling":
-            self._cancels[runs.latest.id] = asked_at
-            self.index.follow(runs.latest.id)
+            self._cancels[flow_run_id] = asked_at
+            self.index.follow(flow_run_id)
+        await self.index.reload(job_id, who)
         return JobStatusPublic(job_id=job_id, status=status)
 
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:

@@ -155,19 +155,19 @@ async def check_queue_room(client: PrefectClient, owner: str, adding: int = 1) -
             )
 
 
-async def cancel(client: PrefectClient, job_id: str, who: Caller) -> JobStatus:
-    """Cancel a queued job at once; ask a running one to stop (it reports `cancelling`)."""
+async def cancel(client: PrefectClient, job_id: str, who: Caller) -> tuple[JobStatus, UUID]:
+    """Cancel a queued job at once; ask a running one to stop (it reports `cancelling`). Also says which run."""
     latest = (await read_job_runs(client, job_id, who)).latest
     status = status_of(latest)
     if status in ("completed", "failed", "cancelled"):
         raise JobEnded(f"job {job_id} is {status}; nothing to cancel")
     if status == "cancelling":
-        return status
+        return status, latest.id
     if status == "queued":
         await client.set_flow_run_state(latest.id, Cancelled(message="cancelled while queued"), force=True)
-        return "cancelled"
+        return "cancelled", latest.id
     await client.set_flow_run_state(latest.id, Cancelling(message="cancel requested through the API"), force=True)
-    return "cancelling"
+    return "cancelling", latest.id
 
 
 def retry_wait_seconds(retries_so_far: int, ended_at: datetime | None, *, now: datetime | None = None) -> float:

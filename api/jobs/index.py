@@ -241,9 +241,11 @@ class JobIndex(PeriodicReader):
         if job_id in self._waiting and latest.start_time is not None:
             self._waiting.discard(job_id)
             self.started(latest)
-        if latest.id in self._followed and latest.state is not None and latest.state.is_final():
-            self._followed.discard(latest.id)
-            self.finished(latest)
+        # An earlier attempt too: a retry can come before this copy saw the attempt it follows end.
+        for run in entry.runs.attempts:
+            if run.id in self._followed and run.state is not None and run.state.is_final():
+                self._followed.discard(run.id)
+                self.finished(run)
 
     async def _sync(self, started: float) -> None:
         """Read every job again: the whole copy, as of `started`."""
