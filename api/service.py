@@ -182,9 +182,12 @@ class JobService:
         return plan(running_left, waiting, self.poller.eta.startup_seconds)
 
     def _queues(self) -> Queues:
-        """Every owner's queued and running jobs, for a new job's turn (`api.jobs.fair_share`)."""
+        """Every owner's queued and running jobs, for a new job's turn (`api.jobs.fair_share`).
+
+        From the copy even when a busy Prefect let it age: a turn from a line a few seconds old is
+        nearer the truth than the back of the line."""
         queues = Queues()
-        for runs in self.index.active():
+        for runs in self.index.active(even_if_old=True):
             owner = owner_of(runs.latest.tags) or ""
             if status_of(runs.latest) != "queued":
                 queues.running[owner] += 1
@@ -234,10 +237,11 @@ class JobService:
                 key = claims[index].prefect_key if index in claims else idempotency.own_key(job_id)
                 new[index] = commands.NewJob(item.request, job_id, key)
         await commands.check_queue_room(self.client, owner, adding=len(new))
-        submitted_at = time.monotonic()
         runs = await commands.submit_new(
             self.client, list(new.values()), owner=owner, correlation_id=correlation_id, queues=self._queues()
         )
+        # The runs as read after their turns were taken: newer than what a refresh begun before could hold.
+        submitted_at = time.monotonic()
         made = dict(zip(new, runs, strict=True))
         answers = []
         for index, item in enumerate(submissions):

@@ -132,9 +132,11 @@ class JobIndex(PeriodicReader):
     def active_owners(self) -> int:
         return len({entry.owner for entry in self._entries.values() if entry.status in ACTIVE})
 
-    def active(self) -> list[JobRuns]:
-        """Every owner's queued and running jobs; none when the copy is too old to tell."""
-        return [entry.runs for entry in self._entries.values() if entry.status in ACTIVE] if self.fresh else []
+    def active(self, *, even_if_old: bool = False) -> list[JobRuns]:
+        """Every owner's queued and running jobs; none when the copy is too old to tell, unless `even_if_old`."""
+        if not (self.fresh or even_if_old):
+            return []
+        return [entry.runs for entry in self._entries.values() if entry.status in ACTIVE]
 
     async def run_once(self) -> None:
         await self.refresh_once()
