@@ -63,7 +63,9 @@ def test_an_owners_cap_of_one_holds_their_jobs_back_while_a_second_worker_is_fre
     service: Any, second_worker: None, tmp_path: Path
 ) -> None:
     with ApiProcess(tmp_path / "api.log", AURA_MAX_RUNNING_PER_OWNER="1") as capped:
-        job_ids = [submit(capped, f"Capped {n}", shape=TINY) for n in range(2)]
+        # Queued together, and long enough that without the cap each worker would take one at once.
+        jobs = [body(f"Capped {n}", shape=SHORT) for n in range(2)]
+        job_ids = http.post(f"{capped.url}/api/jobs/batch", json={"jobs": jobs}).json()["jobIds"]
         ended = [wait_status(capped, job_id, "completed", "failed", timeout=120) for job_id in job_ids]
     assert [found["status"] for found in ended] == ["completed"] * 2
     spans = sorted((found["startedAt"], found["endedAt"]) for found in ended)
