@@ -23,6 +23,7 @@ from flows.contract.deployments import queue_name
 from flows.contract.request import VideoRequest
 from flows.contract.status import (
     LATEST_TAG,
+    TURN_TAG,
     WEBHOOK_TAG,
     JobStatus,
     job_id_of,
@@ -76,13 +77,15 @@ async def submit(
 ) -> FlowRun:
     """Start a later attempt of a job as a flow run; it waits in its priority's queue, in its owner's turn."""
     now = datetime.now(UTC)
-    [at] = queues.place_all(owner, [request.priority], now)
+    [turn] = queues.place_all(owner, [request.priority], now)
+    fields = _attempt(request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt)
     flow_run = await client.create_flow_run_from_deployment(
         await video_deployment_id(client, owner),
-        **_attempt(request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt),
+        **(fields | {"tags": [*fields["tags"], *turn_tags(turn, now)]}),
         state=Scheduled(scheduled_time=now),
     )
-    if await take_turn(client, flow_run, at, now):
+    if turn < now:
+        await take_turn(client, flow_run.id, turn)
         return await client.read_flow_run(flow_run.id)
     return flow_run
 
@@ -100,24 +103,27 @@ async def submit_new(
         return []
     now = datetime.now(UTC)
     submitted_at = [now + index * SPACING for index in range(len(jobs))]
-    creates = [
-        DeploymentFlowRunCreate(
-            **_attempt(job.request, owner=owner, correlation_id=correlation_id, job_id=job.job_id, attempt=1),
-            idempotency_key=job.idempotency_key,
-            state=to_state_create(Scheduled(scheduled_time=at)),
-        )
-        for job, at in zip(jobs, submitted_at, strict=True)
-    ]
-    ids = await create_flow_runs(client, await video_deployment_id(client, owner), creates)
     turns = queues.place_all(owner, [job.request.priority for job in jobs], now)
+    creates = []
+    for job, at, turn in zip(jobs, submitted_at, turns, strict=True):
+        fields = _attempt(job.request, owner=owner, correlation_id=correlation_id, job_id=job.job_id, attempt=1)
+        fields["tags"] += turn_tags(turn, at)
+        creates.append(
+            DeploymentFlowRunCreate(
+                **fields, idempotency_key=job.idempotency_key, state=to_state_create(Scheduled(scheduled_time=at))
+            )
+        )
+    ids = await create_flow_runs(client, await video_deployment_id(client, owner), creates)
     runs = await _read_runs(client, ids)
     moved = [
-        await take_turn(client, runs[run_id], at, submitted)
-        for job, run_id, at, submitted in zip(jobs, ids, turns, submitted_at, strict=True)
+        (run_id, turn)
+        for job, run_id, at, turn in zip(jobs, ids, submitted_at, turns, strict=True)
         # A run handed back for a key Prefect already held took its turn when it was made.
-        if job_id_of(runs[run_id]) == job.job_id
+        if turn < at and job_id_of(runs[run_id]) == job.job_id
     ]
-    if any(moved):
+    for run_id, turn in moved:
+        await take_turn(client, run_id, turn)
+    if moved:
         runs = await _read_runs(client, ids)
     return [runs[run_id] for run_id in ids]
 
@@ -128,16 +134,18 @@ async def _read_runs(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowR
     }
 
 
-async def take_turn(client: PrefectClient, flow_run: FlowRun, at: datetime, submitted: datetime) -> bool:
-    """Move a run made at its submit time up to its owner's turn (`api.jobs.fair_share`), if that is earlier.
+def turn_tags(turn: datetime, submitted: datetime) -> list[str]:
+    """The tag of a run that will be moved up: the jobs copies read such a run again until it has been."""
+    return [TURN_TAG] if turn < submitted else []
+
+
+async def take_turn(client: PrefectClient, flow_run_id: UUID, turn: datetime) -> None:
+    """Move a run made at its submit time up to its owner's turn (`api.jobs.fair_share`).
 
     The run is made first and moved after, so that its expected start time, which Prefect takes from
     its first state, stays the time it was submitted: the jobs copies find new runs by that time.
     """
-    if at >= submitted:
-        return False
-    await client.set_flow_run_state(flow_run.id, Scheduled(scheduled_time=at, message="moved up to its owner's turn"))
-    return True
+    await client.set_flow_run_state(flow_run_id, Scheduled(scheduled_time=turn, message="moved up to its owner's turn"))
 
 
 async def check_queue_room(client: PrefectClient, owner: str, adding: int = 1) -> None:

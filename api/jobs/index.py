@@ -55,7 +55,7 @@ from api.keys import Caller
 from api.prefect_client import PAGE, RequestCounter, read_all
 from api.schemas.jobs import QueueStats
 from api.settings import settings
-from flows.contract.status import ACTIVE, LATEST_TAG, JobStatus, job_id_of, job_tag, owner_of, status_of
+from flows.contract.status import ACTIVE, LATEST_TAG, TURN_TAG, JobStatus, job_id_of, job_tag, owner_of, status_of
 
 log = logging.getLogger("aura.index")
 MOVING = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
@@ -63,7 +63,8 @@ MOVING = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANC
 # other machines (a run's end time is its flow-run process's clock).
 LOOKBACK_SECONDS = 30.0
 # A new job's run may be moved up to its owner's turn just after it is made (`api.jobs.fair_share`):
-# runs this young are read again on every refresh, so that every process sees the turn.
+# such a run (tagged `aura-turn`) is read again on every refresh while this young, so that every
+# process sees the turn.
 TURN_SETTLE_SECONDS = 5.0
 # Runs per artifacts query: each has at most seven (six stages' progress and an error), so one page holds them.
 ARTIFACT_RUNS = 25
@@ -291,8 +292,9 @@ class JobIndex(PeriodicReader):
             run.id
             for run in held
             if run.expected_start_time
-            and since <= run.expected_start_time < settled
+            and run.expected_start_time >= since
             and run.state_type == StateType.SCHEDULED
+            and not (TURN_TAG in run.tags and run.expected_start_time >= settled)
         ]
         # Prefect types `after_` as its pendulum DateTime; pydantic validates any aware datetime into one.
         lately = [

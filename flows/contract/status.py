@@ -17,6 +17,8 @@ OWNER_TAG_PREFIX = "aura-owner:"
 WEBHOOK_TAG = "aura-webhook"
 # The runs of the `deliver-webhooks` deployment (its tag in `flows/prefect.yaml`).
 DELIVERY_TAG = "aura-delivery"
+# A new job's run that is moved up to its owner's turn just after it is made (`api.jobs.fair_share`).
+TURN_TAG = "aura-turn"
 ACTIVE: frozenset[str] = frozenset({"queued", "running", "cancelling"})
 STATUS_OF_STATE: dict[StateType, JobStatus] = {
     StateType.SCHEDULED: "queued",
