@@ -139,6 +139,8 @@ class Poller(PeriodicReader):
         self._active: dict[UUID, Feed] = {}
         self._last_tick_started = 0.0
         self._full_poll_at = float("-inf")
+        # Set while the process watches a job: only then does it listen to Prefect's event stream.
+        self._watching = asyncio.Event()
 
     @property
     def loop_seconds(self) -> float:
@@ -159,8 +161,15 @@ class Poller(PeriodicReader):
         await self.tick()
 
     async def _listen(self) -> None:
+        """Listen to Prefect's event stream while this process watches jobs.
+
+        A process with no job to watch (no stream client, no recent one) leaves the stream: Prefect
+        then sends it nothing, and it parses nothing. The first watch after that is polled in full
+        until the stream is back (`_trusts_stream`).
+        """
         names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
         while True:
+            await self._watching.wait()
             try:
                 # Prefect types this field as its pendulum DateTime; pydantic validates any aware datetime into one.
                 since = EventOccurredFilter(since=datetime.now(UTC))  # type: ignore[arg-type]
@@ -170,10 +179,13 @@ class Poller(PeriodicReader):
                     self.listening_since = datetime.now(UTC)
                     async for event in events:
                         self.hear(event)
+                        if not self._watching.is_set():
+                            break
+                self.listening_since = None
             except Exception as exc:  # the stream is a fast path: without it, polls still read every state
+                self.listening_since = None
                 log.warning("Prefect's event stream is down, polling states instead: %s", exc)
-            self.listening_since = None
-            await asyncio.sleep(1)
+                await asyncio.sleep(1)
 
     def hear(self, event: Event) -> None:
         """A state change from the event stream: its fact now, and a poll as soon as it can be committed."""
@@ -215,6 +227,7 @@ class Poller(PeriodicReader):
             if feed is None:
                 feed = await self._load(job_id)
                 self.feeds[job_id] = feed
+                self._watching.set()
             return feed
 
     def subscribe(self, feed: Feed) -> Subscriber:
@@ -427,3 +440,5 @@ class Poller(PeriodicReader):
                 for run_id in feed.runs:
                     self._feed_of_run.pop(run_id, None)
                     self._active.pop(run_id, None)
+        if not self.feeds:
+            self._watching.clear()
