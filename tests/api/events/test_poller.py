@@ -1,16 +1,23 @@
 """The poller on recorded Prefect data: what a tick reads becomes the job's events, in order, once."""
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.events import Event
 
+from api.events import poller as poller_module
 from api.events.poller import Poller, Subscriber
 from api.events.timeline import Emitted
 from api.jobs.errors import JobNotFound
 from api.prefect_client import RequestCounter
+from api.settings import settings
 from flows.contract.artifacts import JobFailure
 from tests.utils.factories import new_job_id
 from tests.utils.recorded import RecordedPrefect
@@ -148,3 +155,43 @@ async def test_watching_a_job_prefect_does_not_have_is_not_found() -> None:
         await poller.watch(new_job_id())
     with pytest.raises(JobNotFound):
         await poller.watch("../etc")
+
+
+async def test_a_process_listens_to_prefects_event_stream_only_while_it_watches_a_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened: list[asyncio.Queue[Event]] = []
+
+    @asynccontextmanager
+    async def stream(**_: Any) -> AsyncIterator[AsyncIterator[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        opened.append(queue)
+
+        async def events() -> AsyncIterator[Event]:
+            while True:
+                yield await queue.get()
+
+        yield events()
+
+    monkeypatch.setattr(poller_module, "get_events_subscriber", stream)
+    prefect = RecordedPrefect()
+    job_id, _, run = started_job(prefect)
+    poller = poller_over(prefect)
+    running = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.1)
+        assert opened == [] and poller.listening_since is None, "no job watched: not listening"
+        feed = await poller.watch(job_id)
+        await asyncio.sleep(0.1)
+        assert len(opened) == 1 and poller.listening_since is not None
+
+        feed.idle_since = time.monotonic() - settings.events_keep_seconds - 1
+        await asyncio.sleep(settings.events_poll_seconds * 2)
+        assert job_id not in poller.feeds
+        opened[0].put_nowait(
+            Event(event="prefect.flow-run.Running", resource={"prefect.resource.id": f"prefect.flow-run.{run.id}"})
+        )
+        await asyncio.sleep(0.1)
+        assert len(opened) == 1 and poller.listening_since is None, "the last watch forgotten: the stream is left"
+    finally:
+        running.cancel()
