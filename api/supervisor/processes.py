@@ -27,6 +27,7 @@ from flows.settings import settings as pipeline
 STOP_TIMEOUT_SECONDS = 10.0
 WARM_PARENT_START_SECONDS = 60.0
 PREFETCH_SECONDS = 1
+WEBHOOK_QUERY_SECONDS = 2
 
 
 def worker_env(api_url: str, warm_parent_socket: Path, name: str) -> dict[str, str]:
@@ -119,7 +120,9 @@ def running_worker(api_url: str, *, limit: int, name: str) -> Iterator[subproces
         env = worker_env(api_url, socket_path, name)
         if settings.webhook_worker_limit:
             pool, webhook_limit = settings.webhook_pool, settings.webhook_worker_limit
-            stack.enter_context(_prefect_worker(pool, webhook_limit, f"{name}-webhooks", env, warm_parent))
+            # Deliveries follow automations that take seconds anyway: a slower poll spares Prefect.
+            webhook_env = {**env, "PREFECT_WORKER_QUERY_SECONDS": str(WEBHOOK_QUERY_SECONDS)}
+            stack.enter_context(_prefect_worker(pool, webhook_limit, f"{name}-webhooks", webhook_env, warm_parent))
         yield stack.enter_context(_prefect_worker(settings.work_pool, limit, name, env, warm_parent))
 
 
