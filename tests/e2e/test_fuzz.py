@@ -28,8 +28,8 @@ pytestmark = pytest.mark.slow
 FUZZ_KEY = "fuzz-key-0123456789abcdef"
 AS_FUZZ = {"Authorization": f"Bearer {FUZZ_KEY}"}
 # Per operation and generation mode; operations without parameters stop after a few.
-EXAMPLES = 20
-CASES_WANTED = 700
+EXAMPLES = 30
+CASES_WANTED = 1100
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "correlationId", "code"}
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 # Schemathesis's checks on every generated request: no 5xx, and the answer is what the document says.
