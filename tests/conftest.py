@@ -27,11 +27,6 @@ os.environ["AURA_RETRY_JITTER"] = "0.1"
 os.environ["AURA_PROGRESS_INTERVAL_SECONDS"] = "0.1"
 # Short enough for a test to see the watchdog end a stalled render; FFmpeg reports every 0.5 s even when slow.
 os.environ["AURA_RENDER_STALL_SECONDS"] = "15"
-# Each API process refreshes its copy of the jobs every 2 s, not every second: the tests keep up to eight
-# processes on one Prefect, and their refreshes were a large share of its work. Reads through the
-# process that made a change see it at once; the tests that read through another process wait for it.
-os.environ["AURA_JOB_INDEX_SECONDS"] = "2"
-os.environ["AURA_JOB_INDEX_MAX_AGE_SECONDS"] = "6"
 # Webhook receivers listen on 127.0.0.1; their retries come 0.5, 1, 2, 2 … s apart instead of 5 s doubling to 1 h.
 os.environ["AURA_WEBHOOK_ALLOW_PRIVATE"] = "true"
 os.environ["AURA_WEBHOOK_RETRY_BASE_SECONDS"] = "0.5"
