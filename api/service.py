@@ -192,7 +192,8 @@ class JobService:
             if status_of(runs.latest) != "queued":
                 queues.running[owner] += 1
                 continue
-            priority = VideoRequest.model_validate(runs.latest.parameters["request"]).priority
+            # The stored request's field, not a whole validated request: this runs on every submission.
+            priority = int(runs.latest.parameters["request"]["priority"])
             queues.lines.setdefault(priority, []).append(InLine(owner, turn_of(runs.latest)))
         return queues
 

@@ -326,7 +326,7 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
     }
     model.band = Band.learn(list(ratios.values()))
     delays = startup_delays(finished)
-    model.startup_seconds = startup_delay(finished)
+    model.startup_seconds = _median_delay(list(delays.values()))
     waited = {run.id for run in finished if model.waited(run.expected_start_time, run.start_time)}
     waited_ratios = [ratio for run_id, ratio in ratios.items() if run_id in waited]
     model.queued_band = model.band
@@ -335,7 +335,7 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
         model.queued_band = Band.learn([ratio / model.queued_pace for ratio in waited_ratios])
     # What a queued job pays between a slot freeing and its start is what the runs that waited paid.
     if len(waited_delays := [delay for run_id, delay in delays.items() if run_id in waited]) >= BAND_MIN_RUNS:
-        model.startup_seconds = max(0.0, statistics.median(waited_delays))
+        model.startup_seconds = _median_delay(waited_delays)
     return model
 
 
@@ -352,7 +352,10 @@ def startup_delays(runs: list["FlowRun"]) -> dict[UUID, float]:
 
 def startup_delay(runs: list["FlowRun"]) -> float:
     """The median of `startup_delays`, or the built-in figure before history."""
-    delays = list(startup_delays(runs).values())
+    return _median_delay(list(startup_delays(runs).values()))
+
+
+def _median_delay(delays: list[float]) -> float:
     return max(0.0, statistics.median(delays)) if delays else BUILT_IN_STARTUP_SECONDS
 
 
