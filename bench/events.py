@@ -184,19 +184,21 @@ async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
         ended = {job_id: (await client.get(f"{api.url}/api/jobs/{job_id}")).json() for job_id in submitted}
     errors: dict[str, list[float]] = {"at submit": [], "at 25 %": [], "at 50 %": []}
     inside = dict.fromkeys(errors, 0)
-    print("place  at submit: eta (band) / real")
+    print("place  " + "".join(f"{label:>28}" for label in errors) + "   (eta [band] / real, in seconds)")
     for (job_id, (at, body)), events in zip(submitted.items(), streams, strict=True):
         end = datetime.fromisoformat(ended[job_id]["completedAt"]).timestamp()
-        band = f"{body['etaLowSeconds']:.1f} to {body['etaHighSeconds']:.1f}"
-        print(f"{body['queuePosition'] or 0:5d}  {body['etaSeconds']:6.1f} s ({band}) / {end - at:6.1f} s")
         readings = [("at submit", at, body)]
         for mark in (25, 50):
             event = next(e for e in events if e["data"].get("percent", 0) >= mark and e["data"].get("etaSeconds"))
             readings.append((f"at {mark} %", timestamp(event), event["data"]))
+        row = f"{body['queuePosition'] or 0:5d}  "
         for label, moment, data in readings:
             real = end - moment
             errors[label].append(abs(data["etaSeconds"] - real) / real)
             inside[label] += data["etaLowSeconds"] <= real <= data["etaHighSeconds"]
+            band = f"[{data['etaLowSeconds']:5.1f} {data['etaHighSeconds']:5.1f}]"
+            row += f"{data['etaSeconds']:6.1f} {band} / {real:5.1f}"
+        print(row)
     print(f"{len(shapes)} jobs queued at once on one worker slot")
     for label, values in errors.items():
         print(

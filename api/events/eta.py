@@ -4,34 +4,37 @@ The seeds estimated from the job's own overall percent: the last 20 samples,
 the median velocity of the last 5, remaining = (100 − percent) / velocity,
 clamped to 5 s … 2 h, nothing with fewer than 2 samples. Overall percent
 follows fixed stage weights (5/20/30/25/15/5), while time goes mostly to the
-render, so that velocity swings from stage to stage. Here the samples are the
-share of the job's *expected time* already done, from per-stage priors:
+render, so that velocity swings from stage to stage, and the speed of a stage
+of a second says nothing about the render after it. Here a job's time left is
+the running stage's rest at that stage's own speed plus the stages after it
+as finished jobs ran them:
 
-- a prior is a stage's time as a fixed start-up part plus a part per unit of
-  work, fitted (Theil-Sen, robust to odd runs) to finished runs in Prefect's
-  history: completed task runs of completed flow runs; a unit is a second of
-  video for the script and the voice, a second of video at one megapixel for
-  the slides, a second at one megapixel and 30 fps for the render, one job for
-  the brief and finalize;
+- a stage's expected time (its prior) is a fixed start-up part plus a part per
+  unit of work, fitted (Theil-Sen, robust to odd runs) to finished runs in
+  Prefect's history: completed task runs of completed flow runs; a unit is a
+  second of video for the script and the voice, a second of video at one
+  megapixel for the slides, a second at one megapixel and 30 fps for the
+  render, one job for the brief and finalize;
 - before a job has history, built-in priors measured on a 2-core machine serve;
-- the first estimate of a job is the sum of its stages' priors; then the
-  remaining priors are scaled by how fast the job goes compared with them
-  (`Estimator`), clamped to 1 s … 2 h;
-- every estimate comes with a band (`Band`): the span, relative to the priors'
-  estimate, in which 80 % of the finished jobs' actual times fell;
+- the running stage's rest is its prior's rest scaled by how fast the stage goes
+  (`Estimator`: the median velocity of its last samples, else its average speed
+  so far), the stages after it take their priors; clamped to 1 s … 2 h;
+- every estimate comes with a band (`Band`): the span, relative to the estimate,
+  in which 80 % of the finished jobs' actual times fell. Before a job starts, it
+  is learned from their whole times; while it runs, from the estimate this model
+  gave each of them halfway through the same stage (`replayed_ratios`);
 - a queued job also waits for its start: the median time finished runs took from
   when they could start (queued, or a slot freed by the run before) to running;
 - jobs that had to wait for a slot ran while the workers were busy, and often
-  slower than their priors: once five have finished, a queued job's time and the
-  time of each job ahead of it are scaled by the median actual ÷ estimated time of
-  those runs (`queued_pace`), its band is theirs (`queued_band`), and the start-up
-  each job ahead of it pays is theirs.
+  slower than their priors: once five have finished, a job that waited takes the
+  median actual ÷ estimated time of those runs as its pace for the stages it has
+  not run (`queued_pace`), and its bands are learned from them alone.
 """
 
 import itertools
 import statistics
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -163,13 +166,24 @@ class Band:
 
 
 @dataclass
+class Bands:
+    """The band before a job starts (`whole`) and while it runs in each stage."""
+
+    whole: Band = field(default_factory=Band)
+    by_stage: dict[str, Band] = field(default_factory=dict)
+
+    def at(self, stage: str | None) -> Band:
+        return self.by_stage.get(stage, self.whole) if stage else self.whole
+
+
+@dataclass
 class EtaModel:
     priors: dict[str, Prior] = field(default_factory=lambda: dict(BUILT_IN_PRIORS))
     runs_seen: int = 0
-    band: Band = field(default_factory=Band)
+    bands: Bands = field(default_factory=Bands)
     startup_seconds: float = BUILT_IN_STARTUP_SECONDS
     queued_pace: float = 1.0
-    queued_band: Band = field(default_factory=Band)
+    queued_bands: Bands = field(default_factory=Bands)
 
     @classmethod
     def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
@@ -190,25 +204,29 @@ class EtaModel:
         request: VideoRequest,
         stage: str | None,
         stage_percent: float,
-        elapsed: float,
+        stage_elapsed: float | None = None,
         *,
         skipped: Iterable[str] = (),
         estimator: "Estimator | None" = None,
         at: float = 0.0,
         waited: bool = False,
     ) -> float:
-        """Seconds left of a job in `stage`; an `estimator` keeps the attempt's samples (the stream's).
-
-        An attempt that `waited` for a slot runs at the queued pace until its own speed is known."""
+        """Seconds left of a job `stage_elapsed` seconds into `stage`; an `estimator` keeps the attempt's
+        samples (the stream's). A job that `waited` for a slot runs the stages ahead at the queued pace."""
         expected = self.expected_seconds(request, skipped)
-        fraction = done_fraction(expected, stage, stage_percent / 100)
-        estimator = estimator or Estimator()
-        estimator.add(at, fraction)
         pace = self.queued_pace if waited else 1.0
-        return estimator.remaining(sum(expected.values()) * pace, fraction, elapsed)
+        if stage is None:
+            return clamp(sum(expected.values()) * pace)
+        fraction = max(0.0, min(1.0, stage_percent / 100))
+        estimator = estimator or Estimator()
+        estimator.add(stage, at, fraction)
+        slowness = estimator.slowness(expected[stage], fraction, stage_elapsed) or pace
+        later = sum(expected[name] for name in STAGES[STAGES.index(stage) + 1 :])
+        return clamp(expected[stage] * (1.0 - fraction) * bounded(slowness) + later * pace)
 
-    def band_for(self, waited: bool) -> "Band":
-        return self.queued_band if waited else self.band
+    def band_for(self, waited: bool, stage: str | None = None) -> Band:
+        """The band of a job that `waited` (or not) for a slot, running in `stage` (None: not started)."""
+        return (self.queued_bands if waited else self.bands).at(stage)
 
     def waited(self, queued_at: datetime | None, started_at: datetime | None) -> bool:
         """Whether an attempt waited for a slot: it started well after it was queued, past the start-up."""
@@ -229,41 +247,36 @@ class EtaModel:
         }
 
 
-def done_fraction(
-    expected: Mapping[str, float], stage: str | None, stage_fraction: float, finished: bool = False
-) -> float:
-    """Share of the job's expected time behind it, in the middle of `stage`."""
-    total = sum(expected.values())
-    if finished or total <= 0:
-        return 1.0
-    if stage is None:
-        return 0.0
-    before = sum(expected[name] for name in STAGES[: STAGES.index(stage)])
-    return min(1.0, (before + expected[stage] * max(0.0, min(1.0, stage_fraction))) / total)
-
-
 def clamp(seconds: float) -> float:
     return round(max(MIN_SECONDS, min(MAX_SECONDS, seconds)), 1)
 
 
-class Estimator:
-    """Seconds left of one attempt: the priors' remaining time, at the speed the attempt is going.
+def bounded(slowness: float) -> float:
+    return max(MIN_SLOWNESS, min(MAX_SLOWNESS, slowness))
 
-    The speed is the seeds' median velocity over the last few samples once they span a second
-    (a stage's steady progress, the render's above all), else the attempt's average speed once a
-    second of expected work is behind it, else the priors' own.
+
+class Estimator:
+    """How fast one attempt's running stage goes, relative to its prior.
+
+    The speed is the seeds' median velocity over the stage's last few samples once they span a
+    second (the render's steady progress above all), else the stage's average speed once a
+    second of its expected work is behind it; before that, nothing: the prior stands.
     """
 
     def __init__(self) -> None:
+        self.stage: str | None = None
         self.samples: deque[tuple[float, float]] = deque(maxlen=SAMPLES_KEPT)
 
-    def add(self, at: float, fraction: float) -> None:
+    def add(self, stage: str, at: float, fraction: float) -> None:
+        if stage != self.stage:
+            self.stage = stage
+            self.samples.clear()
         if self.samples and at <= self.samples[-1][0]:
             return
         self.samples.append((at, fraction))
 
     def velocity(self) -> float | None:
-        """Median done fraction per second over the last few sample pairs, if they span a second."""
+        """Median stage fraction per second over the last few sample pairs, if they span a second."""
         recent = list(self.samples)[-(VELOCITY_WINDOW + 1) :]
         if len(recent) < 2 or recent[-1][0] - recent[0][0] < MIN_SPAN_SECONDS:
             return None
@@ -271,24 +284,40 @@ class Estimator:
         speeds = [speed for speed in speeds if speed > 0]
         return statistics.median(speeds) if speeds else None
 
-    def remaining(self, expected_total: float, fraction: float, elapsed: float) -> float:
-        left = expected_total * (1.0 - fraction)
+    def slowness(self, expected: float, fraction: float, elapsed: float | None) -> float | None:
+        """The stage's time so far over its prior's, or None while too little of it is known."""
         velocity = self.velocity()
-        if velocity is not None and expected_total > 0:
-            slowness = 1.0 / (velocity * expected_total)
-        elif expected_total * fraction >= MIN_SPAN_SECONDS:
-            slowness = elapsed / (expected_total * fraction)
-        else:
-            slowness = 1.0
-        return clamp(left * max(MIN_SLOWNESS, min(MAX_SLOWNESS, slowness)))
+        if velocity is not None and expected > 0:
+            return 1.0 / (velocity * expected)
+        if elapsed is not None and expected * fraction >= MIN_SPAN_SECONDS:
+            return elapsed / (expected * fraction)
+        return None
 
 
 COMPLETED = FlowRunFilterStateType(any_=[StateType.COMPLETED])
 
 
+# Prefect answers at most this many task runs a request.
+TASK_RUNS_PAGE = 200
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    """A completed flow run of the history, its request and its completed stage runs by stage."""
+
+    run: "FlowRun"
+    request: VideoRequest
+    stages: dict[str, "TaskRun"]
+
+    @property
+    def reused(self) -> set[str]:
+        """The stages a resumed attempt did not run: an earlier attempt's outputs served."""
+        return set(STAGES) - set(self.stages)
+
+
 async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int) -> EtaModel:
-    """Priors from the stage runs of the newest completed flow runs of the deployments whose names hold
-    `deployment` (the video deployment and its owners' copies), in two queries."""
+    """Priors and bands from the newest completed flow runs of the deployments whose names hold
+    `deployment` (the video deployment and its owners' copies) and their stage runs."""
     if runs == 0:
         return EtaModel()
     finished = await client.read_flow_runs(
@@ -297,46 +326,77 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
         sort=FlowRunSort.END_TIME_DESC,
         limit=runs,
     )
-    if not finished:
+    jobs = await finished_jobs(client, finished)
+    if not jobs:
         return EtaModel()
-    requests = {run.id: VideoRequest.model_validate(run.parameters["request"]) for run in finished}
-    stage_runs = await client.read_task_runs(
-        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(requests))),
-        task_run_filter=TaskRunFilter(state=TaskRunFilterState(name=TaskRunFilterStateName(any_=["Completed"]))),
-        limit=200,
-    )
-    done = [
-        run
-        for run in stage_runs
-        if run.name in STAGES and run.start_time and run.end_time and run.flow_run_id in requests
-    ]
-    timings = [StageTiming(run.name, _seconds(run), requests[run.flow_run_id]) for run in done]  # type: ignore[index]
-    in_stages: dict[UUID, float] = {}
-    ran: dict[UUID, set[str]] = {}
-    for run in done:
-        in_stages[run.flow_run_id] = in_stages.get(run.flow_run_id, 0.0) + _seconds(run)  # type: ignore[index,arg-type]
-        ran.setdefault(run.flow_run_id, set()).add(run.name)  # type: ignore[arg-type]
-    timed = [run for run in finished if run.start_time and run.end_time and run.id in in_stages]
-    overheads = [_seconds(run) - in_stages[run.id] for run in timed]
-    overhead = statistics.median(overheads) if overheads else 0.0
+    timings = [StageTiming(stage, _seconds(task), job.request) for job in jobs for stage, task in job.stages.items()]
+    overhead = statistics.median(_seconds(job.run) - sum(map(_seconds, job.stages.values())) for job in jobs)
     model = EtaModel.learn(timings, runs_seen=len(finished), overhead=overhead)
-    # A resumed attempt was expected to take only the stages it ran; the others were reused.
-    ratios = {
-        run.id: _seconds(run) / model.expected_total(requests[run.id], set(STAGES) - ran[run.id]) for run in timed
-    }
-    model.band = Band.learn(list(ratios.values()))
     delays = startup_delays(finished)
     model.startup_seconds = _median_delay(list(delays.values()))
-    waited = {run.id for run in finished if model.waited(run.expected_start_time, run.start_time)}
-    waited_ratios = [ratio for run_id, ratio in ratios.items() if run_id in waited]
-    model.queued_band = model.band
-    if len(waited_ratios) >= BAND_MIN_RUNS:
-        model.queued_pace = max(MIN_SLOWNESS, min(MAX_SLOWNESS, statistics.median(waited_ratios)))
-        model.queued_band = Band.learn([ratio / model.queued_pace for ratio in waited_ratios])
-    # What a queued job pays between a slot freeing and its start is what the runs that waited paid.
-    if len(waited_delays := [delay for run_id, delay in delays.items() if run_id in waited]) >= BAND_MIN_RUNS:
-        model.startup_seconds = _median_delay(waited_delays)
+    waited = [job for job in jobs if model.waited(job.run.expected_start_time, job.run.start_time)]
+    alone = [job for job in jobs if not model.waited(job.run.expected_start_time, job.run.start_time)]
+    model.bands = learn_bands(model, alone if len(alone) >= BAND_MIN_RUNS else jobs, pace=1.0)
+    model.queued_bands = model.bands
+    if len(waited) >= BAND_MIN_RUNS:
+        model.queued_pace = bounded(statistics.median(_seconds(job.run) / _expected(model, job) for job in waited))
+        model.queued_bands = learn_bands(model, waited, pace=model.queued_pace)
+        # What a queued job pays between a slot freeing and its start is what the runs that waited paid.
+        model.startup_seconds = _median_delay([delays[job.run.id] for job in waited if job.run.id in delays])
     return model
+
+
+async def finished_jobs(client: "PrefectClient", finished: list["FlowRun"]) -> list[FinishedJob]:
+    """The timed runs among `finished` with their completed stage runs, read a page at a time."""
+    timed = {run.id: run for run in finished if run.start_time and run.end_time}
+    stage_runs: list[TaskRun] = []
+    while page := await client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(timed))),
+        task_run_filter=TaskRunFilter(state=TaskRunFilterState(name=TaskRunFilterStateName(any_=["Completed"]))),
+        limit=TASK_RUNS_PAGE,
+        offset=len(stage_runs),
+    ):
+        stage_runs += page
+        if len(page) < TASK_RUNS_PAGE:
+            break
+    stages: dict[UUID, dict[str, TaskRun]] = {}
+    for task in stage_runs:
+        if task.name in STAGES and task.start_time and task.end_time and task.flow_run_id in timed:
+            stages.setdefault(task.flow_run_id, {})[task.name] = task
+    return [
+        FinishedJob(timed[run_id], VideoRequest.model_validate(timed[run_id].parameters["request"]), found)
+        for run_id, found in stages.items()
+    ]
+
+
+def learn_bands(model: EtaModel, jobs: list[FinishedJob], pace: float) -> Bands:
+    """Where 80 % of `jobs` fell relative to what the model (at `pace`) estimated for them: whole, and
+    halfway through each stage."""
+    by_stage: dict[str, list[float]] = {}
+    for job in jobs:
+        for stage, ratio in replayed_ratios(model, job, pace).items():
+            by_stage.setdefault(stage, []).append(ratio)
+    return Bands(
+        whole=Band.learn([_seconds(job.run) / (pace * _expected(model, job)) for job in jobs]),
+        by_stage={stage: Band.learn(ratios) for stage, ratios in by_stage.items()},
+    )
+
+
+def replayed_ratios(model: EtaModel, job: FinishedJob, pace: float) -> dict[str, float]:
+    """For each stage a finished job ran: its actual time left from halfway through that stage, over what
+    `model.remaining` said then (the stage's speed known, the stages after it at `pace`)."""
+    expected = model.expected_seconds(job.request, job.reused)
+    ratios = {}
+    for stage, task in job.stages.items():
+        later = sum(expected[name] for name in STAGES[STAGES.index(stage) + 1 :])
+        estimate = clamp(_seconds(task) / 2 + later * pace)
+        left = (job.run.end_time - task.end_time).total_seconds() + _seconds(task) / 2  # type: ignore[operator]
+        ratios[stage] = left / estimate
+    return ratios
+
+
+def _expected(model: EtaModel, job: FinishedJob) -> float:
+    return model.expected_total(job.request, job.reused)
 
 
 def startup_delays(runs: list["FlowRun"]) -> dict[UUID, float]:

@@ -375,20 +375,20 @@ class Timeline:
         if self.status not in ("running", "queued"):
             self.eta = self.eta_low = self.eta_high = None
             return
-        elapsed = (at - self.started_at).total_seconds() if self.started_at else 0.0
+        stage_started = self.stage_started.get(self.stage) if self.stage else None
         model = self.eta_model()
         waited = model.waited(self.queued_at, self.started_at)
         self.eta = model.remaining(
             self.request,
             self.stage,
             self.stage_percent,
-            elapsed,
+            (at - stage_started).total_seconds() if stage_started else None,
             skipped=self.skipped,
             estimator=self.estimator,
             at=at.timestamp(),
             waited=waited,
         )
-        self.eta_low, self.eta_high = model.band_for(waited).around(self.eta)
+        self.eta_low, self.eta_high = model.band_for(waited, self.stage).around(self.eta)
 
     def _status_event(self, at: datetime) -> JobStatusEvent:
         self._update_eta(at)

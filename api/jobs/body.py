@@ -50,7 +50,7 @@ def job_public(
     elif status == "queued" and place:
         eta = clamp(place.wait_seconds + eta_model.queued_pace * eta_model.expected_total(request, reusable))
     waited = status == "queued" or eta_model.waited(latest.expected_start_time, latest.start_time)
-    eta_low, eta_high = eta_model.band_for(waited).around(eta)
+    eta_low, eta_high = eta_model.band_for(waited, snapshot.stage if status == "running" else None).around(eta)
     return JobPublic(
         job_id=job_id,
         status=status,
@@ -120,10 +120,11 @@ def running_eta(runs: JobRuns, eta_model: EtaModel, live_eta: float | None, now:
         return live_eta
     latest = runs.latest
     snapshot = stage_snapshot(runs.latest_artifacts())
-    elapsed = (now - latest.start_time).total_seconds() if latest.start_time else 0.0
     request = VideoRequest.model_validate(latest.parameters["request"])
     waited = eta_model.waited(latest.expected_start_time, latest.start_time)
-    return eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, elapsed, waited=waited)
+    started = snapshot.stage_started_at
+    stage_elapsed = (now - started).total_seconds() if started else None
+    return eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, stage_elapsed, waited=waited)
 
 
 def progress_public(runs: JobRuns, job: JobPublic) -> ProgressPublic:

@@ -5,6 +5,7 @@ Each stage run keeps one progress artifact; the newest one is the stage running 
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +33,8 @@ class Snapshot:
     message: str
     current_item: int
     total_items: int
+    # When the running stage made its progress artifact: when it started, to the second.
+    stage_started_at: datetime | None = None
 
 
 WAITING = Snapshot(
@@ -62,6 +65,7 @@ def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
             message=progress.message,
             current_item=progress.current_item,
             total_items=progress.total_items,
+            stage_started_at=artifact.created,
         )
     return snapshot
 

@@ -383,6 +383,8 @@ def _time(value: datetime | None) -> float:
 
 
 def _page(found: Iterable[T], limit: int | None, offset: int) -> list[T]:
-    """A page as the server gives it (at most `PAGE` records), each a copy."""
+    """A page as the server gives it (at most `PAGE` records, a larger limit refused), each a copy."""
+    if limit is not None and limit > PAGE:
+        raise ValueError(f"Invalid limit: must be less than or equal to {PAGE}.")
     # A deep copy, not `model_copy`: Prefect's `State.model_copy` resets the state's timestamp.
     return copy.deepcopy(list(found)[offset : offset + (limit if limit is not None else PAGE)])

@@ -14,10 +14,12 @@ from api.events.eta import (
     MIN_SECONDS,
     MIN_SLOWNESS,
     Band,
+    Bands,
     Estimator,
     EtaModel,
     Prior,
     StageTiming,
+    finished_jobs,
     learn_from_prefect,
     startup_delay,
 )
@@ -40,75 +42,85 @@ def test_priors_fit_a_fixed_part_and_a_rate_despite_an_odd_run() -> None:
 def test_velocity_needs_two_samples_a_second_apart() -> None:
     estimator = Estimator()
     assert estimator.velocity() is None
-    estimator.add(100.0, 0.0)
-    estimator.add(100.5, 0.05)
+    estimator.add("render", 100.0, 0.0)
+    estimator.add("render", 100.5, 0.05)
     assert estimator.velocity() is None, "half a second says too little"
-    estimator.add(101.0, 0.10)
+    estimator.add("render", 101.0, 0.10)
     assert estimator.velocity() == pytest.approx(0.1)
 
 
-def test_velocity_is_the_median_of_the_last_steps_and_ignores_stale_and_flat_samples() -> None:
+def test_velocity_is_the_median_of_the_last_steps_and_ignores_stale_flat_and_other_stages_samples() -> None:
     estimator = Estimator()
     for at, fraction in [(0, 0.0), (1, 0.5), (2, 0.51), (3, 0.52), (4, 0.53), (5, 0.54), (6, 0.55)]:
-        estimator.add(at, fraction)
+        estimator.add("render", at, fraction)
     assert estimator.velocity() == pytest.approx(0.01), "the early jump has left the window"
-    estimator.add(6, 0.9)
+    estimator.add("render", 6, 0.9)
     assert estimator.samples[-1] == (6, 0.55), "a sample no later than the last is dropped"
+    estimator.add("finalize", 7, 0.0)
+    assert list(estimator.samples) == [(7, 0.0)], "a new stage starts its own samples"
     flat = Estimator()
     for at in range(4):
-        flat.add(at, 0.2)
+        flat.add("voice", at, 0.2)
     assert flat.velocity() is None, "no progress is no speed"
 
 
-def test_the_estimate_scales_the_priors_by_how_fast_the_job_goes() -> None:
-    assert Estimator().remaining(20.0, 0.0, 0.0) == 20.0, "at the start, the priors themselves"
-    assert Estimator().remaining(20.0, 0.25, 10.0) == 30.0, "5 s of expected work took 10 s: twice as slow"
-    steady = Estimator()
-    for at, fraction in [(0, 0.0), (1, 0.05), (2, 0.10)]:
-        steady.add(at, fraction)
-    assert steady.remaining(40.0, 0.10, 2.0) == 18.0, "4 s of expected work in 2 s: half the 36 s left"
+def test_progress_in_bursts_gives_the_same_speed_as_steady_progress() -> None:
+    steady, bursts = Estimator(), Estimator()
+    for second in range(11):
+        steady.add("render", float(second), second / 20)
+        if second % 2 == 0:
+            bursts.add("render", float(second), second / 20)
+    assert steady.slowness(20.0, 0.5, 10.0) == pytest.approx(bursts.slowness(20.0, 0.5, 10.0)) == pytest.approx(1.0)
+
+
+def test_the_running_stage_goes_at_its_own_speed_and_the_stages_after_it_at_their_priors() -> None:
+    request = make_request()
+    model = EtaModel.learn([StageTiming(stage, 10.0, request) for stage in STAGES for _ in range(3)], runs_seen=3)
+    assert model.remaining(request, None, 0.0) == 60.0, "not started: every prior"
+    assert model.remaining(request, "render", 50.0, 5.0) == 15.0, "on time: 5 s of the render, 1 stage after it"
+    assert model.remaining(request, "render", 50.0, 10.0) == 20.0, "a render twice as slow as its prior"
+    assert model.remaining(request, "voice", 50.0, 10.0) == 40.0, "a slow voice says nothing of the render"
+    assert model.remaining(request, "voice", 100.0, 10.0) == 30.0, "a finished stage has nothing left"
+    assert model.remaining(request, None, 0.0, skipped=["script", "voice"]) == 40.0, "a resume skips them"
+    assert model.remaining(request, "render", 0.0, None) == 20.0, "a stage without speed yet: its prior"
 
 
 def test_the_estimate_is_clamped_in_speed_and_in_seconds() -> None:
+    request = make_request()
+    model = EtaModel.learn([StageTiming(stage, 10.0, request) for stage in STAGES for _ in range(3)], runs_seen=3)
     crawling = Estimator()
-    crawling.add(0, 0.0)
-    crawling.add(10, 0.0001)
-    assert crawling.remaining(100.0, 0.0001, 10.0) == pytest.approx(100.0 * 0.9999 * MAX_SLOWNESS, abs=0.1)
+    crawling.add("render", 0, 0.0)
+    crawling.add("render", 10, 0.0001)
+    assert model.remaining(request, "render", 0.01, 10.0, estimator=crawling, at=10) == pytest.approx(
+        10 * 0.9999 * MAX_SLOWNESS + 10, abs=0.1
+    )
     racing = Estimator()
-    racing.add(0, 0.0)
-    racing.add(1, 0.9)
-    assert racing.remaining(100.0, 0.5, 1.0) == round(50.0 * MIN_SLOWNESS, 1)
-    assert Estimator().remaining(1e6, 0.0, 0.0) == MAX_SECONDS
-    assert Estimator().remaining(20.0, 0.999, 20.0) == MIN_SECONDS
+    racing.add("render", 0, 0.0)
+    racing.add("render", 1, 0.9)
+    assert model.remaining(request, "render", 50.0, 1.0, estimator=racing, at=1) == round(5 * MIN_SLOWNESS + 10, 1)
+    huge = make_request(plan={"targetDurationSeconds": 1800}, render={"width": 1920, "height": 1080})
+    assert EtaModel(priors={stage: Prior(0, 10.0) for stage in STAGES}).remaining(huge, None, 0.0) == MAX_SECONDS
+    assert model.remaining(request, "finalize", 99.99, 10.0) == MIN_SECONDS
 
 
 def test_before_any_history_the_first_estimate_is_the_built_in_priors() -> None:
     request = make_request()
     model = EtaModel()
     assert model.runs_seen == 0
-    assert model.remaining(request, None, 0.0, 0.0) == round(sum(model.expected_seconds(request).values()), 1)
-    assert model.remaining(request, None, 0.0, 0.0) < 10, "a 12 s video at 320 px takes seconds"
+    assert model.remaining(request, None, 0.0) == round(sum(model.expected_seconds(request).values()), 1)
+    assert model.remaining(request, None, 0.0) < 10, "a 12 s video at 320 px takes seconds"
 
 
-def test_after_history_the_estimate_follows_what_finished_jobs_took() -> None:
-    request = make_request()
-    history = [StageTiming(stage, 10.0, request) for stage in STAGES for _ in range(3)]
-    model = EtaModel.learn(history, runs_seen=3)
-    assert model.remaining(request, None, 0.0, 0.0) == 60.0
-    assert model.remaining(request, "render", 50.0, 45.0) == 15.0, "on time: 45 s of 60 behind"
-    assert model.remaining(request, "render", 50.0, 90.0) == 30.0, "twice as slow as history"
-    assert model.remaining(request, None, 0.0, 0.0, skipped=["script", "voice"]) == 40.0, "a resume skips them"
-
-
-def test_an_estimator_kept_across_updates_uses_the_attempts_own_speed() -> None:
+def test_an_estimator_kept_across_updates_uses_the_stages_recent_speed() -> None:
     request = make_request()
     model = EtaModel.learn([StageTiming(stage, 10.0, request) for stage in STAGES], runs_seen=1)
     estimator = Estimator()
-    model.remaining(request, "voice", 0.0, 25.0, estimator=estimator, at=1000.0)
-    later = model.remaining(request, "voice", 50.0, 30.0, estimator=estimator, at=1005.0)
-    assert len(estimator.samples) == 2
-    assert later == 35.0, "5 s of expected work in the last 5 s: on time from here"
-    assert model.remaining(request, "voice", 50.0, 30.0) == 42.0, "without samples: 30 s for 25 s, all along"
+    for at, percent in [(0, 0.0), (5, 10.0), (6, 20.0), (7, 30.0)]:
+        model.remaining(request, "render", percent, at, estimator=estimator, at=1000.0 + at)
+    later = model.remaining(request, "render", 40.0, 8.0, estimator=estimator, at=1008.0)
+    assert len(estimator.samples) == 5
+    assert later == 16.0, "a slow start, then a second for each expected second: on time from here"
+    assert model.remaining(request, "render", 40.0, 8.0) == 22.0, "without samples: its average, twice as slow"
 
 
 def test_the_band_is_where_eight_in_ten_finished_jobs_fell_relative_to_their_estimates() -> None:
@@ -147,42 +159,80 @@ def test_the_start_up_is_counted_from_when_a_run_could_start_to_when_it_did() ->
     assert startup_delay([]) > 0, "before history, the built-in figure"
 
 
-def recorded_history(waited: int, alone: int) -> RecordedPrefect:
-    """Finished jobs whose render took 20 s when they had waited 30 s for a slot, 10 s when they had not."""
-    prefect = RecordedPrefect()
-    noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    for number in range(waited + alone):
+def recorded_history(
+    *jobs: dict[str, float], wait: float = 1.0, into: RecordedPrefect | None = None
+) -> RecordedPrefect:
+    """Finished jobs, each running the stages given (seconds each) one after another, a minute apart;
+    each started `wait` seconds after it was queued. `into` adds them to another history (an hour later)."""
+    prefect = into or RecordedPrefect()
+    noon = datetime(2026, 12, 1, 13 if into else 12, 0, tzinfo=UTC)
+    for number, stages in enumerate(jobs):
         queued = noon + timedelta(minutes=number)
-        start = queued + timedelta(seconds=30 if number < waited else 1)
-        end = start + timedelta(seconds=20 if number < waited else 10)
+        start = queued + timedelta(seconds=wait)
+        end = start + timedelta(seconds=sum(stages.values()))
         history = [state(StateType.SCHEDULED, queued), state(StateType.RUNNING, start), state(StateType.COMPLETED, end)]
-        flow_run = job_run(f"job-{number}", history)
+        flow_run = job_run(f"job-{number}-{wait}", history)
         prefect.add_flow_run(flow_run)
-        prefect.add_task_run(stage_run(flow_run, "render", history[1:]))
+        for stage, seconds in stages.items():
+            ran = [state(StateType.RUNNING, start), state(StateType.COMPLETED, start + timedelta(seconds=seconds))]
+            prefect.add_task_run(stage_run(flow_run, stage, ran))
+            start += timedelta(seconds=seconds)
     return prefect
 
 
+def learned(prefect: RecordedPrefect) -> EtaModel:
+    return asyncio.run(learn_from_prefect(cast(PrefectClient, prefect), "generate", 50))
+
+
+def test_every_stage_run_of_the_history_is_read_past_a_page_of_task_runs() -> None:
+    prefect = recorded_history(*[dict.fromkeys(STAGES, 1.0)] * 40)
+    runs = asyncio.run(prefect.read_flow_runs())
+    jobs = asyncio.run(finished_jobs(cast(PrefectClient, prefect), runs))
+    assert len(jobs) == 40 and all(set(job.stages) == set(STAGES) for job in jobs), "240 task runs, pages of 200"
+
+
+def test_while_a_stage_runs_the_band_is_learned_from_the_estimates_finished_jobs_had_in_that_stage() -> None:
+    # Renders of 10 to 20 s, then a finalize of 1 s: the whole time varies a lot, but halfway through the
+    # render, with its speed known, only the finalize is left to guess, and it never varies.
+    prefect = recorded_history(*[{"render": 10.0 + number, "finalize": 1.0} for number in range(11)])
+    model = learned(prefect)
+    whole, rendering = model.band_for(False), model.band_for(False, "render")
+    assert whole.high - whole.low > 0.4
+    assert rendering.high - rendering.low < 0.1 and rendering.low <= 1.0 <= rendering.high
+    request = make_request()
+    for render in (10.0, 15.0, 20.0):
+        estimate = model.remaining(request, "render", 50.0, render / 2, skipped=set(STAGES) - {"render", "finalize"})
+        low, high = rendering.around(estimate)
+        assert low is not None and high is not None and low - 0.1 <= render / 2 + 1.0 <= high + 0.1
+
+
 def test_jobs_that_waited_for_a_slot_teach_the_pace_and_band_of_queued_jobs() -> None:
-    model = asyncio.run(learn_from_prefect(cast(PrefectClient, recorded_history(waited=5, alone=5)), "generate", 50))
+    # Renders took 20 s (±2) when their jobs had waited 30 s for a slot, 10 s (±1) when they had not.
+    alone = [{"render": 9.0 + 0.5 * number} for number in range(5)]
+    waited = [{"render": 18.0 + number} for number in range(5)]
+    model = learned(recorded_history(*waited, wait=30.0, into=recorded_history(*alone)))
     assert model.queued_pace > 1.2, "the jobs that waited ran longer than the priors of all say"
-    assert model.queued_band.low <= 1.0 <= model.queued_band.high and model.queued_band != model.band
+    assert model.band_for(True) != model.band_for(False)
+    assert model.band_for(True).low <= 1.0 <= model.band_for(True).high
+    assert model.band_for(True, "render") != model.band_for(False, "render")
 
-    few = asyncio.run(learn_from_prefect(cast(PrefectClient, recorded_history(waited=4, alone=6)), "generate", 50))
-    assert few.queued_pace == 1.0 and few.queued_band == few.band, "four jobs that waited say too little"
+    few = learned(recorded_history(*waited[:4], wait=30.0, into=recorded_history(*alone, {"render": 10.0})))
+    assert few.queued_pace == 1.0 and few.queued_bands == few.bands, "four jobs that waited say too little"
 
 
-def test_an_attempt_that_waited_runs_at_the_queued_pace_until_its_own_speed_shows() -> None:
-    model = EtaModel(queued_pace=1.5, queued_band=Band(low=0.9, high=1.2), startup_seconds=2.0)
+def test_an_attempt_that_waited_runs_the_stages_ahead_at_the_queued_pace() -> None:
+    model = EtaModel(queued_pace=1.5, queued_bands=Bands(whole=Band(low=0.9, high=1.2)), startup_seconds=2.0)
     noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     assert model.waited(noon, noon + timedelta(seconds=30)) and not model.waited(noon, noon + timedelta(seconds=3))
     request = make_request()
     alone = model.remaining(request, "brief", 0.0, 0.0)
     assert model.remaining(request, "brief", 0.0, 0.0, waited=True) == pytest.approx(1.5 * alone, abs=0.1)
-    assert model.band_for(True) == Band(low=0.9, high=1.2) and model.band_for(False) == model.band
+    assert model.band_for(True) == Band(low=0.9, high=1.2) and model.band_for(False) == Band()
+    assert model.band_for(True, "render") == Band(low=0.9, high=1.2), "no stage band learned: the whole one"
 
     going = Estimator()
     for second in range(4):
-        going.add(float(second), 0.1 * second)
-    assert model.remaining(request, "render", 50.0, 3.0, estimator=going, at=3.0, waited=True) == pytest.approx(
-        model.remaining(request, "render", 50.0, 3.0, estimator=going, at=3.0), abs=0.1
-    ), "its own speed, once known, is what counts"
+        going.add("finalize", float(second), 0.1 * second)
+    assert model.remaining(request, "finalize", 30.0, 3.0, estimator=going, at=3.0, waited=True) == pytest.approx(
+        model.remaining(request, "finalize", 30.0, 3.0, estimator=going, at=3.0), abs=0.1
+    ), "the running stage's own speed, once known, is what counts"
