@@ -315,9 +315,12 @@ class FinishedJob:
         return set(STAGES) - set(self.stages)
 
 
-async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int) -> EtaModel:
+async def learn_from_prefect(
+    client: "PrefectClient", deployment: str, runs: int, known: dict[UUID, "FinishedJob"] | None = None
+) -> EtaModel:
     """Priors and bands from the newest completed flow runs of the deployments whose names hold
-    `deployment` (the video deployment and its owners' copies) and their stage runs."""
+    `deployment` (the video deployment and its owners' copies) and their stage runs. A finished run
+    never changes: `known` keeps those read before (this call adds the new ones and drops the rest)."""
     if runs == 0:
         return EtaModel()
     finished = await client.read_flow_runs(
@@ -326,7 +329,12 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
         sort=FlowRunSort.END_TIME_DESC,
         limit=runs,
     )
-    jobs = await finished_jobs(client, finished)
+    known = {} if known is None else known
+    new = [run for run in finished if run.id not in known]
+    known.update({job.run.id: job for job in await finished_jobs(client, new)} if new else {})
+    for gone in set(known) - {run.id for run in finished}:
+        del known[gone]
+    jobs = [job for job in known.values() if job.stages]
     if not jobs:
         return EtaModel()
     timings = [StageTiming(stage, _seconds(task), job.request) for job in jobs for stage, task in job.stages.items()]
@@ -347,7 +355,8 @@ async def learn_from_prefect(client: "PrefectClient", deployment: str, runs: int
 
 
 async def finished_jobs(client: "PrefectClient", finished: list["FlowRun"]) -> list[FinishedJob]:
-    """The timed runs among `finished` with their completed stage runs, read a page at a time."""
+    """The timed runs among `finished` with their completed stage runs (none for a run that reused them
+    all), read a page at a time."""
     timed = {run.id: run for run in finished if run.start_time and run.end_time}
     stage_runs: list[TaskRun] = []
     while page := await client.read_task_runs(
@@ -364,8 +373,8 @@ async def finished_jobs(client: "PrefectClient", finished: list["FlowRun"]) -> l
         if task.name in STAGES and task.start_time and task.end_time and task.flow_run_id in timed:
             stages.setdefault(task.flow_run_id, {})[task.name] = task
     return [
-        FinishedJob(timed[run_id], VideoRequest.model_validate(timed[run_id].parameters["request"]), found)
-        for run_id, found in stages.items()
+        FinishedJob(run, VideoRequest.model_validate(run.parameters["request"]), stages.get(run_id, {}))
+        for run_id, run in timed.items()
     ]
 
 
@@ -433,10 +442,11 @@ class EtaHistory(PeriodicReader):
         self.client = client
         self.deployment = deployment
         self.model = EtaModel()
+        self.known: dict[UUID, FinishedJob] = {}
 
     @property
     def loop_seconds(self) -> float:
         return settings.eta_refresh_seconds
 
     async def run_once(self) -> None:
-        self.model = await learn_from_prefect(self.client, self.deployment, settings.eta_history_runs)
+        self.model = await learn_from_prefect(self.client, self.deployment, settings.eta_history_runs, self.known)

@@ -14,7 +14,7 @@ from prefect.states import Cancelled, Cancelling, Scheduled, to_state_create
 
 from api.jobs.errors import JobEnded, NotRetryable, QueueFull, RetryBackoff, RetryLimit
 from api.jobs.fair_share import SPACING, Queues
-from api.jobs.owner_deployments import video_deployment_id
+from api.jobs.owner_deployments import create_for_owner
 from api.jobs.runs import attempt_of, latest_filter, read_job_runs
 from api.keys import Caller
 from api.prefect_client import create_flow_runs
@@ -79,10 +79,14 @@ async def submit(
     now = datetime.now(UTC)
     [turn] = queues.place_all(owner, [request.priority], now)
     fields = _attempt(request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt)
-    flow_run = await client.create_flow_run_from_deployment(
-        await video_deployment_id(client, owner),
-        **(fields | {"tags": [*fields["tags"], *turn_tags(turn, now)]}),
-        state=Scheduled(scheduled_time=now),
+    flow_run = await create_for_owner(
+        client,
+        owner,
+        lambda deployment: client.create_flow_run_from_deployment(
+            deployment,
+            **(fields | {"tags": [*fields["tags"], *turn_tags(turn, now)]}),
+            state=Scheduled(scheduled_time=now),
+        ),
     )
     if turn < now:
         await take_turn(client, flow_run.id, turn)
@@ -113,7 +117,7 @@ async def submit_new(
                 **fields, idempotency_key=job.idempotency_key, state=to_state_create(Scheduled(scheduled_time=at))
             )
         )
-    ids = await create_flow_runs(client, await video_deployment_id(client, owner), creates)
+    ids = await create_for_owner(client, owner, lambda deployment: create_flow_runs(client, deployment, creates))
     runs = await _read_runs(client, ids)
     moved = [
         (run_id, turn)

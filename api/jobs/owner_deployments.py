@@ -6,22 +6,27 @@ a few seconds later (`PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS`)
 takes another job meanwhile. So the cap holds across every worker and API process, and across
 restarts, with no state of ours. An owner's deployment is a copy of `generate-video/generate-video`
 named `generate-video-owner-<digest of the owner>`, made on the owner's first job after an API
-process starts (and made again from the base deployment then, so it follows a redeploy).
+process starts (and made again from the base deployment then, so it follows a redeploy), and
+made again if an operator deleted it.
 
 Without a cap, every job runs from the base deployment.
 """
 
 import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
+from prefect.exceptions import PrefectHTTPStatusError
 
 from api.jobs.runs import deployment_id, read_deployment
 from api.settings import settings
 from flows.contract.deployments import VIDEO_FLOW
 
 _made: dict[tuple[str, int], UUID] = {}
+T = TypeVar("T")
 
 
 def owner_deployment_name(owner: str) -> str:
@@ -54,3 +59,14 @@ async def video_deployment_id(client: PrefectClient, owner: str) -> UUID:
             job_variables=base.job_variables,
         )
     return _made[owner, cap]
+
+
+async def create_for_owner(client: PrefectClient, owner: str, create: Callable[[UUID], Awaitable[T]]) -> T:
+    """`create(id of the owner's deployment)`; once more on a new copy if the one this process knew is gone."""
+    try:
+        return await create(await video_deployment_id(client, owner))
+    except PrefectHTTPStatusError as exc:
+        made = _made.pop((owner, settings.max_running_per_owner or 0), None)
+        if exc.response.status_code != 404 or made is None:
+            raise
+    return await create(await video_deployment_id(client, owner))

@@ -67,15 +67,24 @@ def test_an_owners_cap_of_one_holds_their_jobs_back_while_a_second_worker_is_fre
         jobs = [body(f"Capped {n}", shape=SHORT) for n in range(2)]
         job_ids = http.post(f"{capped.url}/api/jobs/batch", json={"jobs": jobs}).json()["jobIds"]
         ended = [wait_status(capped, job_id, "completed", "failed", timeout=120) for job_id in job_ids]
-    assert [found["status"] for found in ended] == ["completed"] * 2
-    spans = sorted((found["startedAt"], found["endedAt"]) for found in ended)
-    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False)), spans
-    with get_client(sync_client=True) as client:
-        runs = [client.read_flow_run(found["prefectUrl"].rsplit("/", 1)[1]) for found in ended]
-        deployment = client.read_deployment(runs[0].deployment_id)
-        held_back = [
-            state.name for run in runs for state in client.read_flow_run_states(run.id) if state.is_scheduled()
-        ]
-    # With no keys, every job is the `local` owner's.
-    assert deployment.name == owner_deployment_name(LOCAL.owner) and deployment.global_concurrency_limit.limit == 1
-    assert "AwaitingConcurrencySlot" in held_back, "a free worker slot was offered a job the cap then held back"
+        assert [found["status"] for found in ended] == ["completed"] * 2
+        spans = sorted((found["startedAt"], found["endedAt"]) for found in ended)
+        assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False)), spans
+        with get_client(sync_client=True) as client:
+            runs = [client.read_flow_run(found["prefectUrl"].rsplit("/", 1)[1]) for found in ended]
+            deployment = client.read_deployment(runs[0].deployment_id)
+            held_back = [
+                state.name for run in runs for state in client.read_flow_run_states(run.id) if state.is_scheduled()
+            ]
+            # With no keys, every job is the `local` owner's.
+            assert deployment.name == owner_deployment_name(LOCAL.owner)
+            assert deployment.global_concurrency_limit.limit == 1
+            assert "AwaitingConcurrencySlot" in held_back, "a free worker slot was offered a job the cap then held back"
+
+            client.delete_deployment(deployment.id)
+            after_delete = submit(capped, "Capped after a delete", shape=TINY)
+            assert wait_status(capped, after_delete, "completed", "failed", timeout=60)["status"] == "completed"
+            made_again = client.read_deployment(
+                client.read_flow_run(job(capped, after_delete)["flowRunId"]).deployment_id
+            )
+    assert made_again.name == deployment.name and made_again.id != deployment.id, "the operator's delete is undone"

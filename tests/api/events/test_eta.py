@@ -191,6 +191,23 @@ def test_every_stage_run_of_the_history_is_read_past_a_page_of_task_runs() -> No
     assert len(jobs) == 40 and all(set(job.stages) == set(STAGES) for job in jobs), "240 task runs, pages of 200"
 
 
+def test_a_finished_run_is_read_once_and_forgotten_once_it_leaves_the_history() -> None:
+    prefect = recorded_history(*[{"render": 10.0}] * 5)
+    known: dict = {}
+    asyncio.run(learn_from_prefect(cast(PrefectClient, prefect), "generate", 50, known))
+    reads = prefect.calls.count("read_task_runs")
+    assert reads >= 1
+    again = asyncio.run(learn_from_prefect(cast(PrefectClient, prefect), "generate", 50, known))
+    assert prefect.calls.count("read_task_runs") == reads, "nothing new: no stage run read again"
+    assert again == learned(prefect)
+    asyncio.run(
+        learn_from_prefect(
+            cast(PrefectClient, recorded_history(*[{"render": 10.0}] * 5, into=prefect)), "generate", 5, known
+        )
+    )
+    assert len(known) == 5, "the five newest runs, not the ten seen"
+
+
 def test_while_a_stage_runs_the_band_is_learned_from_the_estimates_finished_jobs_had_in_that_stage() -> None:
     # Renders of 10 to 20 s, then a finalize of 1 s: the whole time varies a lot, but halfway through the
     # render, with its speed known, only the finalize is left to guess, and it never varies.
