@@ -55,6 +55,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
 from api.events.loop import PeriodicReader
+from api.jobs.queue_plan import Waiting, plan
 from api.settings import settings
 from flows.contract.request import VideoRequest
 from flows.contract.stages import STAGES
@@ -184,6 +185,8 @@ class EtaModel:
     startup_seconds: float = BUILT_IN_STARTUP_SECONDS
     queued_pace: float = 1.0
     queued_bands: Bands = field(default_factory=Bands)
+    # A queued job's band, for the wait and the run together; before history, its run's.
+    queue_band: Band | None = None
 
     @classmethod
     def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
@@ -227,6 +230,10 @@ class EtaModel:
     def band_for(self, waited: bool, stage: str | None = None) -> Band:
         """The band of a job that `waited` (or not) for a slot, running in `stage` (None: not started)."""
         return (self.queued_bands if waited else self.bands).at(stage)
+
+    def band_in_queue(self) -> Band:
+        """The band of a queued job's estimate, its wait included."""
+        return self.queue_band or self.queued_bands.whole
 
     def waited(self, queued_at: datetime | None, started_at: datetime | None) -> bool:
         """Whether an attempt waited for a slot: it started well after it was queued, past the start-up."""
@@ -351,6 +358,7 @@ async def learn_from_prefect(
         model.queued_bands = learn_bands(model, waited, pace=model.queued_pace)
         # What a queued job pays between a slot freeing and its start is what the runs that waited paid.
         model.startup_seconds = _median_delay([delays[job.run.id] for job in waited if job.run.id in delays])
+        model.queue_band = Band.learn(replayed_queue_ratios(model, jobs, waited))
     return model
 
 
@@ -402,6 +410,42 @@ def replayed_ratios(model: EtaModel, job: FinishedJob, pace: float) -> dict[str,
         left = (job.run.end_time - task.end_time).total_seconds() + _seconds(task) / 2  # type: ignore[operator]
         ratios[stage] = left / estimate
     return ratios
+
+
+def replayed_queue_ratios(model: EtaModel, jobs: list[FinishedJob], waited: list[FinishedJob]) -> list[float]:
+    """For each job that `waited` for a slot: its time from queued to done over what the queue plan said
+    when it was queued, from the finished `jobs` that were running and waiting then (at the pace of
+    jobs that waited, as `api.service` plans it)."""
+    ratios = []
+    for job in waited:
+        queued: datetime = job.run.expected_start_time  # type: ignore[assignment]
+        running_left = [
+            model.queued_pace * _expected(model, other) - (queued - _start(other)).total_seconds()
+            for other in jobs
+            if _start(other) <= queued < _end(other)
+        ]
+        in_line = [
+            Waiting(
+                str(other.run.id),
+                other.request.priority,
+                other.run.expected_start_time,  # type: ignore[arg-type]
+                model.queued_pace * _expected(model, other),
+            )
+            for other in jobs
+            if other.run.expected_start_time <= queued < _start(other)  # type: ignore[operator]
+        ]
+        place = plan(running_left, in_line, model.startup_seconds)[str(job.run.id)]
+        estimate = clamp(place.wait_seconds + model.queued_pace * _expected(model, job))
+        ratios.append((_end(job) - queued).total_seconds() / estimate)
+    return ratios
+
+
+def _start(job: FinishedJob) -> datetime:
+    return job.run.start_time  # type: ignore[return-value]
+
+
+def _end(job: FinishedJob) -> datetime:
+    return job.run.end_time  # type: ignore[return-value]
 
 
 def _expected(model: EtaModel, job: FinishedJob) -> float:

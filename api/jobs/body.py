@@ -49,8 +49,12 @@ def job_public(
         eta = running_eta(runs, eta_model, live_eta, now)
     elif status == "queued" and place:
         eta = clamp(place.wait_seconds + eta_model.queued_pace * eta_model.expected_total(request, reusable))
-    waited = status == "queued" or eta_model.waited(latest.expected_start_time, latest.start_time)
-    eta_low, eta_high = eta_model.band_for(waited, snapshot.stage if status == "running" else None).around(eta)
+    if status == "queued":
+        band = eta_model.band_in_queue()
+    else:
+        waited = eta_model.waited(latest.expected_start_time, latest.start_time)
+        band = eta_model.band_for(waited, snapshot.stage if status == "running" else None)
+    eta_low, eta_high = band.around(eta)
     return JobPublic(
         job_id=job_id,
         status=status,

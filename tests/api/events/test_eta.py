@@ -253,3 +253,25 @@ def test_an_attempt_that_waited_runs_the_stages_ahead_at_the_queued_pace() -> No
     assert model.remaining(request, "finalize", 30.0, 3.0, estimator=going, at=3.0, waited=True) == pytest.approx(
         model.remaining(request, "finalize", 30.0, 3.0, estimator=going, at=3.0), abs=0.1
     ), "the running stage's own speed, once known, is what counts"
+
+
+def test_a_queued_jobs_band_is_learned_from_how_the_line_went_for_jobs_queued_before() -> None:
+    # Eleven jobs queued together on one slot, renders of 8 and 12 s in turn, 1 s of start-up each: a job's own
+    # run missed its prior by a fifth, but over a line of them the misses cancel out.
+    prefect = RecordedPrefect()
+    noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    start = noon
+    for number in range(11):
+        start += timedelta(seconds=1)
+        end = start + timedelta(seconds=8 if number % 2 else 12)
+        queued = noon + timedelta(milliseconds=number)  # their turns, in order
+        history = [state(StateType.SCHEDULED, queued), state(StateType.RUNNING, start), state(StateType.COMPLETED, end)]
+        flow_run = job_run(f"line-{number}", history)
+        prefect.add_flow_run(flow_run)
+        prefect.add_task_run(stage_run(flow_run, "render", history[1:]))
+        start = end
+    model = learned(prefect)
+    own, in_line = model.band_for(True), model.band_in_queue()
+    assert own.high - own.low > 0.3, "one job's run: a fifth either way"
+    assert in_line.high - in_line.low < 0.2 and in_line.low <= 1.0 <= in_line.high
+    assert EtaModel().band_in_queue() == Band(), "before history: half to twice"

@@ -155,7 +155,7 @@ def test_a_queued_job_shows_its_place_and_an_eta_of_its_wait_plus_its_own_run() 
     queued = job_public(runs, ui=UI, eta_model=model, place=Place(position=3, wait_seconds=40.0), now=at(100))
     assert queued.queue_position == 3
     assert queued.eta_seconds == round(40.0 + own, 1)
-    assert (queued.eta_low_seconds, queued.eta_high_seconds) == model.band_for(True).around(queued.eta_seconds)
+    assert (queued.eta_low_seconds, queued.eta_high_seconds) == model.band_in_queue().around(queued.eta_seconds)
     assert queued.eta_low_seconds < queued.eta_seconds < queued.eta_high_seconds
 
     unplaced = body(runs)
