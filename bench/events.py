@@ -9,11 +9,11 @@ Starts what it needs on loopback (see bench/stack.py) and prints figures; assert
         That many clients spread over that many jobs running at once: whether every client got
         every event (compared with a replay after the end), the poll loop's Prefect requests per
         second, and the API process's memory.
-    python bench/events.py eta [--jobs 10]
+    python bench/events.py eta [--jobs 10] [--rounds 2]
         After 3 finished jobs of history, jobs of varied length and size one after another:
         the ETA's error when the job passes 25 % and 50 %, against the time it really took.
-        Then as many again submitted at once, on the one worker slot, twice (the second round
-        learns from the first how jobs that waited ran): the ETA's error at submit (the wait in
+        Then as many again submitted at once, on the one worker slot, `--rounds` times (2; each
+        round learns from those before how jobs that waited ran): the ETA's error at submit (the wait in
         the queue included), at 25 % and at 50 %; the share of jobs whose real time fell inside
         the band (`etaLowSeconds` … `etaHighSeconds`); and how far `queuePosition` at submit was
         from the order the jobs really started in.
@@ -164,8 +164,8 @@ async def eta(api: Any, args: argparse.Namespace) -> None:
             print(row)
     for mark, values in errors.items():
         print(f"mean absolute percentage error at {mark} %: {100 * statistics.mean(values):.0f} %")
-    # The first round has no history of jobs that waited for a slot; the second learns from the first.
-    for round_ in (1, 2):
+    # The first round has no history of jobs that waited for a slot; the next ones learn from those before.
+    for round_ in range(1, args.rounds + 1):
         print(f"queued round {round_}")
         await queued_eta(api, shapes)
 
@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument("what", choices=["latency", "fanout", "eta"])
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="eta: rounds of queued jobs")
     parser.add_argument("--settle", type=float, help="AURA_EVENTS_SETTLE_SECONDS for the API (default: its own)")
     parser.add_argument("--poll", type=float, help="AURA_EVENTS_POLL_SECONDS for the API (default: its own)")
     args = parser.parse_args()

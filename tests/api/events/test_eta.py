@@ -1,6 +1,7 @@
 """The ETA model: priors fitted to finished runs, and the estimate as a job goes."""
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -131,6 +132,15 @@ def test_the_band_is_where_eight_in_ten_finished_jobs_fell_relative_to_their_est
     assert len(inside) / len(ratios) == pytest.approx(0.8, abs=0.1)
     assert band.around(100.0) == (round(100 * band.low, 1), round(100 * band.high, 1))
     assert band.around(None) == (None, None)
+
+
+def test_a_band_learned_from_ten_jobs_holds_eight_in_ten_of_the_next_ones() -> None:
+    draw = random.Random(7)
+    inside = 0
+    for _ in range(1000):
+        band = Band.learn([draw.lognormvariate(0, 0.2) for _ in range(10)])
+        inside += sum(band.low <= draw.lognormvariate(0, 0.2) <= band.high for _ in range(10))
+    assert inside / 10_000 == pytest.approx(0.8, abs=0.03), "the deciles of ten jobs seen would hold two thirds"
 
 
 def test_the_band_holds_the_estimate_itself_and_needs_five_jobs() -> None:

@@ -5,12 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prefect.client.schemas.objects import Artifact, FlowRun, State, StateType
 
-from api.events.eta import EtaModel
+from api.events.eta import EtaModel, StageTiming
 from api.jobs.body import WORKER_LOST, error_of, job_public, progress_public
 from api.jobs.queue_plan import Place
 from api.jobs.runs import JobRuns
 from api.schemas.jobs import JobPublic
 from flows.contract.artifacts import JobFailure
+from flows.contract.stages import STAGES
 from tests.utils.factories import make_request, new_job_id
 from tests.utils.records import failure_artifact, job_run, progress_artifact, state
 
@@ -168,3 +169,14 @@ def test_a_running_job_has_no_place_in_line_and_an_eta_with_its_band() -> None:
     assert running.queue_position is None
     assert running.eta_seconds and running.eta_low_seconds and running.eta_high_seconds
     assert running.eta_low_seconds <= running.eta_seconds <= running.eta_high_seconds
+
+
+def test_a_running_jobs_eta_without_a_stream_goes_at_its_stage_speed_since_the_stage_began() -> None:
+    request = make_request()
+    model = EtaModel.learn([StageTiming(stage, 10.0, request) for stage in STAGES], runs_seen=1)
+    run, runs = one_attempt(state(StateType.SCHEDULED, at(0)), state(StateType.RUNNING, at(1)))
+    runs.artifacts = [progress_artifact(run, "render", 50, created=at(40))]
+    on_time = job_public(runs, ui=UI, eta_model=model, now=at(45))
+    slow = job_public(runs, ui=UI, eta_model=model, now=at(50))
+    assert on_time.eta_seconds == 5.0 + 10.0, "half the render in 5 s: 5 s more, then the finalize"
+    assert slow.eta_seconds == 10.0 + 10.0, "half the render in 10 s: twice as slow as its prior"
