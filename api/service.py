@@ -9,7 +9,6 @@ the job model's (`api.jobs.errors`), answered by `api.problems`.
 """
 
 import asyncio
-import logging
 import shutil
 import time
 import uuid
@@ -17,15 +16,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
-from prefect.exceptions import PrefectHTTPStatusError
 
 from api.events.poller import Feed, Poller
+from api.job_timings import JobTimings
 from api.jobs import commands, idempotency
 from api.jobs.body import job_public, progress_public, running_eta
 from api.jobs.errors import JobNotFound
@@ -65,10 +62,7 @@ from flows.providers import espeak
 from flows.settings import settings as pipeline
 
 STORAGE_FOLDERS = ("jobs", "temp", "proxy", "results")
-# Prefect writes task runs from their events a moment after the flow run ends (0.6-2 s measured).
-TASK_RUNS_SETTLE_SECONDS = 3.0
 QUEUE_VIEW_LIMIT = 200
-log = logging.getLogger("aura.service")
 
 
 def turn_of(flow_run: FlowRun) -> datetime:
@@ -113,12 +107,9 @@ class JobService:
         poller.ended = index.ended
         self.metrics = ServiceMetrics()
         self.metrics.read_at_scrape(self.snapshot)
-        index.started = self._started
-        index.finished = self._finished
-        # Runs made through this process, whose stage times it reports, and the cancels it sent, by run.
-        self._made_here: set[UUID] = set()
-        self._cancels: dict[UUID, datetime] = {}
-        self._reading_stages: set[asyncio.Task[None]] = set()
+        self.timings = JobTimings(client, self.metrics)
+        index.started = self.timings.started
+        index.finished = self.timings.finished
         self.webhook_tally = WebhookTally(client)
 
     @classmethod
@@ -256,41 +247,11 @@ class JobService:
                 idempotency.check_same_request(flow_run, item.request, item.label)
             else:
                 self.index.add(flow_run, submitted_at)
-                self._made_here.add(flow_run.id)
+                self.timings.made(flow_run.id)
             answers.append(Submitted(self._created(flow_run), replayed=replayed))
         self.metrics.submitted.inc(sum(not answer.replayed for answer in answers))
         self.metrics.replayed.inc(sum(answer.replayed for answer in answers))
         return answers
-
-    def _started(self, flow_run: FlowRun) -> None:
-        if flow_run.start_time and flow_run.created:
-            self.metrics.start_wait.observe(max(0.0, (flow_run.start_time - flow_run.created).total_seconds()))
-
-    def _finished(self, flow_run: FlowRun) -> None:
-        asked_at = self._cancels.pop(flow_run.id, None)
-        if asked_at is not None and flow_run.state is not None and flow_run.state.is_cancelled():
-            self.metrics.cancel_stop.observe(max(0.0, (flow_run.state.timestamp - asked_at).total_seconds()))
-        if flow_run.id in self._made_here:
-            self._made_here.discard(flow_run.id)
-            reading = asyncio.get_running_loop().create_task(self._observe_stages(flow_run.id))
-            self._reading_stages.add(reading)
-            reading.add_done_callback(self._reading_stages.discard)
-
-    async def _observe_stages(self, flow_run_id: UUID) -> None:
-        """Each stage's run time, once Prefect has recorded the last one (task runs come a moment late)."""
-        await asyncio.sleep(TASK_RUNS_SETTLE_SECONDS)
-        try:
-            task_runs = await self.client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-        except (httpx.HTTPError, PrefectHTTPStatusError) as exc:
-            log.warning("the stage times of flow run %s were not read: %s", flow_run_id, exc)
-            return
-        for task_run in task_runs:
-            state = task_run.state
-            if state and state.name == "Completed" and task_run.start_time and task_run.end_time:
-                seconds = (task_run.end_time - task_run.start_time).total_seconds()
-                self.metrics.stage_seconds.labels(stage=task_run.name).observe(seconds)
 
     def _created(self, flow_run: FlowRun) -> JobCreated:
         job_id = job_id_of(flow_run)
@@ -345,7 +306,7 @@ class JobService:
         asked_at = datetime.now(UTC)
         status, flow_run_id = await commands.cancel(self.client, job_id, who)
         if status == "cancelling":
-            self._cancels[flow_run_id] = asked_at
+            self.timings.cancel_sent(flow_run_id, asked_at)
             self.index.follow(flow_run_id)
         await self.index.reload(job_id, who)
         return JobStatusPublic(job_id=job_id, status=status)
@@ -353,7 +314,7 @@ class JobService:
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
         flow_run = await commands.retry(self.client, job_id, who, correlation_id=correlation_id, queues=self._queues())
         self.poller.saw_run(flow_run)
-        self._made_here.add(flow_run.id)
+        self.timings.made(flow_run.id)
         self.index.follow(flow_run.id)
         return self._body(await self.index.reload(job_id, who))
 
