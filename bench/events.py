@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack import service_stack  # noqa: E402
 
-from flows.settings import settings  # noqa: E402
+from api.settings import settings  # noqa: E402
 
 STATE_EVENTS = ("job-status", "step-status")
 
@@ -165,12 +165,18 @@ async def eta(api: Any, args: argparse.Namespace) -> None:
     for mark, values in errors.items():
         print(f"mean absolute percentage error at {mark} %: {100 * statistics.mean(values):.0f} %")
     # The first round has no history of jobs that waited for a slot; the next ones learn from those before.
+    learnt: dict[str, list[bool]] = {}
     for round_ in range(1, args.rounds + 1):
         print(f"queued round {round_}")
-        await queued_eta(api, shapes)
+        inside = await queued_eta(api, shapes)
+        for label, found in inside.items():
+            learnt.setdefault(label, []).extend(found if round_ > 1 else [])
+    if args.rounds > 2:
+        print(f"rounds 2 to {args.rounds} together: real time inside the band", end="")
+        print(", ".join(f" {label} {sum(found)} of {len(found)}" for label, found in learnt.items()))
 
 
-async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
+async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> dict[str, list[bool]]:
     """The shapes submitted at once: each job's ETA from its body at submit, then from its stream (as a client
     watching it sees it) when it passes 25 % and 50 %; each against the time the job really took to end."""
     submitted: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -183,7 +189,7 @@ async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
         )
         ended = {job_id: (await client.get(f"{api.url}/api/jobs/{job_id}")).json() for job_id in submitted}
     errors: dict[str, list[float]] = {"at submit": [], "at 25 %": [], "at 50 %": []}
-    inside = dict.fromkeys(errors, 0)
+    inside: dict[str, list[bool]] = {label: [] for label in errors}
     print("place  " + "".join(f"{label:>28}" for label in errors) + "   (eta [band] / real, in seconds)")
     for (job_id, (at, body)), events in zip(submitted.items(), streams, strict=True):
         end = datetime.fromisoformat(ended[job_id]["completedAt"]).timestamp()
@@ -195,7 +201,7 @@ async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
         for label, moment, data in readings:
             real = end - moment
             errors[label].append(abs(data["etaSeconds"] - real) / real)
-            inside[label] += data["etaLowSeconds"] <= real <= data["etaHighSeconds"]
+            inside[label].append(data["etaLowSeconds"] <= real <= data["etaHighSeconds"])
             band = f"[{data['etaLowSeconds']:5.1f} {data['etaHighSeconds']:5.1f}]"
             row += f"{data['etaSeconds']:6.1f} {band} / {real:5.1f}"
         print(row)
@@ -203,7 +209,7 @@ async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
     for label, values in errors.items():
         print(
             f"{label}: mean absolute percentage error {100 * statistics.mean(values):.0f} %,"
-            f" real time inside the band for {inside[label]} of {len(values)}"
+            f" real time inside the band for {sum(inside[label])} of {len(values)}"
         )
     # A job's place is right if exactly the jobs it named ahead of it started between its submit and its start.
     starts = {job_id: datetime.fromisoformat(body["startedAt"]).timestamp() for job_id, body in ended.items()}
@@ -216,6 +222,7 @@ async def queued_eta(api: Any, shapes: list[tuple[int, int]]) -> None:
         f"queuePosition at submit against the real start order: mean error {statistics.mean(misplaced):.2f} places"
         f" ({len(misplaced)} jobs queued when read)"
     )
+    return inside
 
 
 def main() -> None:
