@@ -182,17 +182,21 @@ def payload_of(event: Emitted) -> str:
 
 
 async def _wait_for_earlier_runs(client: PrefectClient, job_id: str, this_run: UUID) -> None:
-    """One run delivers a job's events at a time: the one made first. A later one (a duplicate trigger,
-    the job's end while a run follows it) waits for it, then finds what is left, usually nothing."""
+    """One run delivers a job's events at a time: the one that started first. A later one (a duplicate
+    trigger, the job's end while a run follows it) waits for it, then finds what is left, usually nothing.
+
+    By start, not by creation: each run looks only once it runs itself, so of two runs the later starter
+    always sees the earlier one running. A run made first but started second (its worker was slower)
+    would see no earlier-made run and deliver beside the one already at work."""
     me = await client.read_flow_run(this_run)
     logger = get_run_logger()
     while True:
         # Not Pending: a run a stopped worker left pending must not hold up the rest.
         running = await read_delivery_runs(client, [StateType.RUNNING])
-        earlier = [run for run in running if run.parameters.get("job_id") == job_id and _made_before(run, me)]
+        earlier = [run for run in running if run.parameters.get("job_id") == job_id and _started_before(run, me)]
         if not earlier:
             return
-        logger.info("job %s: waiting for the delivery run %s, made before this one", job_id, earlier[0].name)
+        logger.info("job %s: waiting for the delivery run %s, started before this one", job_id, earlier[0].name)
         await asyncio.sleep(EARLIER_RUN_POLL_SECONDS)
 
 
@@ -207,8 +211,8 @@ async def read_delivery_runs(client: PrefectClient, states: list[StateType]) -> 
     )
 
 
-def _made_before(run: FlowRun, other: FlowRun) -> bool:
-    return (run.created or EPOCH, str(run.id)) < (other.created or EPOCH, str(other.id))
+def _started_before(run: FlowRun, other: FlowRun) -> bool:
+    return (run.start_time or EPOCH, str(run.id)) < (other.start_time or EPOCH, str(other.id))
 
 
 async def _schedule_retry(client: PrefectClient, job_id: str, failed: WebhookAttempt) -> None:
