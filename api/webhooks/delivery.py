@@ -193,7 +193,7 @@ async def _wait_for_earlier_runs(client: PrefectClient, job_id: str, this_run: U
     while True:
         # Not Pending: a run a stopped worker left pending must not hold up the rest.
         running = await read_delivery_runs(client, [StateType.RUNNING])
-        earlier = [run for run in running if run.parameters.get("job_id") == job_id and _started_before(run, me)]
+        earlier = [run for run in running if run.parameters.get("job_id") == job_id and started_before(run, me)]
         if not earlier:
             return
         logger.info("job %s: waiting for the delivery run %s, started before this one", job_id, earlier[0].name)
@@ -211,7 +211,7 @@ async def read_delivery_runs(client: PrefectClient, states: list[StateType]) -> 
     )
 
 
-def _started_before(run: FlowRun, other: FlowRun) -> bool:
+def started_before(run: FlowRun, other: FlowRun) -> bool:
     return (run.start_time or EPOCH, str(run.id)) < (other.start_time or EPOCH, str(other.id))
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from prefect.client.schemas.objects import StateType
 
-from api.webhooks.delivery import _started_before
+from api.webhooks.delivery import started_before
 from tests.utils.records import job_run, state
 
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -22,4 +22,4 @@ def test_a_run_made_first_but_started_second_waits_for_the_one_already_at_work()
         ],
     )
     assert own.created < at_end.created
-    assert _started_before(at_end, own) and not _started_before(own, at_end), "exactly one of them delivers"
+    assert started_before(at_end, own) and not started_before(own, at_end), "exactly one of them delivers"
