@@ -66,7 +66,7 @@ async def create_for_owner(client: PrefectClient, owner: str, create: Callable[[
     try:
         return await create(await video_deployment_id(client, owner))
     except PrefectHTTPStatusError as exc:
-        made = _made.pop((owner, settings.max_running_per_owner or 0), None)
-        if exc.response.status_code != 404 or made is None:
+        cap = settings.max_running_per_owner
+        if exc.response.status_code != 404 or cap is None or _made.pop((owner, cap), None) is None:
             raise
     return await create(await video_deployment_id(client, owner))
