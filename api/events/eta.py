@@ -350,16 +350,18 @@ async def learn_from_prefect(
     overhead = statistics.median(_seconds(job.run) - sum(map(_seconds, job.stages.values())) for job in jobs)
     model = EtaModel.learn(timings, runs_seen=len(finished), overhead=overhead)
     delays = startup_delays(finished)
-    model.startup_seconds = _median_delay(list(delays.values()))
-    waited = [job for job in jobs if model.waited(job.run.expected_start_time, job.run.start_time)]
-    alone = [job for job in jobs if not model.waited(job.run.expected_start_time, job.run.start_time)]
+    model.startup_seconds = startup_delay(delays.values())
+    waited: list[FinishedJob] = []
+    alone: list[FinishedJob] = []
+    for job in jobs:
+        (waited if model.waited(job.run.expected_start_time, job.run.start_time) else alone).append(job)
     model.bands = learn_bands(model, alone if len(alone) >= BAND_MIN_RUNS else jobs, pace=1.0)
     model.queued_bands = model.bands
     if len(waited) >= BAND_MIN_RUNS:
         model.queued_pace = bounded(statistics.median(_seconds(job.run) / _expected(model, job) for job in waited))
         model.queued_bands = learn_bands(model, waited, pace=model.queued_pace)
         # What a queued job pays between a slot freeing and its start is what the runs that waited paid.
-        model.startup_seconds = _median_delay([delays[job.run.id] for job in waited if job.run.id in delays])
+        model.startup_seconds = startup_delay(delays[job.run.id] for job in waited if job.run.id in delays)
         model.queue_band = Band.learn(replayed_queue_ratios(model, jobs, waited))
     return model
 
@@ -418,11 +420,12 @@ def replayed_queue_ratios(model: EtaModel, jobs: list[FinishedJob], waited: list
     """For each job that `waited` for a slot: its time from queued to done over what the queue plan said
     when it was queued, from the finished `jobs` that were running and waiting then (at the pace of
     jobs that waited, as `api.service` plans it)."""
+    planned = {job.run.id: model.queued_pace * _expected(model, job) for job in jobs}
     ratios = []
     for job in waited:
         queued: datetime = job.run.expected_start_time  # type: ignore[assignment]
         running_left = [
-            model.queued_pace * _expected(model, other) - (queued - _start(other)).total_seconds()
+            planned[other.run.id] - (queued - _start(other)).total_seconds()
             for other in jobs
             if _start(other) <= queued < _end(other)
         ]
@@ -431,13 +434,13 @@ def replayed_queue_ratios(model: EtaModel, jobs: list[FinishedJob], waited: list
                 str(other.run.id),
                 other.request.priority,
                 other.run.expected_start_time,  # type: ignore[arg-type]
-                model.queued_pace * _expected(model, other),
+                planned[other.run.id],
             )
             for other in jobs
             if other.run.expected_start_time <= queued < _start(other)  # type: ignore[operator]
         ]
         place = plan(running_left, in_line, model.startup_seconds)[str(job.run.id)]
-        estimate = clamp(place.wait_seconds + model.queued_pace * _expected(model, job))
+        estimate = clamp(place.wait_seconds + planned[job.run.id])
         ratios.append((_end(job) - queued).total_seconds() / estimate)
     return ratios
 
@@ -465,13 +468,10 @@ def startup_delays(runs: list["FlowRun"]) -> dict[UUID, float]:
     return delays
 
 
-def startup_delay(runs: list["FlowRun"]) -> float:
-    """The median of `startup_delays`, or the built-in figure before history."""
-    return _median_delay(list(startup_delays(runs).values()))
-
-
-def _median_delay(delays: list[float]) -> float:
-    return max(0.0, statistics.median(delays)) if delays else BUILT_IN_STARTUP_SECONDS
+def startup_delay(delays: Iterable[float]) -> float:
+    """The median of some runs' `startup_delays`, or the built-in figure before history."""
+    found = list(delays)
+    return max(0.0, statistics.median(found)) if found else BUILT_IN_STARTUP_SECONDS
 
 
 def _seconds(run: "FlowRun | TaskRun") -> float:

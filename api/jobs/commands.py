@@ -46,8 +46,11 @@ class NewJob:
     idempotency_key: str
 
 
-def _attempt(request: VideoRequest, *, owner: str, correlation_id: str, job_id: str, attempt: int) -> dict[str, Any]:
-    """The flow run of one attempt of a job: parameters, tags, and its priority's work queue."""
+def _attempt(
+    request: VideoRequest, *, owner: str, correlation_id: str, job_id: str, attempt: int, moved: bool
+) -> dict[str, Any]:
+    """The flow run of one attempt of a job: parameters, tags, and its priority's work queue. A run that
+    will be `moved` up to its owner's turn is tagged so: the jobs copies read it again until it has been."""
     return {
         "parameters": {
             "request": request.model_dump(mode="json", by_alias=True),
@@ -55,7 +58,7 @@ def _attempt(request: VideoRequest, *, owner: str, correlation_id: str, job_id: 
             "attempt": attempt,
             "correlation_id": correlation_id,
         },
-        "tags": [job_tag(job_id), owner_tag(owner), LATEST_TAG, *webhook_tags(request)],
+        "tags": [job_tag(job_id), owner_tag(owner), LATEST_TAG, *webhook_tags(request), *([TURN_TAG] if moved else [])],
         "work_queue_name": queue_name(request.priority),
     }
 
@@ -78,14 +81,14 @@ async def submit(
     """Start a later attempt of a job as a flow run; it waits in its priority's queue, in its owner's turn."""
     now = datetime.now(UTC)
     [turn] = queues.place_all(owner, [request.priority], now)
-    fields = _attempt(request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt)
+    fields = _attempt(
+        request, owner=owner, correlation_id=correlation_id, job_id=job_id, attempt=attempt, moved=turn < now
+    )
     flow_run = await create_for_owner(
         client,
         owner,
         lambda deployment: client.create_flow_run_from_deployment(
-            deployment,
-            **(fields | {"tags": [*fields["tags"], *turn_tags(turn, now)]}),
-            state=Scheduled(scheduled_time=now),
+            deployment, **fields, state=Scheduled(scheduled_time=now)
         ),
     )
     if turn < now:
@@ -110,8 +113,9 @@ async def submit_new(
     turns = queues.place_all(owner, [job.request.priority for job in jobs], now)
     creates = []
     for job, at, turn in zip(jobs, submitted_at, turns, strict=True):
-        fields = _attempt(job.request, owner=owner, correlation_id=correlation_id, job_id=job.job_id, attempt=1)
-        fields["tags"] += turn_tags(turn, at)
+        fields = _attempt(
+            job.request, owner=owner, correlation_id=correlation_id, job_id=job.job_id, attempt=1, moved=turn < at
+        )
         creates.append(
             DeploymentFlowRunCreate(
                 **fields, idempotency_key=job.idempotency_key, state=to_state_create(Scheduled(scheduled_time=at))
@@ -136,11 +140,6 @@ async def _read_runs(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowR
     return {
         run.id: run for run in await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
     }
-
-
-def turn_tags(turn: datetime, submitted: datetime) -> list[str]:
-    """The tag of a run that will be moved up: the jobs copies read such a run again until it has been."""
-    return [TURN_TAG] if turn < submitted else []
 
 
 async def take_turn(client: PrefectClient, flow_run_id: UUID, turn: datetime) -> None:

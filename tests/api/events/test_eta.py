@@ -23,6 +23,7 @@ from api.events.eta import (
     finished_jobs,
     learn_from_prefect,
     startup_delay,
+    startup_delays,
 )
 from flows.contract.stages import STAGES
 from tests.utils.factories import make_request
@@ -165,7 +166,7 @@ def test_the_start_up_is_counted_from_when_a_run_could_start_to_when_it_did() ->
     # Alone: queued at 0, running at 1. Behind it: queued at 0.5, ran once the first ended at 10 (2 s later).
     # The third was queued at 30, long after the slot freed, and started 1.2 s later.
     runs = [run(0, 1, 10), run(0.5, 12, 20), run(30, 31.2, 40)]
-    assert startup_delay(runs) == pytest.approx(1.2)
+    assert startup_delay(startup_delays(runs).values()) == pytest.approx(1.2)
     assert startup_delay([]) > 0, "before history, the built-in figure"
 
 
