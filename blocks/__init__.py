@@ -11,12 +11,12 @@ from prefect.blocks.core import Block
 
 from blocks.script import ChatScriptWriter, RuleScriptWriter
 from blocks.visuals import SlideVisuals
-from blocks.voice import EspeakVoice
+from blocks.voice import EspeakVoice, PiperVoice
 
-__all__ = ["PROVIDER_BLOCKS", "ChatScriptWriter", "EspeakVoice", "RuleScriptWriter", "SlideVisuals"]
+__all__ = ["PROVIDER_BLOCKS", "ChatScriptWriter", "EspeakVoice", "PiperVoice", "RuleScriptWriter", "SlideVisuals"]
 
 PROVIDER_BLOCKS: dict[str, tuple[type[Block], ...]] = {
     "script": (ChatScriptWriter, RuleScriptWriter),
-    "voice": (EspeakVoice,),
+    "voice": (PiperVoice, EspeakVoice),
     "visuals": (SlideVisuals,),
 }

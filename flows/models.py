@@ -44,6 +44,7 @@ class Narration(StageModel):
     seconds: float
     scenes: list[SceneTiming]
     voice: str
+    engine: str
 
     def cues(self) -> list[Cue]:
         return [cue for scene in self.scenes for cue in scene.cues]

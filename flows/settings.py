@@ -6,7 +6,9 @@ the cleanup ages. Values that change per job are flow parameters
 (`flows.contract.request`); the service's own settings are `api.settings`.
 """
 
+import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +29,13 @@ class Settings(BaseSettings):
     retry_jitter: float = Field(default=0.2, ge=0, le=1, description="Each delay varies by up to this fraction.")
     render_stall_seconds: float = Field(default=90.0, gt=0, description="Kill FFmpeg after this long without progress.")
     render_preset: str = Field(default="ultrafast", description="x264 preset used for the final encode.")
+    voice_engine: Literal["piper", "espeak"] = Field(
+        default="piper",
+        description="Narrator of English requests that name no voice: `piper` (neural) or `espeak` (fast drafts).",
+    )
+    voice_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=64, description="Sentences Piper speaks at once."
+    )
     cancel_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often a running job checks for a cancel request."
     )

@@ -1,6 +1,7 @@
 """The `generate-video` flow: one flow run per video attempt, one task per stage."""
 
 from prefect import State, flow
+from prefect.futures import wait
 from prefect.states import Cancelled
 
 from flows.contract.errors import JobCancelled
@@ -19,14 +20,18 @@ from flows.stages.voice import speak_narration
 def generate_video(
     request: VideoRequest, job_id: str, attempt: int = 1, correlation_id: str | None = None
 ) -> Published | State:
-    """Brief → script → voice → visuals → render → finalize; a cancel ends the run Cancelled."""
+    """Brief → script → voice and visuals side by side → render → finalize; a cancel ends the run Cancelled."""
     with job_attempt(job_id, request):
         try:
             choices = check_brief(request)
             script = write_script(request, choices)
-            narration = speak_narration(request, choices, script)
-            slides = draw_visuals(request, choices, script)
-            rendered = render(request, narration, slides)
+            # Each needs only the script: two task runs at once, each with its own retries and cache. Both
+            # end before either result is read, so a failure of one never leaves the other running.
+            speaking = speak_narration.submit(request, choices, script)
+            drawing = draw_visuals.submit(request, choices, script)
+            wait([speaking, drawing])
+            narration = speaking.result()
+            rendered = render(request, narration, drawing.result())
             return finalize(request, script, narration, rendered, attempt)
         except JobCancelled as exc:
             return Cancelled(message=exc.message)

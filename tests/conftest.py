@@ -25,6 +25,9 @@ os.environ["AURA_RETRY_BASE_SECONDS"] = "0.3"
 os.environ["AURA_RETRY_CAP_SECONDS"] = "2"
 os.environ["AURA_RETRY_JITTER"] = "0.1"
 os.environ["AURA_PROGRESS_INTERVAL_SECONDS"] = "0.1"
+# English jobs are spoken by eSpeak NG, a hundred times faster than Piper; the tests of the neural voice
+# ask for it (`voice.engine: piper`), and so does every job of the service's own default settings.
+os.environ["AURA_VOICE_ENGINE"] = "espeak"
 # Short enough for a test to see the watchdog end a stalled render; FFmpeg reports every 0.5 s even when slow.
 os.environ["AURA_RENDER_STALL_SECONDS"] = "15"
 # Webhook receivers listen on 127.0.0.1; their retries come 0.5, 1, 2, 2 … s apart instead of 5 s doubling to 1 h.

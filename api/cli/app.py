@@ -76,7 +76,10 @@ def generate(
     goal: str = typer.Option(None, help="What viewers should take away."),
     tone: str = typer.Option(None, help="For example friendly or formal."),
     language: str = typer.Option("en", help="Language tag; also the default voice."),
-    voice: str = typer.Option(None, help="eSpeak NG voice, e.g. en-us (see `aura voices`)."),
+    voice_engine: str = typer.Option(
+        None, help="piper (neural, English) or espeak (any language, fast drafts); default: Piper for English."
+    ),
+    voice: str = typer.Option(None, help="eSpeak NG voice, e.g. en-us (see `aura voices`); chooses eSpeak NG."),
     rate: float = typer.Option(1.0, help="Speech speed, 0.5-2.0."),
     pitch: float = typer.Option(1.0, help="Voice pitch, 0.5-2.0."),
     width: int = typer.Option(None, help="Frame width in pixels (even)."),
@@ -122,7 +125,7 @@ def generate(
             "aspect": aspect,
         },
         plan={"targetDurationSeconds": duration, "pacing": pacing, "density": density, "style": style},
-        voice={"name": voice, "rate": rate, "pitch": pitch},
+        voice={"engine": voice_engine, "name": voice, "rate": rate, "pitch": pitch},
         render={"width": width, "height": height, "fps": fps, "subtitles": subtitles},
         providers={"script": script_provider, "voice": voice_provider, "visuals": visuals_provider},
         priority=priority,
@@ -154,10 +157,11 @@ def generate(
 
 @app.command()
 def voices() -> None:
-    """List the eSpeak NG voices a request may name."""
-    from flows.providers import espeak
+    """List the narrators: Piper's bundled voice, and every eSpeak NG voice a request may name."""
+    from flows.providers import espeak, piper
 
-    console.print(" ".join(espeak.voices()))
+    console.print(f"[bold]piper[/bold] (neural; English requests that name no voice): {piper.Tuning().name()}")
+    console.print(f"[bold]espeak[/bold] (any language; --voice NAME): {' '.join(espeak.voices())}")
 
 
 @server_app.command("start")

@@ -19,6 +19,8 @@ as finished jobs ran them:
 - the running stage's rest is its prior's rest scaled by how fast the stage goes
   (`Estimator`: the median velocity of its last samples, else its average speed
   so far), the stages after it take their priors; clamped to 1 s … 2 h;
+- voice and visuals run side by side (`flows.contract.stages.STEPS`): a step
+  takes as long as its slowest stage, so the job's time is its critical path;
 - every estimate comes with a band (`Band`): the span, relative to the estimate,
   in which 80 % of the finished jobs' actual times fell. Before a job starts, it
   is learned from their whole times; while it runs, from the estimate this model
@@ -34,7 +36,7 @@ as finished jobs ran them:
 import itertools
 import statistics
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -58,7 +60,7 @@ from api.events.loop import PeriodicReader
 from api.jobs.queue_plan import Waiting, plan
 from api.settings import settings
 from flows.contract.request import VideoRequest
-from flows.contract.stages import STAGES
+from flows.contract.stages import STAGES, STEPS, critical_path, step_of
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -192,13 +194,13 @@ class EtaModel:
 
     @classmethod
     def learn(cls, timings: Iterable[StageTiming], runs_seen: int, overhead: float = 0.0) -> "EtaModel":
-        """Fit each stage's prior; `overhead` (a run's time outside its stages) is shared among the stages."""
+        """Fit each stage's prior; `overhead` (a run's time outside its stages) is shared among the steps."""
         points: dict[str, list[tuple[float, float]]] = {}
         for timing in timings:
             points.setdefault(timing.stage, []).append((work_units(timing.stage, timing.request), timing.seconds))
         priors = dict(BUILT_IN_PRIORS)
         priors.update({stage: Prior.fit(found) for stage, found in points.items()})
-        share = max(0.0, overhead) / len(STAGES)
+        share = max(0.0, overhead) / len(STEPS)
         return cls(
             priors={stage: Prior(prior.fixed + share, prior.per_unit) for stage, prior in priors.items()},
             runs_seen=runs_seen,
@@ -207,27 +209,38 @@ class EtaModel:
     def remaining(
         self,
         request: VideoRequest,
-        stage: str | None,
-        stage_percent: float,
-        stage_elapsed: float | None = None,
+        progress: Mapping[str, float],
+        elapsed: Mapping[str, float] | None = None,
         *,
         skipped: Iterable[str] = (),
         estimator: "Estimator | None" = None,
         at: float = 0.0,
         waited: bool = False,
     ) -> float:
-        """Seconds left of a job `stage_elapsed` seconds into `stage`; an `estimator` keeps the attempt's
-        samples (the stream's). A job that `waited` for a slot runs the stages ahead at the queued pace."""
+        """Seconds left of a job whose stages in `progress` are that far along (percent), each `elapsed`
+        seconds in; an `estimator` keeps the attempt's samples (the stream's). Stages of one step run side
+        by side, so a step lasts as long as its slowest stage. A job that `waited` for a slot runs the
+        stages ahead at the queued pace."""
         expected = self.expected_seconds(request, skipped)
         pace = self.queued_pace if waited else 1.0
-        if stage is None:
-            return clamp(sum(expected.values()) * pace)
-        fraction = max(0.0, min(1.0, stage_percent / 100))
+        if not progress:
+            return clamp(critical_path(expected) * pace)
         estimator = estimator or Estimator()
-        estimator.add(stage, at, fraction)
-        slowness = estimator.slowness(expected[stage], fraction, stage_elapsed) or pace
-        later = sum(expected[name] for name in STAGES[STAGES.index(stage) + 1 :])
-        return clamp(expected[stage] * (1.0 - fraction) * bounded(slowness) + later * pace)
+        elapsed = elapsed or {}
+        reached = max(step_of(stage) for stage in progress)
+        left = 0.0
+        for index, step in enumerate(STEPS[reached:], start=reached):
+            rests = []
+            for stage in step:
+                if index > reached or stage not in progress:
+                    rests.append(expected[stage] * pace)
+                    continue
+                fraction = max(0.0, min(1.0, progress[stage] / 100))
+                estimator.add(stage, at, fraction)
+                slowness = estimator.slowness(stage, expected[stage], fraction, elapsed.get(stage)) or pace
+                rests.append(expected[stage] * (1.0 - fraction) * bounded(slowness))
+            left += max(rests)
+        return clamp(left)
 
     def band_for(self, waited: bool, stage: str | None = None) -> Band:
         """The band of a job that `waited` (or not) for a slot, running in `stage` (None: not started)."""
@@ -245,7 +258,7 @@ class EtaModel:
 
     def expected_total(self, request: VideoRequest, skipped: Iterable[str] = ()) -> float:
         """What the whole job is expected to take, before it starts."""
-        return clamp(sum(self.expected_seconds(request, skipped).values()))
+        return clamp(critical_path(self.expected_seconds(request, skipped)))
 
     def expected_seconds(self, request: VideoRequest, skipped: Iterable[str] = ()) -> dict[str, float]:
         """Each stage's expected time for this request; stages reused from an earlier attempt take none."""
@@ -265,37 +278,37 @@ def bounded(slowness: float) -> float:
 
 
 class Estimator:
-    """How fast one attempt's running stage goes, relative to its prior.
+    """How fast each running stage of one attempt goes, relative to its prior.
 
-    The speed is the seeds' median velocity over the stage's last few samples once they span a
-    second (the render's steady progress above all), else the stage's average speed once a
-    second of its expected work is behind it; before that, nothing: the prior stands.
+    A stage's speed is the seeds' median velocity over its last few samples once they span a
+    second (the render's steady progress above all), else its average speed once a second of its
+    expected work is behind it; before that, nothing: the prior stands. A stage that goes back
+    (a retry starts it again) starts its samples again.
     """
 
     def __init__(self) -> None:
-        self.stage: str | None = None
-        self.samples: deque[tuple[float, float]] = deque(maxlen=SAMPLES_KEPT)
+        self.samples: dict[str, deque[tuple[float, float]]] = {}
 
     def add(self, stage: str, at: float, fraction: float) -> None:
-        if stage != self.stage:
-            self.stage = stage
-            self.samples.clear()
-        if self.samples and at <= self.samples[-1][0]:
+        samples = self.samples.setdefault(stage, deque(maxlen=SAMPLES_KEPT))
+        if samples and fraction < samples[-1][1]:
+            samples.clear()
+        if samples and at <= samples[-1][0]:
             return
-        self.samples.append((at, fraction))
+        samples.append((at, fraction))
 
-    def velocity(self) -> float | None:
+    def velocity(self, stage: str) -> float | None:
         """Median stage fraction per second over the last few sample pairs, if they span a second."""
-        recent = list(self.samples)[-(VELOCITY_WINDOW + 1) :]
+        recent = list(self.samples.get(stage, ()))[-(VELOCITY_WINDOW + 1) :]
         if len(recent) < 2 or recent[-1][0] - recent[0][0] < MIN_SPAN_SECONDS:
             return None
         speeds = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(recent) if b[0] > a[0]]
         speeds = [speed for speed in speeds if speed > 0]
         return statistics.median(speeds) if speeds else None
 
-    def slowness(self, expected: float, fraction: float, elapsed: float | None) -> float | None:
+    def slowness(self, stage: str, expected: float, fraction: float, elapsed: float | None) -> float | None:
         """The stage's time so far over its prior's, or None while too little of it is known."""
-        velocity = self.velocity()
+        velocity = self.velocity(stage)
         if velocity is not None and expected > 0:
             return 1.0 / (velocity * expected)
         if elapsed is not None and expected * fraction >= MIN_SPAN_SECONDS:
@@ -347,7 +360,9 @@ async def learn_from_prefect(
     if not jobs:
         return EtaModel()
     timings = [StageTiming(stage, _seconds(task), job.request) for job in jobs for stage, task in job.stages.items()]
-    overhead = statistics.median(_seconds(job.run) - sum(map(_seconds, job.stages.values())) for job in jobs)
+    overhead = statistics.median(
+        _seconds(job.run) - critical_path({stage: _seconds(task) for stage, task in job.stages.items()}) for job in jobs
+    )
     model = EtaModel.learn(timings, runs_seen=len(finished), overhead=overhead)
     delays = startup_delays(finished)
     model.startup_seconds = startup_delay(delays.values())
@@ -409,7 +424,7 @@ def replayed_ratios(model: EtaModel, job: FinishedJob, pace: float) -> dict[str,
     expected = model.expected_seconds(job.request, job.reused)
     ratios = {}
     for stage, task in job.stages.items():
-        later = sum(expected[name] for name in STAGES[STAGES.index(stage) + 1 :])
+        later = critical_path({name: expected[name] for step in STEPS[step_of(stage) + 1 :] for name in step})
         estimate = clamp(_seconds(task) / 2 + later * pace)
         left = (job.run.end_time - task.end_time).total_seconds() + _seconds(task) / 2  # type: ignore[operator]
         ratios[stage] = left / estimate

@@ -124,13 +124,15 @@ class Timeline:
         self.attempt = attempt
         self.stage: str | None = None
         self.stage_percent = 0.0
+        # Every stage this attempt has started, and how far along it is (voice and visuals run at once).
+        self.stage_percents: dict[str, float] = {}
         self.percent = 0.0
         self.queued_at: datetime | None = None
         self.started_at: datetime | None = None
         self.stage_started: dict[str, datetime] = {}
         self.skipped: set[str] = set()
         self.cancelling = False
-        self.running_stage: str | None = None
+        self.running: list[str] = []
         self.last_progress_at: datetime | None = None
         self.stall_warned = False
         self.estimator = Estimator()
@@ -235,7 +237,7 @@ class Timeline:
             return
         self.status = status
         if status != "running":
-            self.running_stage = None
+            self.running.clear()
         self._emit(fact.at, self._status_event(fact.at))
 
     def _task_state(self, fact: TaskState) -> None:
@@ -243,19 +245,22 @@ class Timeline:
         if status == "crashed":
             status = "cancelled" if self.cancelling else "failed"
         self.stage = stage
+        if stage in self.running:
+            self.running.remove(stage)
+        stage_percent = self.stage_percents.get(stage, 0.0)
         if status == "started":
             self.stage_started.setdefault(stage, fact.at)
-            self.running_stage, self.last_progress_at, self.stall_warned = stage, fact.at, False
-            self.stage_percent = 0.0
-        else:
-            self.running_stage = None
+            self.running.append(stage)
+            self.last_progress_at, self.stall_warned = fact.at, False
+            stage_percent = 0.0
         if status in ("completed", "cached"):
-            self.stage_percent = 100.0
+            stage_percent = 100.0
             if status == "cached":
                 self.skipped.add(stage)
             elif stage in self.stage_started:
                 duration = round((fact.at - self.stage_started[stage]).total_seconds(), 3)
-        self.percent = max(self.percent, overall_percent(stage, self.stage_percent))
+        self.stage_percent = self.stage_percents[stage] = stage_percent
+        self.percent = max(self.percent, overall_percent(self.stage_percents))
         self._update_eta(fact.at)
         self._emit(
             fact.at,
@@ -281,10 +286,11 @@ class Timeline:
             )
 
     def _progress(self, fact: Progress) -> None:
-        if fact.stage != self.running_stage:
+        if fact.stage not in self.running:
             return
-        self.stage_percent = fact.stage_percent
-        self.percent = max(self.percent, overall_percent(fact.stage, fact.stage_percent))
+        self.stage = fact.stage
+        self.stage_percent = self.stage_percents[fact.stage] = fact.stage_percent
+        self.percent = max(self.percent, overall_percent(self.stage_percents))
         self.last_progress_at, self.stall_warned = fact.at, False
         self._update_eta(fact.at)
         elapsed = (fact.at - self.started_at).total_seconds() if self.started_at else 0.0
@@ -349,21 +355,22 @@ class Timeline:
         self._emit(fact.at, data, final=True)
 
     def _warn_if_stalled(self, now: datetime) -> None:
-        if self.running_stage is None or self.stall_warned or self.last_progress_at is None:
+        if not self.running or self.stall_warned or self.last_progress_at is None:
             return
         stall = timedelta(seconds=settings.stall_seconds)
         if now - self.last_progress_at < stall:
             return
         self.stall_warned = True
         at = self.last_progress_at + stall
+        stalled = self.running[-1]
         self._emit(
             at,
             WarningEvent(
                 job_id=self.job_id,
-                step=self.running_stage,
+                step=stalled,
                 kind="stall",
                 stall_seconds=settings.stall_seconds,
-                message=f"no progress in {self.running_stage} for {settings.stall_seconds:g} s",
+                message=f"no progress in {' or '.join(self.running)} for {settings.stall_seconds:g} s",
                 log_tail=list(self.recent_logs),
                 timestamp=at,
             ),
@@ -375,14 +382,12 @@ class Timeline:
         if self.status not in ("running", "queued"):
             self.eta = self.eta_low = self.eta_high = None
             return
-        stage_started = self.stage_started.get(self.stage) if self.stage else None
         model = self.eta_model()
         waited = model.waited(self.queued_at, self.started_at)
         self.eta = model.remaining(
             self.request,
-            self.stage,
-            self.stage_percent,
-            (at - stage_started).total_seconds() if stage_started else None,
+            self.stage_percents,
+            {stage: (at - started).total_seconds() for stage, started in self.stage_started.items()},
             skipped=self.skipped,
             estimator=self.estimator,
             at=at.timestamp(),

@@ -126,9 +126,8 @@ def running_eta(runs: JobRuns, eta_model: EtaModel, live_eta: float | None, now:
     snapshot = stage_snapshot(runs.latest_artifacts())
     request = VideoRequest.model_validate(latest.parameters["request"])
     waited = eta_model.waited(latest.expected_start_time, latest.start_time)
-    started = snapshot.stage_started_at
-    stage_elapsed = (now - started).total_seconds() if started else None
-    return eta_model.remaining(request, snapshot.stage, snapshot.stage_percent, stage_elapsed, waited=waited)
+    elapsed = {stage: (now - started).total_seconds() for stage, started in snapshot.stages_started_at.items()}
+    return eta_model.remaining(request, snapshot.stage_percents, elapsed, waited=waited)
 
 
 def progress_public(runs: JobRuns, job: JobPublic) -> ProgressPublic:

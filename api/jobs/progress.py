@@ -1,10 +1,11 @@
 """A job's progress as Prefect stores it: the stages' progress artifacts (`flows.contract.artifacts`).
 
-Each stage run keeps one progress artifact; the newest one is the stage running now.
+Each stage run keeps one progress artifact; the newest one is the stage that started last (voice and
+visuals run side by side, so another may still be running).
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,8 +34,9 @@ class Snapshot:
     message: str
     current_item: int
     total_items: int
-    # When the running stage made its progress artifact: when it started, to the second.
-    stage_started_at: datetime | None = None
+    # Every stage of the attempt so far: how far along (0-100), and when it started.
+    stage_percents: dict[str, float] = field(default_factory=dict)
+    stages_started_at: dict[str, datetime] = field(default_factory=dict)
 
 
 WAITING = Snapshot(
@@ -57,15 +59,18 @@ def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
         if found is None:
             continue
         progress, stage_percent = found
+        percents = snapshot.stage_percents | {progress.stage: stage_percent}
+        started = snapshot.stages_started_at | ({progress.stage: artifact.created} if artifact.created else {})
         snapshot = replace(
             snapshot,
             stage=progress.stage,
             stage_percent=stage_percent,
-            percent=max(snapshot.percent, overall_percent(progress.stage, stage_percent)),
+            percent=max(snapshot.percent, overall_percent(percents)),
             message=progress.message,
             current_item=progress.current_item,
             total_items=progress.total_items,
-            stage_started_at=artifact.created,
+            stage_percents=percents,
+            stages_started_at=started,
         )
     return snapshot
 

@@ -19,7 +19,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from api.settings import settings
 from api.supervisor.interpreter import python_module
-from blocks import PROVIDER_BLOCKS, EspeakVoice, RuleScriptWriter, SlideVisuals
+from blocks import PROVIDER_BLOCKS, EspeakVoice, PiperVoice, RuleScriptWriter, SlideVisuals
 from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, WEBHOOK_DEPLOYMENT, queue_name
 from flows.contract.status import DELIVERY_TAG, WEBHOOK_TAG
 
@@ -40,6 +40,7 @@ HEARTBEAT_SECONDS = 30
 DEFAULT_DOCUMENTS: dict[str, type[Block]] = {
     "offline": RuleScriptWriter,
     "default": EspeakVoice,
+    "joe": PiperVoice,
     "slides": SlideVisuals,
 }
 

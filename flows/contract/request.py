@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 
 Aspect = Literal["16:9", "9:16", "1:1"]
 Subtitles = Literal["sidecar", "burned", "none"]
+VoiceEngine = Literal["piper", "espeak"]
 
 MAX_DURATION_SECONDS = 30 * 60
 MAX_FRAME_SIDE = 4096
@@ -71,14 +72,27 @@ class Plan(RequestModel):
 
 
 class VoiceSpec(RequestModel):
+    engine: VoiceEngine | None = Field(
+        default=None,
+        description="`piper`: neural speech, English, with the bundled voice (or a Piper voice block's). "
+        "`espeak`: eSpeak NG, every language, fast. By default Piper speaks English requests that name no "
+        "voice, eSpeak NG the rest.",
+    )
     name: str | None = Field(
         default=None,
         max_length=60,
         pattern=r"^[A-Za-z0-9_+\-]+$",
-        description="eSpeak NG voice, for example `en-us`; defaults to the brief's language.",
+        description="eSpeak NG voice, for example `en-us`; defaults to the brief's language. Naming one "
+        "chooses eSpeak NG.",
     )
     rate: float = Field(default=1.0, ge=0.5, le=2.0, description="Speed, 1.0 = 175 words a minute.")
-    pitch: float = Field(default=1.0, ge=0.5, le=2.0, description="Pitch, 1.0 = the voice's own.")
+    pitch: float = Field(default=1.0, ge=0.5, le=2.0, description="Pitch, 1.0 = the voice's own (eSpeak NG only).")
+
+    @model_validator(mode="after")
+    def _piper_takes_no_espeak_name(self) -> "VoiceSpec":
+        if self.engine == "piper" and self.name:
+            raise ValueError("voice.name picks an eSpeak NG voice; leave it out with engine piper")
+        return self
 
 
 class RenderSpec(RequestModel):
@@ -154,6 +168,15 @@ class VideoRequest(RequestModel):
         self.frame_size()
         return self
 
+    @model_validator(mode="after")
+    def _piper_speaks_english(self) -> "VideoRequest":
+        if self.voice.engine == "piper" and not self.providers.voice and not is_english(self.brief.language):
+            raise ValueError(
+                f"voice.engine piper speaks English with its bundled voice, not {self.brief.language!r}; "
+                "use engine espeak, or a Piper voice block for that language"
+            )
+        return self
+
     def frame_size(self) -> tuple[int, int]:
         """The output size: given sides, the other derived from the aspect."""
         width, height = self.render.width, self.render.height
@@ -168,6 +191,18 @@ class VideoRequest(RequestModel):
 
     def voice_name(self) -> str:
         return self.voice.name or self.brief.language
+
+    def voice_engine(self, default: VoiceEngine) -> VoiceEngine:
+        """The narrator unless a voice block decides: asked for, else `default` for English with no voice named."""
+        if self.voice.engine:
+            return self.voice.engine
+        if self.voice.name is None and is_english(self.brief.language):
+            return default
+        return "espeak"
+
+
+def is_english(language: str) -> bool:
+    return language == "en" or language.startswith("en-")
 
 
 def _even(value: float) -> int:

@@ -12,6 +12,7 @@ the child's status, which this process reports when it reaps the child. If the
 launcher dies, the child sees its connection close and kills itself.
 """
 
+import contextlib
 import json
 import os
 import runpy
@@ -37,6 +38,14 @@ def _preload() -> None:
 
     import flows.cleanup  # noqa: F401
     import flows.video  # noqa: F401
+    from flows.contract.errors import VoiceFailed
+    from flows.providers import piper
+    from flows.settings import settings
+
+    if settings.voice_engine == "piper":
+        # Forked children share the loaded model: no job pays its load time, and its memory is not copied.
+        with contextlib.suppress(VoiceFailed):
+            piper.preload()
 
 
 def _run_child(connection: socket.socket, request: dict[str, Any], fds: list[int]) -> None:

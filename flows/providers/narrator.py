@@ -1,15 +1,23 @@
-"""Narration: one eSpeak NG call per sentence, laid on a timeline with pauses.
+"""Narration: every sentence spoken on its own, laid on a timeline with pauses.
 
 Every cue's start and end come from the samples actually synthesized, so
-subtitles and scene cuts sit exactly on the speech.
+subtitles and scene cuts sit exactly on the speech. Piper speaks several
+sentences at once (`flows.providers.piper`); eSpeak NG, a hundred times faster
+and not thread-safe, one after another. If Piper cannot load, eSpeak NG speaks
+instead and `warn` says so.
 """
 
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
+from flows.contract.errors import VoiceFailed
+from flows.contract.request import VoiceEngine
 from flows.models import Cue, Narration, SceneTiming, Script
-from flows.providers import espeak
+from flows.providers import espeak, piper
+from flows.providers.espeak import Speech
 
 PAUSE_SECONDS = {"slow": 0.6, "normal": 0.35, "fast": 0.2}
 # A scene change gets a longer breath than a sentence break.
@@ -18,44 +26,85 @@ SCENE_PAUSE_FACTOR = 2.0
 Progress = Callable[[int, int, str], None]
 
 
-def narrate(
-    script: Script,
+@dataclass(frozen=True)
+class Speaker:
+    engine: VoiceEngine
+    name: str
+    sample_rate: int
+    # (sentences, tick) → their speech in order; `tick` runs while it waits, and may raise to stop it.
+    speak_each: Callable[[list[str], Callable[[], None]], Generator[Speech]]
+
+
+def speaker(
+    engine: VoiceEngine,
     *,
+    tuning: piper.Tuning,
     voice: str,
     rate: float,
     pitch: float,
-    pacing: str,
-    out: Path,
-    progress: Progress,
-) -> Narration:
+    threads: int,
+    warn: Callable[[str], None],
+) -> Speaker:
+    """The narrator asked for; eSpeak NG with `voice` if that is Piper and its model cannot load."""
+    if engine == "piper":
+        try:
+            return Speaker(
+                "piper",
+                tuning.name(),
+                piper.sample_rate(tuning),
+                lambda sentences, tick: piper.speak_each(
+                    sentences, tuning=tuning, rate=rate, threads=threads, tick=tick
+                ),
+            )
+        except VoiceFailed as exc:
+            warn(f"voice: {exc.message}; eSpeak NG speaks this job instead (voice {voice})")
+    return Speaker(
+        "espeak",
+        voice,
+        espeak.sample_rate(),
+        lambda sentences, _tick: (espeak.speak(text, voice=voice, rate=rate, pitch=pitch) for text in sentences),
+    )
+
+
+def narrate(script: Script, *, speaker: Speaker, pacing: str, out: Path, progress: Progress) -> Narration:
     """Speak every sentence of `script` into the WAV file `out`."""
-    sample_rate = espeak.sample_rate()
     pause = PAUSE_SECONDS[pacing]
     total = len(script.sentences())
     done = 0
+
+    def tick() -> None:
+        progress(done, total, f"sentence {done + 1} of {total}")
+
     clock = 0.0
     scenes: list[SceneTiming] = []
-    with wave.open(str(out), "wb") as wav:
+    with wave.open(str(out), "wb") as wav, closing(speaker.speak_each(script.sentences(), tick)) as speeches:
         wav.setnchannels(1)
         wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
+        wav.setframerate(speaker.sample_rate)
         for scene_index, scene in enumerate(script.scenes):
             scene_start = clock
             cues: list[Cue] = []
             for position, sentence in enumerate(scene.narration):
-                progress(done, total, f"sentence {done + 1} of {total}")
-                speech = espeak.speak(sentence, voice=voice, rate=rate, pitch=pitch)
+                tick()
+                speech = next(speeches)
                 wav.writeframes(speech.pcm)
                 cues.append(Cue(start=clock, end=clock + speech.seconds, text=sentence))
                 clock += speech.seconds
                 ends_scene = position == len(scene.narration) - 1
                 more_scenes = scene_index < len(script.scenes) - 1
                 gap = pause * (SCENE_PAUSE_FACTOR if ends_scene and more_scenes else 1)
-                clock += _silence(wav, gap, sample_rate)
+                clock += _silence(wav, gap, speaker.sample_rate)
                 done += 1
             scenes.append(SceneTiming(start=scene_start, end=clock, cues=cues))
     progress(total, total, f"{total} sentences spoken")
-    return Narration(audio=out, sample_rate=sample_rate, seconds=clock, scenes=scenes, voice=voice)
+    return Narration(
+        audio=out,
+        sample_rate=speaker.sample_rate,
+        seconds=clock,
+        scenes=scenes,
+        voice=speaker.name,
+        engine=speaker.engine,
+    )
 
 
 def _silence(wav: wave.Wave_write, seconds: float, sample_rate: int) -> float:

@@ -9,11 +9,12 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolUpdate
 
-from tests.utils.factories import processes_mentioning, wait_for
+from tests.utils.factories import PATIENCE, processes_mentioning, wait_for
 
 # Generous: these tests prove behaviour, `bench/` measures speed. With two test sessions on two cores,
-# a POST /api/jobs whose Prefect (SQLite) answered "busy" and was retried by the API took over 30 s once.
-http = httpx.Client(timeout=90)
+# a POST /api/jobs whose Prefect (SQLite) answered "busy" and was retried by the API took over 30 s once,
+# and a batch of 100 on a slow CI machine over 90 s.
+http = httpx.Client(timeout=90 * PATIENCE)
 
 SHORT = {"plan": {"targetDurationSeconds": 6}, "render": {"width": 320}}
 # Long enough to interrupt: about 20 s of FFmpeg at 1080p.

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
+from tests.utils.factories import PATIENCE
+
 # A forecast, made with the history each API process had learned then: not part of what every reading agrees on.
 ETA = {"etaSeconds", "etaLowSeconds", "etaHighSeconds"}
 
@@ -37,9 +39,10 @@ def read_events(
     """Events of one connection, until the server ends it, `stop_after` events, or an event named `until`."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     received: list[Received] = []
+    timeout *= PATIENCE
     deadline = time.monotonic() + timeout
     with (
-        httpx.Client(timeout=httpx.Timeout(timeout, read=30)) as client,
+        httpx.Client(timeout=httpx.Timeout(timeout, read=30 * PATIENCE)) as client,
         connect_sse(client, "GET", url, headers=headers, params=params) as source,
     ):
         source.response.raise_for_status()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.utils.factories import PATIENCE
+
 AURA = str(Path(sys.executable).with_name("aura"))
 
 
@@ -36,7 +38,7 @@ class ApiProcess:
             self.process = subprocess.Popen(
                 [AURA, "api", "--port", str(self.port)], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * PATIENCE
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:

@@ -25,7 +25,7 @@ from api.events.eta import (
     startup_delay,
     startup_delays,
 )
-from flows.contract.stages import STAGES
+from flows.contract.stages import STAGES, critical_path
 from tests.utils.factories import make_request
 from tests.utils.recorded import RecordedPrefect
 from tests.utils.records import job_run, stage_run, state
@@ -37,33 +37,38 @@ def test_priors_fit_a_fixed_part_and_a_rate_despite_an_odd_run() -> None:
     prior = Prior.fit(points)
     assert abs(prior.fixed - 2.0) < 0.3 and abs(prior.per_unit - 0.5) < 0.05
     model = EtaModel.learn([StageTiming("render", 3.0, request)] * 3, runs_seen=3, overhead=0.6)
-    assert abs(model.expected_seconds(request)["render"] - (3.0 + 0.1)) < 1e-6, "a sixth of the overhead"
+    assert abs(model.expected_seconds(request)["render"] - (3.0 + 0.12)) < 1e-6, "a fifth: the run has five steps"
     assert model.expected_seconds(request, skipped=["render"])["render"] == 0.0
 
 
 def test_velocity_needs_two_samples_a_second_apart() -> None:
     estimator = Estimator()
-    assert estimator.velocity() is None
+    assert estimator.velocity("render") is None
     estimator.add("render", 100.0, 0.0)
     estimator.add("render", 100.5, 0.05)
-    assert estimator.velocity() is None, "half a second says too little"
+    assert estimator.velocity("render") is None, "half a second says too little"
     estimator.add("render", 101.0, 0.10)
-    assert estimator.velocity() == pytest.approx(0.1)
+    assert estimator.velocity("render") == pytest.approx(0.1)
 
 
 def test_velocity_is_the_median_of_the_last_steps_and_ignores_stale_flat_and_other_stages_samples() -> None:
     estimator = Estimator()
     for at, fraction in [(0, 0.0), (1, 0.5), (2, 0.51), (3, 0.52), (4, 0.53), (5, 0.54), (6, 0.55)]:
         estimator.add("render", at, fraction)
-    assert estimator.velocity() == pytest.approx(0.01), "the early jump has left the window"
+    assert estimator.velocity("render") == pytest.approx(0.01), "the early jump has left the window"
     estimator.add("render", 6, 0.9)
-    assert estimator.samples[-1] == (6, 0.55), "a sample no later than the last is dropped"
-    estimator.add("finalize", 7, 0.0)
-    assert list(estimator.samples) == [(7, 0.0)], "a new stage starts its own samples"
+    assert estimator.samples["render"][-1] == (6, 0.55), "a sample no later than the last is dropped"
+    for at in range(7, 10):
+        estimator.add("voice", at, 0.1 * at)
+        estimator.add("visuals", at + 0.5, 0.01 * at)
+    assert estimator.velocity("voice") == pytest.approx(0.1), "stages side by side keep their own samples"
+    assert estimator.velocity("visuals") == pytest.approx(0.01)
+    estimator.add("voice", 10, 0.0)
+    assert list(estimator.samples["voice"]) == [(10, 0.0)], "a stage started again (a retry) starts again"
     flat = Estimator()
     for at in range(4):
         flat.add("voice", at, 0.2)
-    assert flat.velocity() is None, "no progress is no speed"
+    assert flat.velocity("voice") is None, "no progress is no speed"
 
 
 def test_progress_in_bursts_gives_the_same_speed_as_steady_progress() -> None:
@@ -72,19 +77,27 @@ def test_progress_in_bursts_gives_the_same_speed_as_steady_progress() -> None:
         steady.add("render", float(second), second / 20)
         if second % 2 == 0:
             bursts.add("render", float(second), second / 20)
-    assert steady.slowness(20.0, 0.5, 10.0) == pytest.approx(bursts.slowness(20.0, 0.5, 10.0)) == pytest.approx(1.0)
+    assert (
+        steady.slowness("render", 20.0, 0.5, 10.0)
+        == pytest.approx(bursts.slowness("render", 20.0, 0.5, 10.0))
+        == pytest.approx(1.0)
+    )
 
 
 def test_the_running_stage_goes_at_its_own_speed_and_the_stages_after_it_at_their_priors() -> None:
     request = make_request()
     model = EtaModel.learn([StageTiming(stage, 10.0, request) for stage in STAGES for _ in range(3)], runs_seen=3)
-    assert model.remaining(request, None, 0.0) == 60.0, "not started: every prior"
-    assert model.remaining(request, "render", 50.0, 5.0) == 15.0, "on time: 5 s of the render, 1 stage after it"
-    assert model.remaining(request, "render", 50.0, 10.0) == 20.0, "a render twice as slow as its prior"
-    assert model.remaining(request, "voice", 50.0, 10.0) == 40.0, "a slow voice says nothing of the render"
-    assert model.remaining(request, "voice", 100.0, 10.0) == 30.0, "a finished stage has nothing left"
-    assert model.remaining(request, None, 0.0, skipped=["script", "voice"]) == 40.0, "a resume skips them"
-    assert model.remaining(request, "render", 0.0, None) == 20.0, "a stage without speed yet: its prior"
+    assert model.remaining(request, {}) == 50.0, "not started: every prior, voice and visuals side by side"
+    assert model.remaining(request, {"render": 50.0}, {"render": 5.0}) == 15.0, "on time: 5 s, then a stage"
+    assert model.remaining(request, {"render": 50.0}, {"render": 10.0}) == 20.0, "a render twice as slow"
+    done_visuals = {"voice": 50.0, "visuals": 100.0}
+    assert model.remaining(request, done_visuals, {"voice": 10.0}) == 30.0, "a slow voice says nothing of the render"
+    assert model.remaining(request, {"voice": 100.0, "visuals": 100.0}) == 20.0, "finished stages have nothing left"
+    both = model.remaining(request, {"voice": 50.0, "visuals": 20.0}, {"voice": 5.0, "visuals": 2.0})
+    assert both == 28.0, "side by side, the stage with more left (8 s of visuals) sets the pace"
+    assert model.remaining(request, {"voice": 50.0}, {"voice": 5.0}) == 30.0, "visuals not started yet: its prior"
+    assert model.remaining(request, {}, skipped=["script", "voice"]) == 40.0, "a resume skips them"
+    assert model.remaining(request, {"render": 0.0}) == 20.0, "a stage without speed yet: its prior"
 
 
 def test_the_estimate_is_clamped_in_speed_and_in_seconds() -> None:
@@ -93,24 +106,25 @@ def test_the_estimate_is_clamped_in_speed_and_in_seconds() -> None:
     crawling = Estimator()
     crawling.add("render", 0, 0.0)
     crawling.add("render", 10, 0.0001)
-    assert model.remaining(request, "render", 0.01, 10.0, estimator=crawling, at=10) == pytest.approx(
+    assert model.remaining(request, {"render": 0.01}, {"render": 10.0}, estimator=crawling, at=10) == pytest.approx(
         10 * 0.9999 * MAX_SLOWNESS + 10, abs=0.1
     )
     racing = Estimator()
     racing.add("render", 0, 0.0)
     racing.add("render", 1, 0.9)
-    assert model.remaining(request, "render", 50.0, 1.0, estimator=racing, at=1) == round(5 * MIN_SLOWNESS + 10, 1)
+    racing_left = model.remaining(request, {"render": 50.0}, {"render": 1.0}, estimator=racing, at=1)
+    assert racing_left == round(5 * MIN_SLOWNESS + 10, 1)
     huge = make_request(plan={"targetDurationSeconds": 1800}, render={"width": 1920, "height": 1080})
-    assert EtaModel(priors={stage: Prior(0, 10.0) for stage in STAGES}).remaining(huge, None, 0.0) == MAX_SECONDS
-    assert model.remaining(request, "finalize", 99.99, 10.0) == MIN_SECONDS
+    assert EtaModel(priors={stage: Prior(0, 10.0) for stage in STAGES}).remaining(huge, {}) == MAX_SECONDS
+    assert model.remaining(request, {"finalize": 99.99}, {"finalize": 10.0}) == MIN_SECONDS
 
 
 def test_before_any_history_the_first_estimate_is_the_built_in_priors() -> None:
     request = make_request()
     model = EtaModel()
     assert model.runs_seen == 0
-    assert model.remaining(request, None, 0.0) == round(sum(model.expected_seconds(request).values()), 1)
-    assert model.remaining(request, None, 0.0) < 10, "a 12 s video at 320 px takes seconds"
+    assert model.remaining(request, {}) == round(critical_path(model.expected_seconds(request)), 1)
+    assert model.remaining(request, {}) < 10, "a 12 s video at 320 px takes seconds"
 
 
 def test_an_estimator_kept_across_updates_uses_the_stages_recent_speed() -> None:
@@ -118,11 +132,11 @@ def test_an_estimator_kept_across_updates_uses_the_stages_recent_speed() -> None
     model = EtaModel.learn([StageTiming(stage, 10.0, request) for stage in STAGES], runs_seen=1)
     estimator = Estimator()
     for at, percent in [(0, 0.0), (5, 10.0), (6, 20.0), (7, 30.0)]:
-        model.remaining(request, "render", percent, at, estimator=estimator, at=1000.0 + at)
-    later = model.remaining(request, "render", 40.0, 8.0, estimator=estimator, at=1008.0)
-    assert len(estimator.samples) == 5
+        model.remaining(request, {"render": percent}, {"render": at}, estimator=estimator, at=1000.0 + at)
+    later = model.remaining(request, {"render": 40.0}, {"render": 8.0}, estimator=estimator, at=1008.0)
+    assert len(estimator.samples["render"]) == 5
     assert later == 16.0, "a slow start, then a second for each expected second: on time from here"
-    assert model.remaining(request, "render", 40.0, 8.0) == 22.0, "without samples: its average, twice as slow"
+    assert model.remaining(request, {"render": 40.0}, {"render": 8.0}) == 22.0, "without samples: twice as slow"
 
 
 def test_the_band_is_where_eight_in_ten_finished_jobs_fell_relative_to_their_estimates() -> None:
@@ -229,7 +243,9 @@ def test_while_a_stage_runs_the_band_is_learned_from_the_estimates_finished_jobs
     assert rendering.high - rendering.low < 0.1 and rendering.low <= 1.0 <= rendering.high
     request = make_request()
     for render in (10.0, 15.0, 20.0):
-        estimate = model.remaining(request, "render", 50.0, render / 2, skipped=set(STAGES) - {"render", "finalize"})
+        estimate = model.remaining(
+            request, {"render": 50.0}, {"render": render / 2}, skipped=set(STAGES) - {"render", "finalize"}
+        )
         low, high = rendering.around(estimate)
         assert low is not None and high is not None and low - 0.1 <= render / 2 + 1.0 <= high + 0.1
 
@@ -253,16 +269,17 @@ def test_an_attempt_that_waited_runs_the_stages_ahead_at_the_queued_pace() -> No
     noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     assert model.waited(noon, noon + timedelta(seconds=30)) and not model.waited(noon, noon + timedelta(seconds=3))
     request = make_request()
-    alone = model.remaining(request, "brief", 0.0, 0.0)
-    assert model.remaining(request, "brief", 0.0, 0.0, waited=True) == pytest.approx(1.5 * alone, abs=0.1)
+    alone = model.remaining(request, {"brief": 0.0}, {"brief": 0.0})
+    assert model.remaining(request, {"brief": 0.0}, {"brief": 0.0}, waited=True) == pytest.approx(1.5 * alone, abs=0.1)
     assert model.band_for(True) == Band(low=0.9, high=1.2) and model.band_for(False) == Band()
     assert model.band_for(True, "render") == Band(low=0.9, high=1.2), "no stage band learned: the whole one"
 
     going = Estimator()
     for second in range(4):
         going.add("finalize", float(second), 0.1 * second)
-    assert model.remaining(request, "finalize", 30.0, 3.0, estimator=going, at=3.0, waited=True) == pytest.approx(
-        model.remaining(request, "finalize", 30.0, 3.0, estimator=going, at=3.0), abs=0.1
+    finalizing, elapsed = {"finalize": 30.0}, {"finalize": 3.0}
+    assert model.remaining(request, finalizing, elapsed, estimator=going, at=3.0, waited=True) == pytest.approx(
+        model.remaining(request, finalizing, elapsed, estimator=going, at=3.0), abs=0.1
     ), "the running stage's own speed, once known, is what counts"
 
 

@@ -122,3 +122,43 @@ def test_malformed_and_foreign_ids_are_refused() -> None:
     assert not line.valid_cursor(EventId(1000, 0), at(10)), "before the job"
     assert not line.valid_cursor(EventId.parse("99999999999999999-0"), at(10)), "the future"
     assert line.valid_cursor(ORIGIN, at(10)) and line.valid_cursor(EventId(int(at(1).timestamp() * 1e6)), at(10))
+
+
+def test_voice_and_visuals_side_by_side_each_report_progress_and_percent_never_falls() -> None:
+    voice, visuals = uuid4(), uuid4()
+
+    def progress(seconds: float, stage: str, artifact: object, percent: float) -> Progress:
+        return Progress(
+            at(seconds),
+            RUN,
+            ref=f"{stage}-{percent}",
+            stage=stage,
+            artifact_id=artifact,
+            stage_percent=percent,
+            current_item=int(percent),
+            total_items=100,
+            message=f"{stage} {percent}",
+        )
+
+    line = timeline()
+    line.add(
+        [
+            FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
+            TaskState(at(0.1), RUN, ref="t1", stage="script", status="completed"),
+            TaskState(at(0.2), RUN, ref="t2", stage="voice", status="started"),
+            TaskState(at(0.3), RUN, ref="t3", stage="visuals", status="started"),
+            progress(0.5, "voice", voice, 50),
+            progress(0.6, "visuals", visuals, 20),
+            progress(0.9, "visuals", visuals, 100),
+            TaskState(at(1.0), RUN, ref="t4", stage="visuals", status="completed"),
+            progress(1.5, "voice", voice, 80),
+        ]
+    )
+    # As a client streaming live sees it: one commit per poll.
+    live = [event for seconds in (0.55, 0.65, 0.95, 1.2, 10) for event in line.commit(at(seconds))]
+    seen = [(e.data.step, e.data.percent) for e in live if type(e.data).__name__ == "StepProgressEvent"]
+    # brief and script (25) are done once voice starts; voice weighs 30, visuals 25.
+    assert seen == [("voice", 40.0), ("visuals", 45.0), ("visuals", 65.0), ("voice", 74.0)]
+    percents = [event.status.percent for event in line.events]
+    assert percents == sorted(percents)
+    assert line.running == ["voice"] and line.eta is not None and line.eta > 0

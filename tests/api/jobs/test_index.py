@@ -87,7 +87,9 @@ async def test_the_whole_read_answers_pages_newest_first_per_owner_without_askin
     assert "read_flow_runs" not in prefect.calls[asked:] and "count_flow_runs" not in prefect.calls[asked:]
 
     job = job_public(await index.read(running, BOB), ui="http://prefect.test", eta_model=EtaModel())
-    assert (job.stage, job.percent) == ("visuals", 65.0), "a moving run's progress is read with it"
+    assert (job.stage, job.percent) == ("visuals", 35.0), (
+        "a moving run's progress is read with it (voice may still run beside it)"
+    )
     with pytest.raises(JobNotFound):
         await index.read(running, ALICE)
 

@@ -56,3 +56,29 @@ def test_unicode_topic_is_kept_as_written() -> None:
 def test_voice_defaults_to_the_brief_language() -> None:
     assert VideoRequest.model_validate(body(brief={"language": "fr"})).voice_name() == "fr"
     assert VideoRequest.model_validate(body(voice={"name": "en-us"})).voice_name() == "en-us"
+
+
+def test_piper_speaks_english_requests_that_name_no_voice_and_espeak_the_rest() -> None:
+    def engine(**sections: dict) -> str:
+        return VideoRequest.model_validate(body(**sections)).voice_engine("piper")
+
+    assert engine() == "piper"
+    assert engine(brief={"language": "en-gb"}) == "piper"
+    assert engine(brief={"language": "fr"}) == "espeak"
+    assert engine(voice={"name": "en-us"}) == "espeak", "naming an eSpeak NG voice chooses eSpeak NG"
+    assert engine(voice={"engine": "espeak"}) == "espeak"
+    assert engine(brief={"language": "fr"}, voice={"engine": "piper"}, providers={"voice": "my-french"}) == "piper"
+    assert VideoRequest.model_validate(body()).voice_engine("espeak") == "espeak", "the service's default"
+
+
+@pytest.mark.parametrize(
+    ("sections", "reason"),
+    [
+        ({"voice": {"engine": "piper", "name": "en-us"}}, "leave it out with engine piper"),
+        ({"voice": {"engine": "piper"}, "brief": {"topic": "Les abeilles", "language": "fr"}}, "not 'fr'"),
+        ({"voice": {"engine": "neural"}}, "'piper' or 'espeak'"),
+    ],
+)
+def test_an_engine_that_cannot_speak_the_request_is_refused(sections: dict, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        VideoRequest.model_validate(body(**sections))
