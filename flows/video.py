@@ -1,7 +1,9 @@
 """The `generate-video` flow: one flow run per video attempt, one task per stage."""
 
+from typing import Any
+
 from prefect import State, flow
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, wait
 from prefect.states import Cancelled
 
 from flows.contract.errors import JobCancelled
@@ -29,7 +31,8 @@ def generate_video(
             # end before either result is read, so a failure of one never leaves the other running.
             speaking = speak_narration.submit(request, choices, script)
             drawing = draw_visuals.submit(request, choices, script)
-            wait([speaking, drawing])
+            both: list[PrefectFuture[Any]] = [speaking, drawing]
+            wait(both)
             narration = speaking.result()
             rendered = render(request, narration, drawing.result())
             return finalize(request, script, narration, rendered, attempt)
