@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from blocks import ChatScriptWriter
-from flows.contract.stages import STAGES
+from flows.contract.stages import STAGES, STEPS, done_before
 from tests.utils.chat import ChatStandIn
 from tests.utils.factories import wait_for
 from tests.utils.service import ffmpeg_of, http, job, pool_paused, submit
@@ -79,7 +79,14 @@ def test_a_jobs_stream_tells_its_whole_story_in_order(service: Any) -> None:
     assert keys == sorted(keys) and len(set(keys)) == len(keys), "ids must increase strictly"
     assert [event.data["status"] for event in of(events, "job-status")] == ["queued", "running", "completed"]
     steps = [(event.data["step"], event.data["status"]) for event in of(events, "step-status")]
-    assert steps == [(stage, status) for stage in STAGES for status in ("started", "completed")]
+    assert sorted(steps) == sorted((stage, status) for stage in STAGES for status in ("started", "completed"))
+    for step in STEPS:
+        # A step's stages (voice and visuals side by side) start after the step before it ends.
+        began = min(steps.index((stage, "started")) for stage in step)
+        ended = max(steps.index((stage, "completed")) for stage in step)
+        assert all(steps.index((stage, "started")) < steps.index((stage, "completed")) for stage in step)
+        assert all(steps.index((stage, "completed")) < began for stage in done_before(step[0]))
+        assert ended == began + 2 * len(step) - 1, f"nothing of another step happens during {step}"
     assert all(event.data["durationSeconds"] >= 0 for event in of(events, "step-status", status="completed"))
     logs = of(events, "job-log")
     assert any(line.data["step"] == "render" and "render started" in line.data["message"] for line in logs)

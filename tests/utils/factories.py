@@ -9,13 +9,9 @@ from typing import Any, TypeVar
 
 from api.supervisor.processes import child_pids
 from flows.contract.request import VideoRequest
+from tests.utils.patience import PATIENCE
 
 T = TypeVar("T")
-
-# Every wait of the tests is stretched by this factor. A wait bounds only how long a failing test takes
-# to fail, never what counts as passing; CI's machine has run the suite up to 3.6 times slower than a
-# developer's, and a wait sized for the fast one then failed tests that were not broken.
-PATIENCE = float(os.environ.get("AURA_TEST_PATIENCE", "3"))
 
 
 def make_request(topic: str = "Why honeybees matter", **sections: dict[str, Any]) -> VideoRequest:

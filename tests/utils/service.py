@@ -9,7 +9,8 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolUpdate
 
-from tests.utils.factories import PATIENCE, processes_mentioning, wait_for
+from tests.utils.factories import processes_mentioning, wait_for
+from tests.utils.patience import PATIENCE
 
 # Generous: these tests prove behaviour, `bench/` measures speed. With two test sessions on two cores,
 # a POST /api/jobs whose Prefect (SQLite) answered "busy" and was retried by the API took over 30 s once,

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from tests.utils.factories import PATIENCE
+from tests.utils.patience import PATIENCE
 
 # A forecast, made with the history each API process had learned then: not part of what every reading agrees on.
 ETA = {"etaSeconds", "etaLowSeconds", "etaHighSeconds"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.utils.factories import PATIENCE
+from tests.utils.patience import PATIENCE
 
 AURA = str(Path(sys.executable).with_name("aura"))
 
