@@ -32,6 +32,7 @@ from api.schemas.events import (
     JobLogEvent,
     JobStatusEvent,
     StepProgressEvent,
+    StepStatus,
     StepStatusEvent,
     WarningEvent,
 )
@@ -45,6 +46,8 @@ log = logging.getLogger("aura.events")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_PATTERN = re.compile(r"(\d{1,19})-(\d{1,9})")
 LOG_TAIL_LINES = 10
+# How the stages still running end when their attempt ends so.
+ENDED_WITH_STAGES: dict[JobStatus, StepStatus] = {"cancelled": "cancelled", "failed": "failed"}
 
 
 @dataclass(frozen=True, order=True)
@@ -236,14 +239,27 @@ class Timeline:
         if status == self.status:
             return
         self.status = status
-        if status != "running":
+        if status in ENDED_WITH_STAGES:
+            self._end_running_stages(fact.at, ENDED_WITH_STAGES[status])
+        if status not in ("running", "cancelling"):
             self.running.clear()
         self._emit(fact.at, self._status_event(fact.at))
+
+    def _end_running_stages(self, at: datetime, status: StepStatus) -> None:
+        """A stage that was running when its attempt ended, and never said how it ended (a task run in a
+        thread of the flow-run process, stopped with it), ended with the attempt."""
+        for stage in self.running:
+            self._emit(
+                at,
+                StepStatusEvent(job_id=self.job_id, step=stage, status=status, attempt=self.attempt, timestamp=at),
+            )
 
     def _task_state(self, fact: TaskState) -> None:
         stage, status, duration = fact.stage, fact.status, None
         if status == "crashed":
             status = "cancelled" if self.cancelling else "failed"
+        if self.status in ENDED_WITH_STAGES and stage not in self.running:
+            return  # said when the attempt ended
         self.stage = stage
         if stage in self.running:
             self.running.remove(stage)

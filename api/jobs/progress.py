@@ -20,7 +20,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import Artifact, FlowRun
 from prefect.client.schemas.sorting import ArtifactSort
 
-from flows.contract.artifacts import PROGRESS_TYPE, progress_of
+from flows.contract.artifacts import PROGRESS_TYPE, StageProgress, progress_of
 from flows.contract.stages import STAGES, overall_percent
 
 
@@ -52,27 +52,39 @@ WAITING = Snapshot(
 
 
 def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
-    """Progress from one flow run's artifacts, oldest first; other kinds of artifact are skipped."""
-    snapshot = WAITING
+    """Progress from one flow run's artifacts, oldest first; other kinds of artifact are skipped.
+
+    The stage it shows is the newest one still going: while voice and visuals run side by side, the
+    one that finished first does not hide the one still at work.
+    """
+    newest: dict[str, tuple[StageProgress, float]] = {}
+    started: dict[str, datetime] = {}
+    percent = 0.0
     for artifact in artifacts:
         found = progress_of(artifact)
         if found is None:
             continue
         progress, stage_percent = found
-        percents = snapshot.stage_percents | {progress.stage: stage_percent}
-        started = snapshot.stages_started_at | ({progress.stage: artifact.created} if artifact.created else {})
-        snapshot = replace(
-            snapshot,
-            stage=progress.stage,
-            stage_percent=stage_percent,
-            percent=max(snapshot.percent, overall_percent(percents)),
-            message=progress.message,
-            current_item=progress.current_item,
-            total_items=progress.total_items,
-            stage_percents=percents,
-            stages_started_at=started,
-        )
-    return snapshot
+        newest.pop(progress.stage, None)
+        newest[progress.stage] = found
+        if artifact.created:
+            started[progress.stage] = artifact.created
+        percent = max(percent, overall_percent({stage: value for stage, (_, value) in newest.items()}))
+    if not newest:
+        return WAITING
+    going = [stage for stage, (_, value) in newest.items() if value < 100.0]
+    progress, stage_percent = newest[going[-1] if going else next(reversed(newest))]
+    return replace(
+        WAITING,
+        stage=progress.stage,
+        stage_percent=stage_percent,
+        percent=percent,
+        message=progress.message,
+        current_item=progress.current_item,
+        total_items=progress.total_items,
+        stage_percents={stage: value for stage, (_, value) in newest.items()},
+        stages_started_at=started,
+    )
 
 
 def find_flow_run(client: Any, name: str) -> FlowRun | None:

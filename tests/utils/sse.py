@@ -35,10 +35,12 @@ def read_events(
     until: str | None = None,
     timeout: float = 120,
     params: dict[str, str] | None = None,
+    received: list[Received] | None = None,
 ) -> list[Received]:
-    """Events of one connection, until the server ends it, `stop_after` events, or an event named `until`."""
+    """Events of one connection, until the server ends it, `stop_after` events, or an event named `until`;
+    each is appended to `received` (when given) as it arrives."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    received: list[Received] = []
+    received = [] if received is None else received
     timeout *= PATIENCE
     deadline = time.monotonic() + timeout
     with (

@@ -75,6 +75,20 @@ def test_percent_and_stage_come_from_the_progress_artifacts() -> None:
     assert progress.message == "second 5 of 10"
 
 
+def test_while_voice_and_visuals_run_side_by_side_the_one_still_at_work_is_shown() -> None:
+    run, runs = one_attempt(state(StateType.SCHEDULED, at(0)), state(StateType.RUNNING, at(1)))
+    runs.artifacts = [
+        progress_artifact(run, "script", 100, created=at(2)),
+        progress_artifact(run, "voice", 40, created=at(3), current=4, total=10, message="sentence 5 of 10"),
+        progress_artifact(run, "visuals", 100, created=at(3.1), current=5, total=5, message="5 slides drawn"),
+    ]
+    job = body(runs, now=at(10))
+    assert (job.stage, job.percent) == ("voice", 62.0), "5+20 done, 40 % of voice's 30, all of visuals' 25"
+    progress = progress_public(runs, job)
+    assert progress.current_step is not None and progress.current_step.name == "voice"
+    assert progress.message == "sentence 5 of 10"
+
+
 def test_a_completed_job_is_100_percent_whatever_its_artifacts_say() -> None:
     run, runs = one_attempt(
         state(StateType.SCHEDULED, at(0)), state(StateType.RUNNING, at(1)), state(StateType.COMPLETED, at(21))
