@@ -1,30 +1,40 @@
-"""Pipeline benchmark: one 60 s 1920x1080 30 fps video, end to end, and the render against bare FFmpeg.
+"""Pipeline benchmark: one 60 s 1920x1080 30 fps video, end to end, its voice, and its render against bare FFmpeg.
 
 Run by hand (`make bench`) with a Prefect server already up (PREFECT_API_URL,
 or the embedded one: `aura server start`). Prints figures; asserts nothing.
 
-    end to end      flow start to published files, per-stage seconds (from the manifest)
+    end to end      flow start to published files with the defaults (Piper, motion, fades),
+                    per-stage seconds (from the manifest) and the critical path
     peak memory     max RSS of this process, which ran the flow
-    render vs bare  our render stage against the plainest FFmpeg command for the
-                    same stills and audio, alternated, median of --repeats runs
+    voice           the script's sentences spoken by Piper with 1 and 2 threads, by two processes
+                    each speaking half, and by eSpeak NG: seconds and real-time factor
+    render vs bare  our render stage against the same FFmpeg command run bare (no Python around it:
+                    no progress reading, watchdog or caption drawing), alternated, median of
+                    --repeats runs; and the plain stills command, for what motion and fades cost
 """
 
 import argparse
 import json
 import os
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.supervisor.prefect_server import ensure_server  # noqa: E402
+from flows.contract.request import VideoRequest  # noqa: E402
+from flows.contract.stages import critical_path  # noqa: E402
+from flows.models import Slides  # noqa: E402
 
+# The defaults a user gets: Piper for English, a pan on each slide, crossfades.
 REQUEST = {
     "brief": {"topic": "Why honeybees matter", "audience": "curious adults", "aspect": "16:9"},
     "plan": {"targetDurationSeconds": 60},
@@ -34,67 +44,116 @@ REQUEST = {
 
 def end_to_end() -> tuple[float, dict]:
     from flows.contract.layout import job_folders
-    from flows.contract.request import VideoRequest
     from flows.video import generate_video
 
     job_id = str(uuid.uuid4())
     started = time.perf_counter()
-    state = generate_video(VideoRequest.model_validate(REQUEST), job_id=job_id, return_state=True)
+    state = generate_video(bench_request(), job_id=job_id, return_state=True)
     wall = time.perf_counter() - started
     if not state.is_completed():
         raise SystemExit(f"the job did not complete: {state.message}")
     return wall, json.loads((job_folders(job_id).outputs / "manifest.json").read_text())
 
 
-def render_against_bare(repeats: int) -> tuple[list[float], list[float], float]:
-    from flows.contract.request import VideoRequest
-    from flows.media.ffmpeg import ffmpeg_exe
-    from flows.media.render import _ffconcat, _timeline, render_video
-    from flows.providers.narrator import narrate
+def bench_request() -> VideoRequest:
+    return VideoRequest.model_validate(REQUEST)
+
+
+def _speak_half(sentences: list[str]) -> float:
+    from flows.providers import piper
+
+    return sum(
+        s.seconds for s in piper.speak_each(sentences, tuning=piper.Tuning(), rate=1.0, threads=1, tick=lambda: None)
+    )
+
+
+def voice_figures() -> list[tuple[str, float, float]]:
+    """(how, wall seconds, seconds of speech) for the bench script's sentences."""
+    from flows.providers import espeak, piper
+    from flows.providers.script_rules import write_script
+
+    sentences = write_script(bench_request()).sentences()
+    piper.preload()
+    figures = []
+    for threads in (1, 2):
+        started = time.perf_counter()
+        spoken = piper.speak_each(sentences, tuning=piper.Tuning(), rate=1.0, threads=threads, tick=lambda: None)
+        seconds = sum(speech.seconds for speech in spoken)
+        figures.append((f"Piper, {threads} thread{'s' if threads > 1 else ''}", time.perf_counter() - started, seconds))
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_speak_half, [["Warm up."]] * 2))  # each process loads its model first
+        started = time.perf_counter()
+        seconds = sum(pool.map(_speak_half, [sentences[0::2], sentences[1::2]]))
+        figures.append(("Piper, 2 processes", time.perf_counter() - started, seconds))
+    started = time.perf_counter()
+    seconds = sum(espeak.speak(text, voice="en").seconds for text in sentences)
+    figures.append(("eSpeak NG", time.perf_counter() - started, seconds))
+    return figures
+
+
+def render_against_bare(repeats: int) -> dict[str, list[float]]:
+    from flows.media.motion import pan_room
+    from flows.media.render import render_video
+    from flows.providers.narrator import narrate, speaker
+    from flows.providers.piper import Tuning
     from flows.providers.script_rules import write_script
     from flows.providers.slides import draw_slides
 
-    request = VideoRequest.model_validate(REQUEST)
+    request = bench_request()
     work = Path(tempfile.mkdtemp(prefix="aura-bench-"))
     script = write_script(request)
-    narration = narrate(
-        script, voice="en", rate=1, pitch=1, pacing="normal", out=work / "n.wav", progress=lambda *_: None
+    voice = speaker("espeak", tuning=Tuning(), voice="en", rate=1, pitch=1, threads=1, warn=print)
+    narration = narrate(script, speaker=voice, pacing="normal", out=work / "n.wav", progress=lambda *_: None)
+    size = request.frame_size()
+    flat, _ = draw_slides(script, width=size[0], height=size[1], style="modern", folder=work, progress=lambda *_: None)
+    moving_folder = work / "moving"
+    moving_folder.mkdir()
+    moving, _ = draw_slides(
+        script,
+        width=size[0],
+        height=size[1],
+        spare=pan_room(*size),
+        style="modern",
+        folder=moving_folder,
+        progress=lambda *_: None,
     )
-    slides, _ = draw_slides(script, width=1920, height=1080, style="modern", folder=work, progress=lambda *_: None)
-    playlist = work / "bare.ffconcat"
-    playlist.write_text(_ffconcat(_timeline(narration, slides, burned=False, work=work)))
-    # fmt: off
-    bare = [
-        ffmpeg_exe(), "-v", "error", "-y",
-        "-f", "concat", "-safe", "0", "-i", str(playlist),
-        "-i", str(narration.audio),
-        "-vf", "format=yuv420p,fps=30",
-        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
-        "-c:a", "aac", "-t", f"{narration.seconds:.3f}",
-        "-movflags", "+faststart",
-        str(work / "bare.mp4"),
-    ]
-    # fmt: on
-    ours, baseline = [], []
-    for _ in range(repeats):
+
+    def ours(slides: Slides, fade: bool, folder: Path) -> float:
+        folder.mkdir(exist_ok=True)
+        out = folder / "out"
+        out.mkdir(exist_ok=True)
         started = time.perf_counter()
         render_video(
             narration,
             slides,
             fps=30,
             subtitles="sidecar",
+            fade=fade,
             preset="ultrafast",
-            work=work,
-            out=work,
+            work=folder,
+            out=out,
             stall_seconds=90,
             cancelled=lambda: False,
             progress=lambda *_: None,
         )
-        ours.append(time.perf_counter() - started)
+        return time.perf_counter() - started
+
+    # The bare run repeats the command our render ran (its first line in ffmpeg.log) with nothing around it.
+    ours(moving, True, work / "moving-render")
+    logged = (work / "moving-render" / "out" / "ffmpeg.log").read_text().splitlines()[0].removeprefix("$ ")
+    command = shlex.split(logged)
+    at = command.index("-progress")
+    bare = [*command[:at], *command[at + 2 :]]
+    bare[-1] = str(work / "bare.mp4")
+    print("bare command:", shlex.join(bare))
+    runs: dict[str, list[float]] = {"ours": [], "bare": [], "stills": []}
+    for _ in range(repeats):
+        runs["ours"].append(ours(moving, True, work / "moving-render"))
         started = time.perf_counter()
-        subprocess.run(bare, check=True)
-        baseline.append(time.perf_counter() - started)
-    return ours, baseline, narration.seconds
+        subprocess.run(bare, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs["bare"].append(time.perf_counter() - started)
+        runs["stills"].append(ours(flat, False, work / "stills-render"))
+    return runs
 
 
 def main() -> None:
@@ -111,26 +170,34 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"video: {manifest['video']['seconds']:.1f} s at {manifest['video']['width']}x"
-        f"{manifest['video']['height']} {manifest['video']['fps']} fps"
+        f"{manifest['video']['height']} {manifest['video']['fps']} fps, narrated by "
+        f"{manifest['narration']['engine']} ({manifest['narration']['voice']})"
     )
     print(f"end to end (flow call to published files): {wall:.2f} s")
-    for stage in manifest["stages"]:
-        print(f"  {stage['name']:<9} {stage['seconds']:6.2f} s")
+    stages = {stage["name"]: stage["seconds"] for stage in manifest["stages"]}
+    for name, seconds in stages.items():
+        print(f"  {name:<9} {seconds:6.2f} s")
+    print(f"  critical path (voice beside visuals): {critical_path(stages):.2f} s of stages")
     print(f"peak memory of the flow process: {peak_mb:.0f} MB")
 
-    ours, baseline, _ = render_against_bare(args.repeats)
-    ours_median, bare_median = statistics.median(ours), statistics.median(baseline)
-    print(
-        f"render stage, median of {args.repeats}: {ours_median:.2f} s  (runs: "
-        + ", ".join(f"{value:.2f}" for value in ours)
-        + ")"
-    )
-    print(
-        f"bare FFmpeg,  median of {args.repeats}: {bare_median:.2f} s  (runs: "
-        + ", ".join(f"{value:.2f}" for value in baseline)
-        + ")"
-    )
-    print(f"render / bare: {ours_median / bare_median:.2f}x")
+    print("voice, the same script's sentences:")
+    for how, seconds, speech in voice_figures():
+        print(f"  {how:<20} {seconds:6.2f} s for {speech:.1f} s of speech: real-time factor {seconds / speech:.3f}")
+
+    runs = render_against_bare(args.repeats)
+    medians = {name: statistics.median(values) for name, values in runs.items()}
+    for name, label in (
+        ("ours", "render stage (motion, fades)"),
+        ("bare", "bare FFmpeg, same command"),
+        ("stills", "render stage (stills, cuts)"),
+    ):
+        print(
+            f"{label:<30} median of {args.repeats}: {medians[name]:.2f} s  (runs: "
+            + ", ".join(f"{v:.2f}" for v in runs[name])
+            + ")"
+        )
+    print(f"render / bare: {medians['ours'] / medians['bare']:.2f}x")
+    print(f"render with motion and fades / with stills and cuts: {medians['ours'] / medians['stills']:.2f}x")
 
 
 if __name__ == "__main__":

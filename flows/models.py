@@ -51,9 +51,18 @@ class Narration(StageModel):
 
 
 class Slides(StageModel):
+    """One image per scene: the frame (`width` × `height`) in the middle of room to pan over."""
+
     images: list[Path]
     width: int
     height: int
+    spare_width: int
+    spare_height: int
+
+    def frame_box(self) -> tuple[int, int, int, int]:
+        """Where the frame-size layout sits in each image."""
+        left, top = self.spare_width // 2, self.spare_height // 2
+        return left, top, left + self.width, top + self.height
 
 
 class Rendered(StageModel):

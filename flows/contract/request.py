@@ -102,6 +102,12 @@ class RenderSpec(RequestModel):
     subtitles: Subtitles = Field(
         default="sidecar", description="`sidecar` writes video.srt; `burned` also draws them on the frames."
     )
+    motion: Literal["none", "subtle"] = Field(
+        default="subtle", description="`subtle`: each slide pans slowly across its scene; `none`: stills."
+    )
+    transition: Literal["cut", "fade"] = Field(
+        default="fade", description="Between scenes: a half-second crossfade centred on the cut, or a cut."
+    )
 
     @field_validator("width", "height")
     @classmethod

@@ -1,10 +1,9 @@
 """The final encode: slides on the narration's timeline, H.264 + AAC, one FFmpeg run.
 
-Each slide is a still shown for exactly its scene's span (so cuts fall where
-the narration moves on); with burned subtitles each sentence gets its own
-still with the caption drawn in. The pixel format is converted once per
-still, before the frame-rate filter repeats it (measured twice as fast as
-the other order).
+Each slide is shown for exactly its scene's span (so cuts fall where the
+narration moves on), panned slowly when it was drawn with room to pan over and
+crossfaded into the next with `fade` (`flows.media.motion` builds the picture);
+burned captions lie over it, one per sentence.
 
 Everything is written in the scratch folder (`work`) and moved into the stage's
 results folder (`out`) only once the encode has succeeded, so `out` never holds a
@@ -20,8 +19,9 @@ from pathlib import Path
 from PIL import Image
 
 from flows.contract.errors import StorageError
-from flows.media.captions import caption_image
+from flows.media.captions import band_height, blank_band, caption_band
 from flows.media.ffmpeg import run_ffmpeg
+from flows.media.motion import picture_arguments
 from flows.media.subtitles import write_srt
 from flows.models import Narration, Rendered, Slides
 from flows.storage.publish import move_into
@@ -36,6 +36,7 @@ def render_video(
     *,
     fps: int,
     subtitles: str,
+    fade: bool,
     preset: str,
     work: Path,
     out: Path,
@@ -45,21 +46,28 @@ def render_video(
 ) -> Rendered:
     """Encode `out/video.mp4` (and `video.srt`, `thumbnail.jpg`, `ffmpeg.log`), in `work` first."""
     total = math.ceil(narration.seconds)
-    progress(0, total, "preparing stills")
-    timeline = _timeline(narration, slides, burned=subtitles == "burned", work=work)
-    playlist = work / "timeline.ffconcat"
-    playlist.write_text(_ffconcat(timeline), encoding="utf-8")
-
+    progress(0, total, "preparing captions" if subtitles == "burned" else "preparing the timeline")
+    size, room = (slides.width, slides.height), (slides.spare_width, slides.spare_height)
+    pictures, picture = picture_arguments(
+        [(slide, scene.start, scene.end) for slide, scene in zip(slides.images, narration.scenes, strict=True)],
+        size=size,
+        room=room,
+        fps=fps,
+        fade=fade,
+        captions=_captions(narration, size, work) if subtitles == "burned" else None,
+        work=work,
+    )
     video = work / "video.mp4"
     log = work / "ffmpeg.log"
     log.unlink(missing_ok=True)
     # fmt: off
     arguments = [
-        "-f", "concat", "-safe", "0", "-i", str(playlist),
+        *pictures,
         "-i", str(narration.audio),
-        "-map", "0:v", "-map", "1:a",
-        "-vf", f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,fps={fps}",
-        "-c:v", "libx264", "-preset", preset, "-tune", "stillimage", "-crf", "23",
+        # The narration is the input after the pictures'.
+        "-map", f"[{picture}]", "-map", f"{pictures.count('-i')}:a",
+        # Stills (no pan) encode faster tuned for them; moving slides gain nothing from it.
+        "-c:v", "libx264", "-preset", preset, *(() if any(room) else ("-tune", "stillimage")), "-crf", "23",
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
         "-c:a", "aac", "-b:a", "128k", "-ar", "44100",
         "-t", f"{narration.seconds:.3f}",
@@ -90,7 +98,7 @@ def render_video(
         srt = work / "video.srt"
         write_srt(narration.cues(), srt)
     thumbnail = work / "thumbnail.jpg"
-    _thumbnail(slides.images[0], thumbnail)
+    _thumbnail(slides, thumbnail)
     # Complete: only now into the stage's results (the log first, as on a failure).
     move_into([log], out)
     move_into([video, thumbnail, *([srt] if srt else [])], out)
@@ -104,40 +112,23 @@ def render_video(
     )
 
 
-def _timeline(narration: Narration, slides: Slides, *, burned: bool, work: Path) -> list[tuple[Path, float]]:
-    """(still, seconds) pairs that cover the narration from 0 to its end."""
-    timeline: list[tuple[Path, float]] = []
-    for index, (scene, slide) in enumerate(zip(narration.scenes, slides.images, strict=True)):
-        if not burned:
-            timeline.append((slide, scene.end - scene.start))
-            continue
-        clock = scene.start
-        for number, cue in enumerate(scene.cues):
-            if cue.start > clock:
-                timeline.append((slide, cue.start - clock))
-            still = work / f"caption-{index:03d}-{number:03d}.png"
-            caption_image(slide, cue.text, still)
-            timeline.append((still, cue.end - cue.start))
-            clock = cue.end
-        if scene.end > clock:
-            timeline.append((slide, scene.end - clock))
-    return timeline
+def _captions(
+    narration: Narration, size: tuple[int, int], work: Path
+) -> tuple[list[tuple[Path, float, float]], Path, int]:
+    """Every sentence's caption band with its span, the blank band, and the bands' height."""
+    bands = []
+    for number, cue in enumerate(narration.cues()):
+        band = work / f"caption-{number:04d}.png"
+        caption_band(cue.text, size, band)
+        bands.append((band, cue.start, cue.end))
+    blank = work / "caption-blank.png"
+    blank_band(size, blank)
+    return bands, blank, band_height(*size)
 
 
-def _ffconcat(timeline: list[tuple[Path, float]]) -> str:
-    def quoted(path: Path) -> str:
-        return "'" + str(path).replace("'", "'\\''") + "'"
-
-    lines = ["ffconcat version 1.0"]
-    for still, seconds in timeline:
-        lines += [f"file {quoted(still)}", f"duration {seconds:.6f}"]
-    # The concat demuxer ignores the last entry's duration unless the file is listed again.
-    lines.append(f"file {quoted(timeline[-1][0])}")
-    return "\n".join(lines) + "\n"
-
-
-def _thumbnail(slide: Path, out: Path) -> None:
-    with Image.open(slide) as image:
-        ratio = THUMBNAIL_WIDTH / image.width
-        small = image.convert("RGB").resize((THUMBNAIL_WIDTH, max(2, round(image.height * ratio))))
-        small.save(out, quality=85)
+def _thumbnail(slides: Slides, out: Path) -> None:
+    """The first slide's frame, THUMBNAIL_WIDTH wide."""
+    with Image.open(slides.images[0]) as image:
+        frame = image.convert("RGB").crop(slides.frame_box())
+    ratio = THUMBNAIL_WIDTH / frame.width
+    frame.resize((THUMBNAIL_WIDTH, max(2, round(frame.height * ratio)))).save(out, quality=85)

@@ -35,24 +35,41 @@ PALETTES = {
 
 
 def draw_slides(
-    script: Script, *, width: int, height: int, style: str, folder: Path, progress: Progress
+    script: Script,
+    *,
+    width: int,
+    height: int,
+    spare: tuple[int, int] = (0, 0),
+    style: str,
+    folder: Path,
+    progress: Progress,
 ) -> tuple[Slides, set[str]]:
-    """Draw every scene into `folder`; also return the characters the font could not draw."""
+    """Draw every scene into `folder`; also return the characters the font could not draw.
+
+    With `spare` (extra width, height) the background reaches that much further and the frame-size
+    layout sits in its middle: room for the render to pan over, with the text always in the frame.
+    """
     palette = PALETTES[style]
-    background = _background(width, height, palette)
+    extra_width, extra_height = spare
+    background = _background(width + extra_width, height + extra_height, palette)
+    window = (extra_width // 2, extra_height // 2, extra_width // 2 + width, extra_height // 2 + height)
     images: list[Path] = []
     missing: set[str] = set()
     total = len(script.scenes)
     for index, scene in enumerate(script.scenes):
         progress(index, total, f"slide {index + 1} of {total}")
         image = background.copy()
-        missing |= _draw_scene(image, scene.title, scene.on_screen, index, total, palette)
+        frame = image.crop(window)
+        missing |= _draw_scene(frame, scene.title, scene.on_screen, index, total, palette)
+        image.paste(frame, window[:2])
         path = folder / f"slide-{index:03d}.png"
         # Fast PNG compression: these files live minutes and are read once by FFmpeg.
         image.save(path, compress_level=1)
         images.append(path)
     progress(total, total, f"{total} slides drawn")
-    return Slides(images=images, width=width, height=height), missing
+    return Slides(
+        images=images, width=width, height=height, spare_width=extra_width, spare_height=extra_height
+    ), missing
 
 
 def _background(width: int, height: int, palette: Palette) -> Image.Image:

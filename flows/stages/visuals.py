@@ -1,4 +1,5 @@
 from flows.contract.request import VideoRequest
+from flows.media.motion import pan_room
 from flows.models import Script, Slides
 from flows.providers.slides import draw_slides
 from flows.runtime.reporting import stage_report
@@ -16,6 +17,7 @@ def draw_visuals(request: VideoRequest, choices: Choices, script: Script) -> Sli
             script,
             width=width,
             height=height,
+            spare=pan_room(width, height) if request.render.motion == "subtle" else (0, 0),
             style=choices.style,
             folder=report.folders.scratch("visuals"),
             progress=report.progress,
