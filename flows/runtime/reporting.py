@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from flows.runtime import cancellation
 from flows.settings import settings
 
 TIMINGS_FILE = "stages.json"
+_TIMINGS_LOCK = threading.Lock()
 
 
 class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -88,9 +90,14 @@ class StageReport:
     def record_duration(self, seconds: float) -> None:
         path = self.folders.results / TIMINGS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        timings = json.loads(path.read_text()) if path.exists() else {}
-        timings[self.stage] = round(seconds, 3)
-        path.write_text(json.dumps(timings, indent=2))
+        # Voice and visuals end at once, in two threads: one read-and-write at a time, and the file is
+        # replaced whole, so a reader never sees it half written.
+        with _TIMINGS_LOCK:
+            timings = json.loads(path.read_text()) if path.exists() else {}
+            timings[self.stage] = round(seconds, 3)
+            partial = path.with_name(f".{TIMINGS_FILE}.partial")
+            partial.write_text(json.dumps(timings, indent=2))
+            partial.replace(path)
 
 
 @contextmanager
