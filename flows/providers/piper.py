@@ -29,7 +29,6 @@ from pydantic import BaseModel, ConfigDict
 from flows.contract.errors import VoiceFailed
 from flows.providers.espeak import Speech
 
-BUNDLED_VOICE = "en_US-joe-medium"
 # How often a wait for the next sentence gives the caller a chance to cancel.
 TICK_SECONDS = 0.1
 
