@@ -126,7 +126,6 @@ class Timeline:
     def _new_attempt(self, attempt: int) -> None:
         self.attempt = attempt
         self.stage: str | None = None
-        self.stage_percent = 0.0
         # Every stage this attempt has started, and how far along it is (voice and visuals run at once).
         self.stage_percents: dict[str, float] = {}
         self.percent = 0.0
@@ -275,7 +274,7 @@ class Timeline:
                 self.skipped.add(stage)
             elif stage in self.stage_started:
                 duration = round((fact.at - self.stage_started[stage]).total_seconds(), 3)
-        self.stage_percent = self.stage_percents[stage] = stage_percent
+        self.stage_percents[stage] = stage_percent
         self.percent = max(self.percent, overall_percent(self.stage_percents))
         self._update_eta(fact.at)
         self._emit(
@@ -305,7 +304,7 @@ class Timeline:
         if fact.stage not in self.running:
             return
         self.stage = fact.stage
-        self.stage_percent = self.stage_percents[fact.stage] = fact.stage_percent
+        self.stage_percents[fact.stage] = fact.stage_percent
         self.percent = max(self.percent, overall_percent(self.stage_percents))
         self.last_progress_at, self.stall_warned = fact.at, False
         self._update_eta(fact.at)

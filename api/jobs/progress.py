@@ -57,7 +57,9 @@ def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
     The stage it shows is the newest one still going: while voice and visuals run side by side, the
     one that finished first does not hide the one still at work.
     """
-    newest: dict[str, tuple[StageProgress, float]] = {}
+    # Each stage's newest progress, in the order the stages last started (a retry moves one to the end).
+    newest: dict[str, StageProgress] = {}
+    percents: dict[str, float] = {}
     started: dict[str, datetime] = {}
     percent = 0.0
     for artifact in artifacts:
@@ -65,24 +67,25 @@ def stage_snapshot(artifacts: Iterable[Artifact]) -> Snapshot:
         if found is None:
             continue
         progress, stage_percent = found
+        percents[progress.stage] = stage_percent
         newest.pop(progress.stage, None)
-        newest[progress.stage] = found
+        newest[progress.stage] = progress
         if artifact.created:
             started[progress.stage] = artifact.created
-        percent = max(percent, overall_percent({stage: value for stage, (_, value) in newest.items()}))
+        percent = max(percent, overall_percent(percents))
     if not newest:
         return WAITING
-    going = [stage for stage, (_, value) in newest.items() if value < 100.0]
-    progress, stage_percent = newest[going[-1] if going else next(reversed(newest))]
+    going = [stage for stage in newest if percents[stage] < 100.0]
+    shown = newest[going[-1] if going else next(reversed(newest))]
     return replace(
         WAITING,
-        stage=progress.stage,
-        stage_percent=stage_percent,
+        stage=shown.stage,
+        stage_percent=percents[shown.stage],
         percent=percent,
-        message=progress.message,
-        current_item=progress.current_item,
-        total_items=progress.total_items,
-        stage_percents={stage: value for stage, (_, value) in newest.items()},
+        message=shown.message,
+        current_item=shown.current_item,
+        total_items=shown.total_items,
+        stage_percents=percents,
         stages_started_at=started,
     )
 

@@ -116,7 +116,11 @@ def speak_each(
 
 
 def _speak(model: PiperVoice, text: str, *, tuning: Tuning, rate: float, options: onnxruntime.RunOptions) -> Speech:
-    """One sentence (Piper may split it at inner full stops) as 16-bit PCM."""
+    """One sentence (Piper may split it at inner full stops) as 16-bit PCM.
+
+    What Piper's `synthesize` does, but with `options` passed to each inference: Piper takes no
+    `RunOptions`, and without them a cancel could not stop a sentence being spoken.
+    """
     config = model.config
     scales = np.array(
         [

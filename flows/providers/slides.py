@@ -50,9 +50,9 @@ def draw_slides(
     layout sits in its middle: room for the render to pan over, with the text always in the frame.
     """
     palette = PALETTES[style]
-    extra_width, extra_height = spare
-    background = _background(width + extra_width, height + extra_height, palette)
-    window = (extra_width // 2, extra_height // 2, extra_width // 2 + width, extra_height // 2 + height)
+    layout = Slides(images=[], width=width, height=height, spare_width=spare[0], spare_height=spare[1])
+    background = _background(width + spare[0], height + spare[1], palette)
+    window = layout.frame_box()
     images: list[Path] = []
     missing: set[str] = set()
     total = len(script.scenes)
@@ -67,9 +67,7 @@ def draw_slides(
         image.save(path, compress_level=1)
         images.append(path)
     progress(total, total, f"{total} slides drawn")
-    return Slides(
-        images=images, width=width, height=height, spare_width=extra_width, spare_height=extra_height
-    ), missing
+    return layout.model_copy(update={"images": images}), missing
 
 
 def _background(width: int, height: int, palette: Palette) -> Image.Image:

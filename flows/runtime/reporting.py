@@ -90,14 +90,11 @@ class StageReport:
     def record_duration(self, seconds: float) -> None:
         path = self.folders.results / TIMINGS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Voice and visuals end at once, in two threads: one read-and-write at a time, and the file is
-        # replaced whole, so a reader never sees it half written.
+        # Voice and visuals end at once, in two threads of this process: one read-and-write at a time.
         with _TIMINGS_LOCK:
             timings = json.loads(path.read_text()) if path.exists() else {}
             timings[self.stage] = round(seconds, 3)
-            partial = path.with_name(f".{TIMINGS_FILE}.partial")
-            partial.write_text(json.dumps(timings, indent=2))
-            partial.replace(path)
+            path.write_text(json.dumps(timings, indent=2))
 
 
 @contextmanager
