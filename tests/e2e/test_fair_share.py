@@ -20,6 +20,7 @@ from tests.utils.stack import ApiProcess
 pytestmark = pytest.mark.slow
 
 TINY = {"plan": {"targetDurationSeconds": 3}, "render": {"width": 160}}
+RUNNING = {"plan": {"targetDurationSeconds": 40}, "render": {"width": 1280}}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,8 @@ def two_owners(service: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def test_bobs_one_job_starts_at_the_next_free_slot_ahead_of_alices_queued_ones(two_owners: ApiProcess) -> None:
     answer = http.post(
         f"{two_owners.url}/api/jobs/batch",
-        json={"jobs": [body(f"Alice {n}", shape=SHORT) for n in range(4)]},
+        # Her first long enough to be still running when Bob submits: seconds on any machine, not one.
+        json={"jobs": [body("Alice 0", shape=RUNNING)] + [body(f"Alice {n}", shape=SHORT) for n in range(1, 4)]},
         headers=as_(ALICE),
     )
     alices = answer.json()["jobIds"]
