@@ -35,6 +35,7 @@ from api.jobs.runs import JobRuns, check_job_id, deployment_id, prefect_ui, read
 from api.keys import Caller
 from api.metrics import ServiceMetrics, Snapshot
 from api.prefect_client import RequestCounter, api_client, counting_client
+from api.readiness import missing_parts
 from api.schemas.events import EventsStats
 from api.schemas.jobs import (
     JobCreated,
@@ -82,6 +83,10 @@ def links(job_id: str, prefect_url: str | None) -> JobLinks:
     )
 
 
+# How long `/health` trusts what it last read of Prefect's provisioning.
+READINESS_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class Submitted:
     created: JobCreated
@@ -111,6 +116,7 @@ class JobService:
         index.started = self.timings.started
         index.finished = self.timings.finished
         self.webhook_tally = WebhookTally(client)
+        self._missing: tuple[float, list[str]] = (-READINESS_SECONDS, [])
 
     @classmethod
     @asynccontextmanager
@@ -356,11 +362,23 @@ class JobService:
     async def health(self) -> HealthPublic:
         try:
             prefect_ok = (await self.client.api_healthcheck()) is None
+            missing = await self._missing_parts() if prefect_ok else []
         except httpx.HTTPError:
-            prefect_ok = False
+            prefect_ok, missing = False, []
         return HealthPublic(
-            status="ok" if prefect_ok else "degraded", prefect=prefect_ok, prefect_api_url=str(self.client.api_url)
+            status="ok" if prefect_ok and not missing else "degraded",
+            prefect=prefect_ok,
+            prefect_api_url=str(self.client.api_url),
+            missing=missing,
         )
+
+    async def _missing_parts(self) -> list[str]:
+        """`readiness.missing_parts`, read again at most every few seconds however often probes ask."""
+        read_at, missing = self._missing
+        if time.monotonic() - read_at >= READINESS_SECONDS:
+            missing = await missing_parts(self.client)
+            self._missing = (time.monotonic(), missing)
+        return missing
 
     async def start_cleanup(self) -> CleanupStarted:
         """Run the cleanup sweep now, as a flow run of its deployment."""

@@ -32,6 +32,7 @@ from prefect.exceptions import ObjectNotFound
 from api.jobs.errors import JobNotFound, NotDeployed
 from api.keys import Caller
 from api.prefect_client import PAGE, read_all
+from api.readiness import HOW_TO_PROVISION
 from api.schemas.jobs import QueueStats
 from api.settings import settings
 from flows.contract.deployments import VIDEO_DEPLOYMENT, VIDEO_FLOW
@@ -77,7 +78,10 @@ async def read_deployment(client: PrefectClient, name: str = VIDEO_DEPLOYMENT) -
     try:
         return await client.read_deployment_by_name(name)
     except ObjectNotFound as exc:
-        raise NotDeployed(f"Prefect has no deployment {name!r}; nothing was queued") from exc
+        raise NotDeployed(
+            f"Prefect has no deployment {name!r}, so nothing was queued; {HOW_TO_PROVISION}, and /health lists "
+            "what is missing"
+        ) from exc
 
 
 async def deployment_id(client: PrefectClient, name: str = VIDEO_DEPLOYMENT) -> UUID:

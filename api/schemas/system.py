@@ -21,6 +21,11 @@ class CleanupStarted(ApiModel):
 
 
 class HealthPublic(ApiModel):
-    status: Literal["ok", "degraded"]
-    prefect: bool
+    status: Literal["ok", "degraded"] = Field(description="`degraded` while Prefect is away or not provisioned.")
+    prefect: bool = Field(description="Whether Prefect answers.")
     prefect_api_url: str
+    missing: list[str] = Field(
+        default_factory=list,
+        description="What jobs need that Prefect does not hold yet (work pools, deployments, automations); "
+        "`aura worker` and `aura serve` provision them when they start.",
+    )

@@ -2,31 +2,36 @@
 queues, webhook deliveries), the deployments of `flows/prefect.yaml`, the automation that fails
 jobs whose worker died, and the automations that start webhook deliveries.
 
-Every step is idempotent, so any number of `aura serve`/`aura worker` processes can run it.
+Any number of `aura serve`/`aura worker` processes may run it at the same instant (a process
+manager starts replicas together): every step creates what is missing, reads back what another
+process made meanwhile (a 409 from Prefect is that, not a failure), and updates what an older
+version of the project made differently.
 """
 
-import subprocess
+import contextlib
+from collections.abc import Callable
 from datetime import timedelta
 
-from prefect.automations import Automation
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ActionTypes, ChangeFlowRunState, RunDeployment
-from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from api.readiness import (
+    STUCK_PENDING_AUTOMATION,
+    WEBHOOK_END_AUTOMATION,
+    WEBHOOK_RESTART_AUTOMATION,
+    WORKER_LOST_AUTOMATION,
+)
 from api.settings import settings
-from api.supervisor.interpreter import python_module
+from api.supervisor import deployments
 from blocks import PROVIDER_BLOCKS, EspeakVoice, PiperVoice, RuleScriptWriter, SlideVisuals
-from flows.contract.deployments import ENTRYPOINT_ROOT, PREFECT_FILE, PRIORITIES, WEBHOOK_DEPLOYMENT, queue_name
+from flows.contract.deployments import PRIORITIES, WEBHOOK_DEPLOYMENT, queue_name
 from flows.contract.status import DELIVERY_TAG, WEBHOOK_TAG
 
-WORKER_LOST_AUTOMATION = "aura: fail jobs whose worker is lost"
-STUCK_PENDING_AUTOMATION = "aura: queue again runs a stopped worker left pending"
-WEBHOOK_END_AUTOMATION = "aura: deliver webhooks when a job ends"
-WEBHOOK_RESTART_AUTOMATION = "aura: start again webhook deliveries that died"
 ENDED = {
     "prefect.flow-run.Completed",
     "prefect.flow-run.Failed",
@@ -45,16 +50,30 @@ DEFAULT_DOCUMENTS: dict[str, type[Block]] = {
 }
 
 
+def _made_or_found(make: Callable[[], object]) -> None:
+    """`make()`, which reads before it creates; once more if another process created the same thing in
+    between (Prefect's 409), which then reads what that process made."""
+    try:
+        make()
+    except ObjectAlreadyExists:
+        make()
+
+
 def register_blocks() -> None:
-    """Register the Block types, and save default documents to copy and edit in the Prefect UI."""
+    """Register the Block types, and save default documents to copy and edit in the Prefect UI.
+
+    A default document that exists is left as it is: operators edit them."""
     for block_types in PROVIDER_BLOCKS.values():
         for block_type in block_types:
-            block_type.register_type_and_schema()
+            _made_or_found(block_type.register_type_and_schema)
     for name, block_type in DEFAULT_DOCUMENTS.items():
         try:
             block_type.load(name)
         except (ValueError, ObjectNotFound):
-            block_type().save(name)
+            try:
+                block_type().save(name)
+            except ValueError:
+                pass  # Another process saved it in between ("a name that is already in use").
 
 
 def create_work_pool() -> None:
@@ -66,30 +85,23 @@ def create_work_pool() -> None:
                 client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
             except ObjectAlreadyExists:
                 pass
-        existing = {queue.name for queue in client.read_work_queues(work_pool_name=settings.work_pool)}
+        existing = {queue.name: queue for queue in client.read_work_queues(work_pool_name=settings.work_pool)}
         for priority in PRIORITIES:
             name = queue_name(priority)
             if name not in existing:
-                client.create_work_queue(name=name, work_pool_name=settings.work_pool, priority=priority)
+                try:
+                    client.create_work_queue(name=name, work_pool_name=settings.work_pool, priority=priority)
+                    continue
+                except ObjectAlreadyExists:
+                    existing[name] = client.read_work_queue_by_name(name, work_pool_name=settings.work_pool)
+            if existing[name].priority != priority:
+                client.update_work_queue(existing[name].id, priority=priority)
 
 
-def deploy() -> None:
-    """Apply `flows/prefect.yaml`, wherever the package is installed.
-
-    Its entrypoints are relative to the folder that holds `flows` (the checkout, or
-    `site-packages`), which Prefect records as the runs' working directory.
-    """
-    applied = subprocess.run(
-        # -P: the entrypoints' folder is the working directory; Prefect puts it on sys.path itself.
-        python_module("prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)),
-        cwd=ENTRYPOINT_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if applied.returncode != 0:
-        # Prefect prints why on stdout (a missing work pool) or stderr (a traceback): show both's end.
-        said = "\n".join(part.strip()[-2000:] for part in (applied.stdout, applied.stderr) if part.strip())
-        raise RuntimeError(f"`prefect deploy` failed with exit code {applied.returncode}:\n{said}")
+def deploy() -> list[str]:
+    """Apply `flows/prefect.yaml`; the deployments written (none when Prefect already had them)."""
+    with get_client(sync_client=True) as client:
+        return deployments.apply(client)
 
 
 def create_worker_lost_automation() -> None:
@@ -178,21 +190,32 @@ def create_webhook_automations() -> None:
 
 
 def ensure_automation(name: str, trigger: EventTrigger, actions: list[ActionTypes]) -> None:
-    """The automation `name` as given: made if missing, made again if it differs (settings changed)."""
-    wanted = Automation(name=name, trigger=trigger, actions=actions)
-    existing: Automation | None
-    try:
-        # Typed as a coroutine (Prefect's overloads of read); called from sync code it returns the automation.
-        existing = Automation.read(name=name)  # type: ignore[assignment]
-    except (ValueError, ObjectNotFound):
-        existing = None
-    if existing is not None:
-        # Triggers get a new id each time they are made: compare what they do.
-        same_trigger = existing.trigger.model_dump(exclude={"id"}) == wanted.trigger.model_dump(exclude={"id"})
-        if same_trigger and existing.actions == wanted.actions:
-            return
-        existing.delete()
-    wanted.create()
+    """Exactly one automation `name`, as given: made if missing, updated in place if it differs (a
+    setting or a newer version of the project changed it).
+
+    Automation names are not unique in Prefect, so two processes that both found none both make
+    one. Each then keeps the one with the smallest id and deletes the others: whichever of them
+    made its own last reads both, and every process picks the same survivor.
+    """
+    wanted = AutomationCore(name=name, trigger=trigger, actions=actions)
+    with get_client(sync_client=True) as client:
+        found = client.read_automations_by_name(name)
+        if not found:
+            client.create_automation(wanted)
+            found = client.read_automations_by_name(name)
+        keep, *extra = sorted(found, key=lambda automation: str(automation.id))
+        for duplicate in extra:
+            with contextlib.suppress(ObjectNotFound):
+                client.delete_automation(duplicate.id)
+        if not _does_the_same(keep, wanted):
+            # An automation an operator turned off stays off.
+            client.update_automation(keep.id, wanted.model_copy(update={"enabled": keep.enabled}))
+
+
+def _does_the_same(existing: AutomationCore, wanted: AutomationCore) -> bool:
+    # Triggers get a new id each time they are made: compare what they do.
+    same_trigger = existing.trigger.model_dump(exclude={"id"}) == wanted.trigger.model_dump(exclude={"id"})
+    return same_trigger and existing.actions == wanted.actions
 
 
 def prepare_prefect() -> None:

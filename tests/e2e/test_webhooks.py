@@ -20,7 +20,7 @@ from prefect.states import Crashed, Scheduled
 from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import WebhookVerificationError
 
-from api.supervisor.provisioning import WEBHOOK_END_AUTOMATION
+from api.readiness import WEBHOOK_END_AUTOMATION
 from tests.utils.factories import wait_for
 from tests.utils.keys import ALICE, BOB, as_
 from tests.utils.receiver import receiver
