@@ -4,7 +4,9 @@ Prefect's client retries a refused connection (once it has connected before) fiv
 times with waits of 2, 4, 8, 16 and 32 s: right for a flow run that must outlast
 a server restart, a minute-long hang for someone waiting on the API. Here a
 refused connection becomes `PrefectUnreachable`, which Prefect does not retry and
-the API answers as a 503 problem. A busy Prefect (a 503, a slow answer) is still
+the API answers as a 503 problem. So does a load balancer's own answer that no
+Prefect replica is there (a 502, 504, or a 503 that is not Prefect's), once a few
+quick tries found none. A busy Prefect (its own 503, a slow answer) is still
 retried as usual.
 """
 
@@ -20,6 +22,10 @@ from prefect.client.schemas.actions import DeploymentFlowRunCreate
 
 # Prefect's own transport retries a failed connect this often, at once, before giving up.
 CONNECT_RETRIES = 3
+# A load balancer that answered for a replica it lost is asked this often more, this long apart: it
+# sends the next request to a replica still up.
+GATEWAY_RETRIES = 3
+GATEWAY_RETRY_SECONDS = 0.2
 # The most Prefect's API answers in one page (`PREFECT_API_DEFAULT_LIMIT`).
 PAGE = 200
 # A bulk create Prefect answered with runs it could not make is sent again this often, waiting about
@@ -36,12 +42,32 @@ class PrefectUnreachable(httpx.TransportError):
 
 class _FailFast(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(GATEWAY_RETRIES):
+            response = await self._send(request)
+            if not _from_gateway(response):
+                return response
+            await response.aclose()
+            await asyncio.sleep(GATEWAY_RETRY_SECONDS)
+        raise PrefectUnreachable(
+            f"the load balancer at {request.url.netloc.decode()} has no Prefect replica to answer "
+            f"(HTTP {response.status_code})",
+            request=request,
+        )
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
         try:
             return await super().handle_async_request(request)
         except httpx.ConnectError as exc:
             raise PrefectUnreachable(
                 f"cannot connect to Prefect at {request.url.netloc.decode()}: {exc}", request=request
             ) from exc
+
+
+def _from_gateway(response: httpx.Response) -> bool:
+    """A proxy's error page rather than Prefect's answer: Prefect answers JSON, even its own 503."""
+    if response.status_code not in (502, 503, 504):
+        return False
+    return not response.headers.get("content-type", "").startswith("application/json")
 
 
 def api_client(**httpx_settings: Any) -> PrefectClient:

@@ -8,7 +8,6 @@ process made meanwhile (a 409 from Prefect is that, not a failure), and updates 
 version of the project made differently.
 """
 
-import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -18,7 +17,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ActionTypes, ChangeFlowRunState, RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 
 from api.readiness import (
     STUCK_PENDING_AUTOMATION,
@@ -38,6 +37,8 @@ ENDED = {
     "prefect.flow-run.Cancelled",
     "prefect.flow-run.Crashed",
 }
+# A Block type registers its nested types, itself and its schema: a few things other processes may make first.
+MAKE_TRIES = 10
 # Prefect accepts no heartbeat interval under 30 s.
 HEARTBEAT_SECONDS = 30
 
@@ -51,12 +52,16 @@ DEFAULT_DOCUMENTS: dict[str, type[Block]] = {
 
 
 def _made_or_found(make: Callable[[], object]) -> None:
-    """`make()`, which reads before it creates; once more if another process created the same thing in
-    between (Prefect's 409), which then reads what that process made."""
-    try:
-        make()
-    except ObjectAlreadyExists:
-        make()
+    """`make()`, which reads before it creates each of several things; again while another process
+    created one of them in between (Prefect's 409): the next call reads what that process made, so
+    each try gets further, and there are fewer things than tries."""
+    for _ in range(MAKE_TRIES - 1):
+        try:
+            make()
+            return
+        except ObjectAlreadyExists:
+            continue
+    make()
 
 
 def register_blocks() -> None:
@@ -205,8 +210,11 @@ def ensure_automation(name: str, trigger: EventTrigger, actions: list[ActionType
             found = client.read_automations_by_name(name)
         keep, *extra = sorted(found, key=lambda automation: str(automation.id))
         for duplicate in extra:
-            with contextlib.suppress(ObjectNotFound):
+            try:
                 client.delete_automation(duplicate.id)
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code != 404:  # another process deleted it first
+                    raise
         if not _does_the_same(keep, wanted):
             # An automation an operator turned off stays off.
             client.update_automation(keep.id, wanted.model_copy(update={"enabled": keep.enabled}))

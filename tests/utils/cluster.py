@@ -1,11 +1,11 @@
-"""The scale-out layout on one machine: a Prefect server on PostgreSQL, `aura worker` processes and
-`aura api` processes, each configured only by environment, as docs/scale-out.md describes."""
+"""The scale-out layout on one machine: Prefect's replicas behind HAProxy on PostgreSQL and Redis
+(`tests.utils.prefect_ha`), `aura worker` processes and `aura api` processes, each configured only by
+environment, as docs/scale-out.md describes."""
 
 import contextlib
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -14,47 +14,39 @@ from pathlib import Path
 
 import httpx
 
-from api.supervisor.prefect_server import wait_healthy
 from api.supervisor.processes import child_pids, stop_process_group
 from tests.utils.factories import wait_for
-from tests.utils.stack import AURA, ApiProcess, free_port
+from tests.utils.prefect_ha import PrefectReplicas
+from tests.utils.stack import AURA, ApiProcess
 
 POSTGRES = "postgres@127.0.0.1:5432"
 
 
 @dataclass
 class Cluster:
-    prefect_api_url: str
+    prefect: PrefectReplicas
     database: str
-    server_env: dict[str, str]
     env: dict[str, str]
     folder: Path
-    server: subprocess.Popen[bytes] | None = None
     apis: list[ApiProcess] = field(default_factory=list)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
+    @property
+    def prefect_api_url(self) -> str:
+        """The load balancer's address: the only one workers and API processes know."""
+        return self.prefect.api_url
+
+    def stop_prefect(self) -> None:
+        """Every replica gone, as a crash or a restart of the whole layer leaves it: SIGTERM, then
+        SIGKILL after 30 s (a loaded machine once took over a minute to shut one down gracefully)."""
+        for number in range(self.prefect.replicas):
+            stop_process_group(self.prefect.processes[f"replica-{number}"], timeout=30)
+
     def start_prefect(self) -> None:
-        port = self.prefect_api_url.split(":")[-1].split("/")[0]
-        with (self.folder / "prefect.log").open("ab") as log:
-            self.server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "server",
-                    "start",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    port,
-                    "--analytics-off",
-                ],
-                env=self.server_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_healthy(self.prefect_api_url, self.server, timeout=180)
+        for number in range(self.prefect.replicas):
+            self.prefect.restart(number, wait=False)
+        for number in range(self.prefect.replicas):
+            self.prefect.restart_wait(number)
 
     def database_commits(self) -> int:
         """Transactions Prefect's database has committed: its load, in the one unit every query shares."""
@@ -79,13 +71,13 @@ class Cluster:
             f"{self.prefect_api_url}/work_pools/video", json={"is_paused": paused}, timeout=30
         ).raise_for_status()
 
-    def stop_prefect(self) -> None:
-        """The server gone, as a crash or a restart leaves it: SIGTERM, then SIGKILL after 30 s (a loaded
-        machine once took over a minute to shut it down gracefully)."""
-        if self.server:
-            stop_process_group(self.server, timeout=30)
-
     def start_worker(self, name: str, limit: int) -> subprocess.Popen[bytes]:
+        worker = self.launch_worker(name, limit)
+        self.wait_online(name)
+        return worker
+
+    def launch_worker(self, name: str, limit: int) -> subprocess.Popen[bytes]:
+        """Started, not waited for: replicas start together."""
         with (self.folder / f"{name}.log").open("ab") as log:
             worker = subprocess.Popen(
                 [AURA, "worker", "--limit", str(limit), "--name", name],
@@ -95,8 +87,15 @@ class Cluster:
                 start_new_session=True,
             )
         self.workers[name] = worker
-        wait_for(lambda: name in self.online_workers(), timeout=120, interval=0.5, what=f"worker {name} online")
         return worker
+
+    def wait_online(self, name: str) -> None:
+        def online() -> bool:
+            if self.workers[name].poll() is not None:
+                raise AssertionError(f"worker {name} exited with {self.workers[name].returncode}: see {name}.log")
+            return name in self.online_workers()
+
+        wait_for(online, timeout=120, interval=0.5, what=f"worker {name} online")
 
     def online_workers(self) -> set[str]:
         answer = httpx.post(f"{self.prefect_api_url}/work_pools/video/workers/filter", json={}, timeout=10)
@@ -128,20 +127,15 @@ def _database(name: str, action: str) -> None:
 
 
 @contextmanager
-def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int, **env: str) -> Iterator[Cluster]:
+def cluster(
+    folder: Path, *, workers: int, worker_limit: int, apis: int, prefect_replicas: int = 2, **env: str
+) -> Iterator[Cluster]:
     database = f"aura_{uuid.uuid4().hex[:12]}"
     _database(database, "create")
-    server_env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "AURA_"))}
-    server_env |= {
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{POSTGRES}/{database}",
-        "PREFECT_HOME": str(folder / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    api_url = f"http://127.0.0.1:{free_port()}/api"
+    prefect = PrefectReplicas(folder / "prefect", f"postgresql+asyncpg://{POSTGRES}/{database}", prefect_replicas)
     node_env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     node_env |= {
-        "PREFECT_API_URL": api_url,
+        "PREFECT_API_URL": prefect.api_url,
         "AURA_HOME": str(folder / "shared"),
         "PREFECT_LOCAL_STORAGE_PATH": str(folder / "shared" / "results"),
         # The shortest the automation allows: heartbeats come every 30 s.
@@ -152,17 +146,26 @@ def cluster(folder: Path, *, workers: int, worker_limit: int, apis: int, **env: 
         "AURA_MAX_QUEUED_PER_OWNER": "500",
         **env,
     }
-    found = Cluster(prefect_api_url=api_url, database=database, server_env=server_env, env=node_env, folder=folder)
+    found = Cluster(prefect=prefect, database=database, env=node_env, folder=folder)
     try:
-        found.start_prefect()
+        (folder / "prefect").mkdir(parents=True, exist_ok=True)
+        prefect.start()
         with ExitStack() as stack:
-            for number in range(1, workers + 1):
-                found.start_worker(f"node-{number}", worker_limit)
+            # All at once, as a process manager starts replicas: their provisioning races.
+            names = [f"node-{number}" for number in range(1, workers + 1)]
+            for name in names:
+                found.launch_worker(name, worker_limit)
             for number in range(1, apis + 1):
-                found.apis.append(stack.enter_context(ApiProcess(folder / f"api-{number}.log", **node_env)))
+                api = ApiProcess(folder / f"api-{number}.log", **node_env)
+                stack.callback(api.stop)
+                found.apis.append(api.launch())
+            for name in names:
+                found.wait_online(name)
+            for api in found.apis:
+                api.ready()
             yield found
     finally:
         for name in list(found.workers):
             found.stop_worker(name)
-        found.stop_prefect()
+        prefect.stop()
         _database(database, "drop")

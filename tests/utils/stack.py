@@ -34,10 +34,17 @@ class ApiProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "ApiProcess":
+        return self.launch().ready()
+
+    def launch(self) -> "ApiProcess":
+        """Started, not waited for: replicas start together."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [AURA, "api", "--port", str(self.port)], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
+        return self
+
+    def ready(self) -> "ApiProcess":
         deadline = time.monotonic() + 60 * PATIENCE
         while time.monotonic() < deadline:
             try:
