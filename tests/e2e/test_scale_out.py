@@ -3,6 +3,8 @@ and what happens there when an API process, the Prefect server or a whole worker
 job's webhook included), and when 200 jobs queue at once."""
 
 import re
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,11 +13,14 @@ from typing import Any
 
 import pytest
 
+from api.readiness import AUTOMATIONS
+from api.supervisor.provisioning import DEFAULT_DOCUMENTS
+from flows.contract.deployments import DEPLOYMENTS
 from tests.utils.cluster import Cluster, cluster
 from tests.utils.factories import wait_for
 from tests.utils.receiver import receiver
 from tests.utils.service import body, http, job, submit, wait_status
-from tests.utils.sse import durable, read_events
+from tests.utils.sse import Received, durable, read_events
 
 pytestmark = pytest.mark.slow
 # Enough to fill both workers' two slots twice over.
@@ -35,6 +40,24 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def workers_that_ran(api: Any, job_id: str) -> list[str]:
     lines = http.get(f"{api.url}/api/jobs/{job_id}/logs").json()["logs"]
     return [match.group(1) for line in lines if (match := RAN_ON.search(line["message"]))]
+
+
+def test_workers_and_api_processes_started_together_provisioned_prefect_once(nodes: Cluster) -> None:
+    """The fixture starts both workers and both API processes at the same instant: all came up, and
+    their racing provisioning left one of each thing, not two."""
+    prefect = nodes.prefect_api_url
+    automations = Counter(found["name"] for found in http.post(f"{prefect}/automations/filter", json={}).json())
+    assert {name: automations[name] for name in AUTOMATIONS} == dict.fromkeys(AUTOMATIONS, 1)
+    documents = http.post(f"{prefect}/block_documents/filter", json={}).json()
+    assert Counter(found["name"] for found in documents) == dict.fromkeys(DEFAULT_DOCUMENTS, 1)
+    deployments = http.post(f"{prefect}/deployments/filter", json={}).json()
+    assert sorted(found["name"] for found in deployments) == sorted(name.split("/")[1] for name in DEPLOYMENTS)
+    assert {found["name"]: len(found["schedules"]) for found in deployments if found["schedules"]} == {
+        "cleanup-sweep": 1,
+        "sweep-webhooks": 1,
+    }
+    queues = http.post(f"{prefect}/work_pools/video/queues/filter", json={}).json()
+    assert sorted(queue["priority"] for queue in queues if queue["name"] != "default") == list(range(1, 11))
 
 
 def test_jobs_through_either_api_complete_once_each_on_either_worker(nodes: Cluster) -> None:
@@ -124,6 +147,53 @@ def test_while_prefect_restarts_the_api_answers_503_then_recovers_and_the_job_en
     assert read_events(f"{two.url}/api/jobs/{job_id}/events")[-1].event == "job-completed"
 
 
+def test_jobs_and_streams_outlive_a_prefect_replica_killed_mid_render_then_the_other(nodes: Cluster) -> None:
+    """kill -9 of either Prefect replica while jobs render and clients watch: each job completes once,
+    each live stream equals its replay, and the API answers nothing worse than a 503 problem."""
+    one, two = nodes.apis
+    answers: list[tuple[str, int, str]] = []
+    watching = threading.Event()
+
+    def keep_reading(job_ids: list[str]) -> None:
+        while not watching.is_set():
+            for api in (one, two):
+                for path in ("/api/jobs", *(f"/api/jobs/{job_id}" for job_id in job_ids)):
+                    answer = http.get(api.url + path)
+                    answers.append((path, answer.status_code, answer.headers.get("content-type", "")))
+            time.sleep(0.2)
+
+    streams: dict[str, list[Received]] = {}
+    with ThreadPoolExecutor(8) as pool:
+        job_ids: list[str] = []
+        for replica in (0, 1):
+            wave = [submit((one, two)[n], f"Through replica {replica} {n}", shape=MEDIUM) for n in (0, 1)]
+            job_ids += wave
+            for n, job_id in enumerate(wave):
+                streams[job_id] = []
+                pool.submit(read_events, f"{(one, two)[n].url}/api/jobs/{job_id}/events", received=streams[job_id])
+            if replica == 0:
+                pool.submit(keep_reading, job_ids)
+            for job_id in wave:
+                wait_status(one, job_id, "running", timeout=120)
+            nodes.prefect.kill(replica)
+            time.sleep(3)
+            nodes.prefect.restart(replica)
+        for job_id in job_ids:
+            done = wait_status(two, job_id, "completed", "failed", "cancelled", timeout=300)
+            assert done["status"] == "completed" and done["attempt"] == 1, done
+        watching.set()
+
+    for job_id in job_ids:
+        workers = wait_for(partial(workers_that_ran, one, job_id), timeout=15, what="the placement log line")
+        assert len(workers) == 1, (job_id, workers)
+        live = streams[job_id]
+        assert live and live[-1].event == "job-completed", (job_id, [event.event for event in live][-5:])
+        assert durable(live) == durable(read_events(f"{two.url}/api/jobs/{job_id}/events")), job_id
+    worse = [(path, status, kind) for path, status, kind in answers if status >= 500]
+    assert all(status == 503 and kind == "application/problem+json" for _, status, kind in worse), worse
+    assert len(answers) > 50 and Counter(status for _, status, _ in answers)[200] > 0
+
+
 def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_other(nodes: Cluster) -> None:
     """The job's webhook hears of both ends: job-failed, though the receiver is down until an API
     process has been restarted and the worker making the tries stopped, between two tries; then
@@ -144,13 +214,17 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
         )
         lost = wait_for(lambda: workers_that_ran(one, job_id), timeout=15, what="the placement log line")[0]
         nodes.kill_worker(lost)
+        # A Prefect replica dies in the same window: the automation still fires, once.
+        nodes.prefect.kill(1)
         survivor = next(name for name in nodes.workers if name != lost)
         # The lost machine's replacement, started while Prefect notices the loss.
         nodes.start_worker("node-3", 2)
+        nodes.prefect.restart(1)
 
         failed = wait_status(one, job_id, "failed", "completed", timeout=150)
         assert failed["status"] == "failed" and failed["error"]["code"] == "E309-WORKER_LOST", failed
         assert failed["canResume"] and failed["lastCompletedStage"] == "visuals"
+        assert lost_states(nodes, job_id) == 1
         wait_for(lambda: len(webhook_tries(two, job_id)) >= 2, timeout=60, what="two failed tries of job-failed")
         two.stop()
         nodes.stop_worker(survivor)
@@ -181,6 +255,15 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
         what="the second attempt's placement",
     )
     assert placements[0] == lost and placements[1] == "node-3"
+
+
+def lost_states(nodes: Cluster, job_id: str) -> int:
+    """How often the worker-lost automation set a state on the job's first attempt."""
+    prefect = nodes.prefect_api_url
+    filters = {"flow_runs": {"tags": {"all_": [f"aura-job:{job_id}"]}}, "sort": "EXPECTED_START_TIME_ASC"}
+    first = http.post(f"{prefect}/flow_runs/filter", json=filters).json()[0]
+    states = http.get(f"{prefect}/flow_run_states/", params={"flow_run_id": first["id"]}).json()
+    return sum("worker lost" in (state["message"] or "") for state in states)
 
 
 def webhook_tries(api: Any, job_id: str) -> list[dict[str, Any]]:

@@ -116,8 +116,10 @@ class PrefectReplicas:
             }
         )
 
-    def start(self) -> None:
+    def __post_init__(self) -> None:
         self.replica_ports = [free_port() for _ in range(self.replicas)]
+
+    def start(self) -> None:
         if self.single:
             self._launch("replica-0", self._replica_command(0))
             self._wait_replica(0)
