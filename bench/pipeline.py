@@ -11,6 +11,12 @@ or the embedded one: `aura server start`). Prints figures; asserts nothing.
     render vs bare  our render stage against the same FFmpeg command run bare (no Python around it:
                     no progress reading, watchdog or caption drawing), alternated, median of
                     --repeats runs; and the plain stills command, for what motion and fades cost
+
+    python bench/pipeline.py --cli [--repeats 3]
+                    `aura generate --voice-engine espeak` for the same request, as a user runs it
+                    (a new process each time, the embedded server warm), against the bare FFmpeg
+                    command its render ran, alternated: the CLI's own start and orchestration,
+                    not speech, is what the ratio measures
 """
 
 import argparse
@@ -156,15 +162,51 @@ def render_against_bare(repeats: int) -> dict[str, list[float]]:
     return runs
 
 
+def cli_against_bare(repeats: int) -> dict[str, list[float]]:
+    """`aura generate` end to end, and the bare FFmpeg command of its render, alternated."""
+    from flows.contract.layout import job_folders
+
+    aura = str(Path(sys.executable).with_name("aura"))
+    options = ["--duration", "60", "--width", "1920", "--height", "1080", "--voice-engine", "espeak"]
+    runs: dict[str, list[float]] = {"cli": [], "bare": []}
+    bare: list[str] = []
+    for _ in range(repeats):
+        job_id = f"bench-cli-{uuid.uuid4().hex[:12]}"
+        started = time.perf_counter()
+        command = [aura, "generate", REQUEST["brief"]["topic"], "--job-id", job_id, *options]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        runs["cli"].append(time.perf_counter() - started)
+        if not bare:
+            log = job_folders(job_id).outputs / "ffmpeg.log"
+            command = shlex.split(log.read_text().splitlines()[0].removeprefix("$ "))
+            at = command.index("-progress")
+            bare = [*command[:at], *command[at + 2 :]]
+            bare[-1] = str(Path(tempfile.mkdtemp(prefix="aura-bench-")) / "bare.mp4")
+            print("bare command:", shlex.join(bare))
+        started = time.perf_counter()
+        subprocess.run(bare, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs["bare"].append(time.perf_counter() - started)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="render comparisons to run (default 3)")
+    parser.add_argument("--cli", action="store_true", help="aura generate against bare FFmpeg, nothing else")
     args = parser.parse_args()
     from flows.settings import settings
 
     os.environ["PREFECT_API_URL"] = ensure_server().api_url
     os.environ.update(settings.prefect_env())
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    if args.cli:
+        runs = cli_against_bare(args.repeats)
+        medians = {name: statistics.median(values) for name, values in runs.items()}
+        for name, label in (("cli", "aura generate, end to end"), ("bare", "bare FFmpeg, its render's command")):
+            each = ", ".join(f"{v:.2f}" for v in runs[name])
+            print(f"{label:<34} median of {args.repeats}: {medians[name]:.2f} s  (runs: {each})")
+        print(f"aura generate / bare FFmpeg: {medians['cli'] / medians['bare']:.2f}x")
+        return
 
     wall, manifest = end_to_end()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

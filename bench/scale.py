@@ -1,7 +1,11 @@
 """Scale-out figures on this machine: Prefect on PostgreSQL, N workers, two API processes.
 
-    python bench/scale.py throughput [--jobs 20] [--workers 1 2]
-    python bench/scale.py load [--jobs 200] [--workers 2] [--no-copy]
+    python bench/scale.py throughput [--jobs 20] [--workers 1 2] [--prefect-replicas 1]
+    python bench/scale.py load [--jobs 200] [--workers 2] [--no-copy] [--prefect-replicas 1]
+
+`--prefect-replicas`: 1 (the default) runs one Prefect server process with its services inside;
+2 or more, that many replicas behind HAProxy with the services apart and Redis between them
+(docs/scale-out.md, tests/utils/prefect_ha.py).
 
 `throughput`: short jobs (10 s videos, 320 px) submitted at once, for each worker count; jobs per
 minute from the first submission to the last completion, and Prefect's load per completed job:
@@ -68,11 +72,11 @@ def prefect_requests(apis: list) -> tuple[int, int]:
     return sum(found["prefectRequests"] for found in stats), sum(found["copyRequests"] for found in stats)
 
 
-def throughput(jobs: int, worker_counts: list[int]) -> None:
+def throughput(jobs: int, worker_counts: list[int], replicas: int) -> None:
     for workers in worker_counts:
         with (
             tempfile.TemporaryDirectory() as folder,
-            cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes,
+            cluster(Path(folder), workers=workers, worker_limit=2, apis=2, prefect_replicas=replicas) as nodes,
         ):
             (polls, copies), commits = prefect_requests(nodes.apis), nodes.database_commits()
             started = time.monotonic()
@@ -91,12 +95,12 @@ def throughput(jobs: int, worker_counts: list[int]) -> None:
             )
 
 
-def load(jobs: int, workers: int, copy: bool) -> None:
+def load(jobs: int, workers: int, copy: bool, replicas: int) -> None:
     priorities = [random.Random(number).randint(1, 10) for number in range(jobs)]
     env = {} if copy else {"AURA_JOB_INDEX_SECONDS": "86400"}  # fresh for 3 s after start, then never again
     with (
         tempfile.TemporaryDirectory() as folder,
-        cluster(Path(folder), workers=workers, worker_limit=2, apis=2, **env) as nodes,
+        cluster(Path(folder), workers=workers, worker_limit=2, apis=2, prefect_replicas=replicas, **env) as nodes,
     ):
         one = nodes.apis[0]
         # Queued at once: nothing starts until the last is in, so the start order is the scheduler's alone.
@@ -164,8 +168,14 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--workers", type=int, nargs="+", default=None)
     parser.add_argument("--no-copy", action="store_true", help="load: reads query Prefect (the baseline)")
+    parser.add_argument("--prefect-replicas", type=int, default=1, help="Prefect API replicas (default 1)")
     options = parser.parse_args()
     if options.what == "throughput":
-        throughput(options.jobs or 20, options.workers or [1, 2])
+        throughput(options.jobs or 20, options.workers or [1, 2], options.prefect_replicas)
     else:
-        load(options.jobs or 200, (options.workers or [2])[0], copy=not options.no_copy)
+        load(
+            options.jobs or 200,
+            (options.workers or [2])[0],
+            copy=not options.no_copy,
+            replicas=options.prefect_replicas,
+        )

@@ -13,6 +13,9 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Prefect accepts no heartbeat interval under 30 s.
+HEARTBEAT_SECONDS = 30
+
 
 class Settings(BaseSettings):
     """Every knob of the pipeline, with its default."""
@@ -67,8 +70,14 @@ class Settings(BaseSettings):
         """Prefect settings every process that runs flows needs; set before Prefect is imported.
 
         Persisted stage results (for resume) go under `results/`, next to the files they describe.
+        Heartbeats let the worker-lost automation notice a run whose process or machine died: a run
+        in a worker's process or in `aura generate`'s alike. (At Prefect's default of 180 s, the
+        automation's 60 s window would fail a healthy run between two heartbeats.)
         """
-        return {"PREFECT_LOCAL_STORAGE_PATH": str(self.home / "results")}
+        return {
+            "PREFECT_LOCAL_STORAGE_PATH": str(self.home / "results"),
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+        }
 
 
 settings = Settings()

@@ -31,7 +31,8 @@ from flows.contract.request import VideoRequest
 from flows.runtime.cancellation import request_cancel, settle_cancelled
 from flows.video import generate_video
 
-POLL_SECONDS = 0.3
+# The bar redraws itself meanwhile; each read costs the Prefect server CPU the render could use.
+POLL_SECONDS = 0.5
 CANCEL_WAIT_SECONDS = 30.0
 
 

@@ -19,6 +19,7 @@ order and gives them the same event ids:
 """
 
 import calendar
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -231,10 +232,14 @@ def _simple_history(task_run: TaskRun) -> list[State]:
 
 
 def log_fact(log: Log) -> LogLine:
+    """The line, known by what it says rather than by its row: Prefect's client sends a batch of log
+    lines again when its answer was lost (a Prefect replica died after storing it), and the same line
+    stored twice is one event."""
+    said = hashlib.sha256(f"{log.task_run_id}|{micros(log.timestamp)}|{log.level}|{log.message}".encode())
     return LogLine(
         log.created or log.timestamp,
         log.flow_run_id,  # type: ignore[arg-type]  # logs are read by flow run, so never None
-        ref=f"log:{log.id}",
+        ref=f"log:{log.flow_run_id}:{said.hexdigest()[:24]}",
         timestamp=log.timestamp,
         level=log.level,
         task_run_id=log.task_run_id,

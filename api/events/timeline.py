@@ -153,8 +153,10 @@ class Timeline:
 
     def add(self, facts: Iterable[Fact]) -> None:
         for fact in facts:
-            if fact.ref not in self.seen:
-                self.pending.setdefault(fact.ref, fact)
+            held = self.pending.get(fact.ref)
+            # Of two stored copies of one fact (a log line sent twice), the first stored stands.
+            if fact.ref not in self.seen and (held is None or fact.order() < held.order()):
+                self.pending[fact.ref] = fact
 
     def commit(self, horizon: datetime) -> list[Emitted]:
         """Fold every pending fact stored up to `horizon`, oldest first; the new events, in order."""

@@ -20,6 +20,15 @@ async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | N
     found = await client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=limit)
     # Prefect's `after_` is inclusive: the line at the cursor was on the previous page.
     found = [log for log in found if after is None or log.timestamp > after]
+    full_page = len(found) == limit
+    # A line Prefect's client sent twice (a Prefect replica died before answering) is stored twice.
+    said_before: set[tuple[object, ...]] = set()
+    unique = []
+    for log in found:
+        said = (log.flow_run_id, log.task_run_id, log.timestamp, log.level, log.message)
+        if said not in said_before:
+            said_before.add(said)
+            unique.append(log)
     lines = [
         LogLine(
             timestamp=log.timestamp,
@@ -27,6 +36,6 @@ async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | N
             attempt=attempt_by_run.get(log.flow_run_id, 1),  # type: ignore[arg-type]  # read by flow run: never None
             message=log.message,
         )
-        for log in found
+        for log in unique
     ]
-    return LogsPublic(job_id=runs.job_id, logs=lines, next_after=lines[-1].timestamp if len(lines) == limit else None)
+    return LogsPublic(job_id=runs.job_id, logs=lines, next_after=lines[-1].timestamp if full_page and lines else None)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from api.settings import settings
 from api.supervisor.interpreter import python_module
-from api.supervisor.provisioning import HEARTBEAT_SECONDS
 from flows.settings import settings as pipeline
 
 STOP_TIMEOUT_SECONDS = 10.0
@@ -43,8 +42,6 @@ def worker_env(api_url: str, warm_parent_socket: Path, name: str) -> dict[str, s
         # Flow runs start in the project folder: the storage root must not depend on the working directory.
         "AURA_HOME": str(pipeline.home),
         "PREFECT_WORKER_QUERY_SECONDS": str(settings.worker_query_seconds),
-        # Heartbeats let the worker-lost automation notice a run whose machine died.
-        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
         # Runs start in a warm process, so no run need be fetched ahead of its time: a run an owner's cap
         # sent back a few seconds (`api.jobs.owner_deployments`) is not offered again until then.
         "PREFECT_WORKER_PREFETCH_SECONDS": str(PREFETCH_SECONDS),

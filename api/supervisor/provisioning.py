@@ -39,8 +39,6 @@ ENDED = {
 }
 # A Block type registers its nested types, itself and its schema: a few things other processes may make first.
 MAKE_TRIES = 10
-# Prefect accepts no heartbeat interval under 30 s.
-HEARTBEAT_SECONDS = 30
 
 
 DEFAULT_DOCUMENTS: dict[str, type[Block]] = {

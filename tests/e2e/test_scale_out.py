@@ -1,6 +1,7 @@
-"""Scale-out: Prefect on PostgreSQL, two workers, two API processes, as docs/scale-out.md lays it out;
-and what happens there when an API process, the Prefect server or a whole worker machine dies (its
-job's webhook included), and when 200 jobs queue at once."""
+"""Scale-out: two Prefect replicas behind HAProxy on PostgreSQL and Redis, two workers, two API
+processes, as docs/scale-out.md lays it out; how they provision Prefect, started together; and what
+happens there when an API process, a Prefect replica, all of Prefect or a whole worker machine dies
+(its job's webhook included), and when 200 jobs queue at once."""
 
 import re
 import threading
@@ -8,14 +9,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 
-from api.readiness import AUTOMATIONS
+from api.readiness import AUTOMATIONS, WORKER_LOST_AUTOMATION
 from api.supervisor.provisioning import DEFAULT_DOCUMENTS
-from flows.contract.deployments import DEPLOYMENTS
+from flows.contract.deployments import DEPLOYMENTS, VIDEO_DEPLOYMENT
 from tests.utils.cluster import Cluster, cluster
 from tests.utils.factories import wait_for
 from tests.utils.receiver import receiver
@@ -31,10 +34,26 @@ MEDIUM = {"plan": {"targetDurationSeconds": 60}, "render": {"width": 1280}}
 RAN_ON = re.compile(r"attempt \d+ on worker (\S+),")
 
 
+@dataclass(frozen=True)
+class Unprovisioned:
+    """What an API process alone answered before any worker had provisioned Prefect."""
+
+    health: dict[str, Any]
+    submit: httpx.Response
+
+
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with cluster(tmp_path_factory.mktemp("cluster"), workers=2, worker_limit=2, apis=2) as started:
-        yield started
+def cluster_and_first_answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Unprovisioned]]:
+    with cluster(tmp_path_factory.mktemp("cluster"), workers=0, worker_limit=2, apis=1) as started:
+        [alone] = started.apis
+        seen = Unprovisioned(http.get(f"{alone.url}/health").json(), http.post(f"{alone.url}/api/jobs", json=body()))
+        started.start_together(workers=2, limit=2, apis=1)
+        yield started, seen
+
+
+@pytest.fixture(scope="module")
+def nodes(cluster_and_first_answers: tuple[Cluster, Unprovisioned]) -> Cluster:
+    return cluster_and_first_answers[0]
 
 
 def workers_that_ran(api: Any, job_id: str) -> list[str]:
@@ -42,9 +61,27 @@ def workers_that_ran(api: Any, job_id: str) -> list[str]:
     return [match.group(1) for line in lines if (match := RAN_ON.search(line["message"]))]
 
 
+def test_an_api_process_alone_named_what_was_missing_until_workers_provisioned_prefect(
+    cluster_and_first_answers: tuple[Cluster, Unprovisioned],
+) -> None:
+    nodes, before = cluster_and_first_answers
+    assert before.health["status"] == "degraded" and before.health["prefect"] is True
+    assert f"deployment {VIDEO_DEPLOYMENT!r}" in before.health["missing"]
+    assert "work pool 'video'" in before.health["missing"]
+    assert f"automation {WORKER_LOST_AUTOMATION!r}" in before.health["missing"]
+    assert before.submit.status_code == 503
+    assert before.submit.headers["content-type"] == "application/problem+json"
+    problem = before.submit.json()
+    assert problem["code"] == "E503-NOT_DEPLOYED" and VIDEO_DEPLOYMENT in problem["detail"], problem
+    assert "aura worker" in problem["detail"]
+    for api in nodes.apis:
+        wait_for(lambda api=api: http.get(f"{api.url}/health").json()["status"] == "ok", timeout=30, what="ok")
+        assert http.get(f"{api.url}/health").json()["missing"] == []
+
+
 def test_workers_and_api_processes_started_together_provisioned_prefect_once(nodes: Cluster) -> None:
-    """The fixture starts both workers and both API processes at the same instant: all came up, and
-    their racing provisioning left one of each thing, not two."""
+    """The fixture starts both workers and the second API process at the same instant: all came up,
+    and their racing provisioning left one of each thing, not two."""
     prefect = nodes.prefect_api_url
     automations = Counter(found["name"] for found in http.post(f"{prefect}/automations/filter", json={}).json())
     assert {name: automations[name] for name in AUTOMATIONS} == dict.fromkeys(AUTOMATIONS, 1)
@@ -58,6 +95,54 @@ def test_workers_and_api_processes_started_together_provisioned_prefect_once(nod
     }
     queues = http.post(f"{prefect}/work_pools/video/queues/filter", json={}).json()
     assert sorted(queue["priority"] for queue in queues if queue["name"] != "default") == list(range(1, 11))
+
+
+def prefect(nodes: Cluster, method: str, path: str, **kwargs: object) -> httpx.Response:
+    answer = httpx.request(method, f"{nodes.prefect_api_url}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+    answer.raise_for_status()
+    return answer
+
+
+def automations(nodes: Cluster) -> list[dict]:
+    return list(prefect(nodes, "POST", "/automations/filter", json={}).json())
+
+
+def test_a_newer_worker_puts_back_what_its_version_declares_and_changes_nothing_else(nodes: Cluster) -> None:
+    """An older version's deployment and automation (here: edited in Prefect) are updated in place,
+    not duplicated; a document an operator edited is left alone."""
+    [lost] = [found for found in automations(nodes) if found["name"] == WORKER_LOST_AUTOMATION]
+    changed_trigger = lost["trigger"] | {"within": 999.0}
+    prefect(
+        nodes,
+        "PUT",
+        f"/automations/{lost['id']}",
+        json={k: lost[k] for k in ("name", "description", "enabled", "actions")} | {"trigger": changed_trigger},
+    )
+    assert prefect(nodes, "GET", f"/automations/{lost['id']}").json()["trigger"]["within"] == 999.0
+    video = prefect(nodes, "GET", f"/deployments/name/{VIDEO_DEPLOYMENT}").json()
+    prefect(nodes, "PATCH", f"/deployments/{video['id']}", json={"description": "an older version", "tags": ["old"]})
+    voice = prefect(nodes, "GET", "/block_types/slug/aura-espeak-voice/block_documents/name/default").json()
+    prefect(
+        nodes,
+        "PATCH",
+        f"/block_documents/{voice['id']}",
+        json={"data": voice["data"] | {"voice": "en-gb"}, "merge_existing_data": True},
+    )
+
+    nodes.start_worker("node-newer", 1)
+    nodes.stop_worker("node-newer")
+
+    names = Counter(found["name"] for found in automations(nodes))
+    assert {name: names[name] for name in AUTOMATIONS} == dict.fromkeys(AUTOMATIONS, 1)
+    [restored] = [found for found in automations(nodes) if found["name"] == WORKER_LOST_AUTOMATION]
+    assert restored["id"] == lost["id"] and restored["trigger"]["within"] == lost["trigger"]["within"]
+    redeployed = prefect(nodes, "GET", f"/deployments/name/{VIDEO_DEPLOYMENT}").json()
+    assert redeployed["id"] == video["id"]
+    assert redeployed["description"] == video["description"] and redeployed["tags"] == video["tags"]
+    kept = prefect(nodes, "GET", "/block_types/slug/aura-espeak-voice/block_documents/name/default").json()
+    assert kept["data"]["voice"] == "en-gb"
+    deployed = prefect(nodes, "POST", "/deployments/filter", json={}).json()
+    assert sorted(found["name"] for found in deployed) == sorted(name.split("/")[1] for name in DEPLOYMENTS)
 
 
 def test_jobs_through_either_api_complete_once_each_on_either_worker(nodes: Cluster) -> None:

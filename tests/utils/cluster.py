@@ -8,7 +8,7 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,21 @@ class Cluster:
             text=True,
         )
         return int(answer.stdout.strip())
+
+    def start_together(self, workers: int, limit: int, apis: int) -> None:
+        """More workers (named on from the last) and API processes, all launched at once as a process
+        manager starts replicas (their provisioning races), then waited for."""
+        first = len(self.workers) + 1
+        names = [f"node-{number}" for number in range(first, first + workers)]
+        for name in names:
+            self.launch_worker(name, limit)
+        new = [ApiProcess(self.folder / f"api-{len(self.apis) + n}.log", **self.env) for n in range(1, apis + 1)]
+        for api in new:
+            self.apis.append(api.launch())
+        for name in names:
+            self.wait_online(name)
+        for api in new:
+            api.ready()
 
     def pause_pool(self, paused: bool) -> None:
         httpx.patch(
@@ -150,21 +165,11 @@ def cluster(
     try:
         (folder / "prefect").mkdir(parents=True, exist_ok=True)
         prefect.start()
-        with ExitStack() as stack:
-            # All at once, as a process manager starts replicas: their provisioning races.
-            names = [f"node-{number}" for number in range(1, workers + 1)]
-            for name in names:
-                found.launch_worker(name, worker_limit)
-            for number in range(1, apis + 1):
-                api = ApiProcess(folder / f"api-{number}.log", **node_env)
-                stack.callback(api.stop)
-                found.apis.append(api.launch())
-            for name in names:
-                found.wait_online(name)
-            for api in found.apis:
-                api.ready()
-            yield found
+        found.start_together(workers, worker_limit, apis)
+        yield found
     finally:
+        for api in found.apis:
+            api.stop()
         for name in list(found.workers):
             found.stop_worker(name)
         prefect.stop()

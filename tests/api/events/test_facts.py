@@ -141,7 +141,17 @@ def test_a_log_line_is_placed_when_stored_and_loses_the_job_prefix() -> None:
     line = log_line(run, f"job={new_job_id()} correlation=c-1 | render started", at=at(1), stored=at(3), level=30)
     fact = log_fact(line)
     assert (fact.at, fact.timestamp, fact.level, fact.message) == (at(3), at(1), 30, "render started")
-    assert fact.ref == f"log:{line.id}"
+
+
+def test_a_log_line_stored_twice_is_one_fact_and_another_line_is_not() -> None:
+    """Prefect's client sends a batch again when a replica died before answering: two rows, one line."""
+    run = job_run(new_job_id(), [state(StateType.RUNNING, at(0))])
+    first = log_line(run, "render started", at=at(1), stored=at(3))
+    again = log_line(run, "render started", at=at(1), stored=at(6))
+    later = log_line(run, "render started", at=at(2), stored=at(6))
+    louder = log_line(run, "render started", at=at(1), stored=at(6), level=30)
+    assert log_fact(first).ref == log_fact(again).ref
+    assert len({log_fact(line).ref for line in (first, later, louder)}) == 3
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,20 @@ def test_facts_told_in_any_order_and_batches_get_the_same_ids() -> None:
     assert one.events[-1].final and one.is_last_word(one.events[-1])
 
 
+def test_a_log_line_stored_twice_is_sent_once_where_it_was_first_stored_whatever_the_reading_order() -> None:
+    first = LogLine(at(1), RUN, ref="log:same", timestamp=at(0.5), level=20, task_run_id=None, message="hello")
+    again = LogLine(at(4), RUN, ref="log:same", timestamp=at(0.5), level=20, task_run_id=None, message="hello")
+    live, replay = timeline(), timeline()
+    live.add([first])
+    live.commit(at(2))
+    live.add([again])
+    live.commit(at(10))
+    replay.add([again, first])
+    replay.commit(at(10))
+    assert [event.id for event in live.events] == [event.id for event in replay.events]
+    assert sum(type(event.data).__name__ == "JobLogEvent" for event in live.events) == 1
+
+
 def test_a_replay_keeps_each_stages_latest_progress_and_percent_never_falls() -> None:
     line = timeline()
     line.add(story())
