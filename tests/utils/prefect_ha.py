@@ -111,9 +111,9 @@ class PrefectReplicas:
                 "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_URL": messaging,
                 "PREFECT_SERVER_DOCKET_URL": docket,
                 # Each event on to Redis as it comes (prefect-redis batches 5, or waits 10 s): the task-run
-            # recorder stores states and the API's event stream hears them within milliseconds, as with
-            # one process, so a job's events keep the order they happened in.
-            "PREFECT_REDIS_MESSAGING_PUBLISHER_BATCH_SIZE": "1",
+                # recorder stores states and the API's event stream hears them within milliseconds, as with
+                # one process, so a job's events keep the order they happened in.
+                "PREFECT_REDIS_MESSAGING_PUBLISHER_BATCH_SIZE": "1",
                 "PREFECT_SERVER_API_KEEPALIVE_TIMEOUT": "65",
                 "PREFECT_SERVER_UI_API_URL": self.api_url,
             }
