@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from api.supervisor.processes import child_pids, stop_process_group
+from api.supervisor.processes import child_pids
 from tests.utils.factories import wait_for
 from tests.utils.prefect_ha import PrefectReplicas
 from tests.utils.stack import AURA, ApiProcess
@@ -37,10 +37,9 @@ class Cluster:
         return self.prefect.api_url
 
     def stop_prefect(self) -> None:
-        """Every replica gone, as a crash or a restart of the whole layer leaves it: SIGTERM, then
-        SIGKILL after 30 s (a loaded machine once took over a minute to shut one down gracefully)."""
+        """Every replica gone at once, as a crash of the whole layer leaves it."""
         for number in range(self.prefect.replicas):
-            stop_process_group(self.prefect.processes[f"replica-{number}"], timeout=30)
+            self.prefect.kill(number)
 
     def start_prefect(self) -> None:
         for number in range(self.prefect.replicas):
