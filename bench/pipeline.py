@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -97,7 +98,11 @@ def voice_figures() -> list[tuple[str, float, float]]:
     return figures
 
 
-def render_against_bare(repeats: int) -> dict[str, list[float]]:
+RenderOnce = Callable[[Slides, bool, Path], float]
+
+
+def render_setup() -> tuple[Path, RenderOnce, Slides, Slides]:
+    """The bench request's narration (eSpeak NG) and slides, flat and with pan room, and our render stage."""
     from flows.media.motion import pan_room
     from flows.media.render import render_video
     from flows.providers.narrator import narrate, speaker
@@ -144,7 +149,11 @@ def render_against_bare(repeats: int) -> dict[str, list[float]]:
         )
         return time.perf_counter() - started
 
-    # The bare run repeats the command our render ran (its first line in ffmpeg.log) with nothing around it.
+    return work, ours, flat, moving
+
+
+def bare_command(work: Path, ours: RenderOnce, moving: Slides) -> list[str]:
+    """The command our render ran (its first line in ffmpeg.log), with nothing around it."""
     ours(moving, True, work / "moving-render")
     logged = (work / "moving-render" / "out" / "ffmpeg.log").read_text().splitlines()[0].removeprefix("$ ")
     command = shlex.split(logged)
@@ -152,40 +161,39 @@ def render_against_bare(repeats: int) -> dict[str, list[float]]:
     bare = [*command[:at], *command[at + 2 :]]
     bare[-1] = str(work / "bare.mp4")
     print("bare command:", shlex.join(bare))
+    return bare
+
+
+def run_bare(bare: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(bare, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def render_against_bare(repeats: int) -> dict[str, list[float]]:
+    work, ours, flat, moving = render_setup()
+    bare = bare_command(work, ours, moving)
     runs: dict[str, list[float]] = {"ours": [], "bare": [], "stills": []}
     for _ in range(repeats):
         runs["ours"].append(ours(moving, True, work / "moving-render"))
-        started = time.perf_counter()
-        subprocess.run(bare, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        runs["bare"].append(time.perf_counter() - started)
+        runs["bare"].append(run_bare(bare))
         runs["stills"].append(ours(flat, False, work / "stills-render"))
     return runs
 
 
 def cli_against_bare(repeats: int) -> dict[str, list[float]]:
-    """`aura generate` end to end, and the bare FFmpeg command of its render, alternated."""
-    from flows.contract.layout import job_folders
-
+    """`aura generate` end to end, and the bare FFmpeg command of the same video's render, alternated."""
     aura = str(Path(sys.executable).with_name("aura"))
     options = ["--duration", "60", "--width", "1920", "--height", "1080", "--voice-engine", "espeak"]
+    work, ours, _, moving = render_setup()
+    bare = bare_command(work, ours, moving)
     runs: dict[str, list[float]] = {"cli": [], "bare": []}
-    bare: list[str] = []
     for _ in range(repeats):
-        job_id = f"bench-cli-{uuid.uuid4().hex[:12]}"
+        command = [aura, "generate", REQUEST["brief"]["topic"], "--job-id", f"bench-{uuid.uuid4().hex[:12]}", *options]
         started = time.perf_counter()
-        command = [aura, "generate", REQUEST["brief"]["topic"], "--job-id", job_id, *options]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         runs["cli"].append(time.perf_counter() - started)
-        if not bare:
-            log = job_folders(job_id).outputs / "ffmpeg.log"
-            command = shlex.split(log.read_text().splitlines()[0].removeprefix("$ "))
-            at = command.index("-progress")
-            bare = [*command[:at], *command[at + 2 :]]
-            bare[-1] = str(Path(tempfile.mkdtemp(prefix="aura-bench-")) / "bare.mp4")
-            print("bare command:", shlex.join(bare))
-        started = time.perf_counter()
-        subprocess.run(bare, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        runs["bare"].append(time.perf_counter() - started)
+        runs["bare"].append(run_bare(bare))
     return runs
 
 
