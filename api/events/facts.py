@@ -29,6 +29,7 @@ from uuid import UUID
 from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, StateType, TaskRun
 from prefect.events.schemas.events import Event
 
+from api.jobs.logs import what_it_says
 from flows.contract.artifacts import progress_of
 from flows.contract.stages import STAGES
 
@@ -232,10 +233,8 @@ def _simple_history(task_run: TaskRun) -> list[State]:
 
 
 def log_fact(log: Log) -> LogLine:
-    """The line, known by what it says rather than by its row: Prefect's client sends a batch of log
-    lines again when its answer was lost (a Prefect replica died after storing it), and the same line
-    stored twice is one event."""
-    said = hashlib.sha256(f"{log.task_run_id}|{micros(log.timestamp)}|{log.level}|{log.message}".encode())
+    """The line, known by what it says (`what_it_says`): the same line stored twice is one event."""
+    said = hashlib.sha256(repr(what_it_says(log)).encode())
     return LogLine(
         log.created or log.timestamp,
         log.flow_run_id,  # type: ignore[arg-type]  # logs are read by flow run, so never None

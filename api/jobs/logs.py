@@ -4,10 +4,17 @@ from datetime import datetime
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterTimestamp
+from prefect.client.schemas.objects import Log
 from prefect.client.schemas.sorting import LogSort
 
 from api.jobs.runs import JobRuns, attempt_of
 from api.schemas.jobs import LogLine, LogsPublic
+
+
+def what_it_says(log: Log) -> tuple[object, ...]:
+    """A log line by its content, not its row: Prefect's client sends a batch again when its answer was
+    lost (a Prefect replica died after storing it), so one line may be stored twice."""
+    return (log.flow_run_id, log.task_run_id, log.timestamp, log.level, log.message)
 
 
 async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | None, limit: int) -> LogsPublic:
@@ -21,11 +28,10 @@ async def read_logs(client: PrefectClient, runs: JobRuns, *, after: datetime | N
     # Prefect's `after_` is inclusive: the line at the cursor was on the previous page.
     found = [log for log in found if after is None or log.timestamp > after]
     full_page = len(found) == limit
-    # A line Prefect's client sent twice (a Prefect replica died before answering) is stored twice.
     said_before: set[tuple[object, ...]] = set()
     unique = []
     for log in found:
-        said = (log.flow_run_id, log.task_run_id, log.timestamp, log.level, log.message)
+        said = what_it_says(log)
         if said not in said_before:
             said_before.add(said)
             unique.append(log)
