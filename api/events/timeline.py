@@ -198,6 +198,12 @@ class Timeline:
             for event in reversed(self.events)
         )
 
+    @property
+    def ended(self) -> bool:
+        """Whether the newest attempt's terminal event is out. It need not be the last event: a log line
+        stored after the end's grace follows it."""
+        return self.ended_by(self.last_id)
+
     def is_last_word(self, event: Emitted) -> bool:
         return event.final and event.attempt == self.latest_attempt
 

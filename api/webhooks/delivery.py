@@ -106,7 +106,7 @@ async def _deliver(client: PrefectClient, job_id: str, this_run: UUID) -> None:
                 failed.next_try_at.isoformat(),
             )
             return
-        if feed.timeline.events and feed.timeline.is_last_word(feed.timeline.events[-1]):
+        if feed.timeline.ended:
             await write_settled(client, job_id, feed.timeline.latest_attempt, this_run)
             return
         await asyncio.sleep(settings.events_poll_seconds)

@@ -77,6 +77,18 @@ def test_facts_told_in_any_order_and_batches_get_the_same_ids() -> None:
     assert one.events[-1].final and one.is_last_word(one.events[-1])
 
 
+def test_a_log_line_stored_after_the_ends_grace_follows_the_last_word_and_the_job_has_still_ended() -> None:
+    line = timeline()
+    late = LogLine(at(4.2), RUN, ref="late", timestamp=at(4.15), level=20, task_run_id=None, message="bye")
+    line.add([*story(), late])
+    line.commit(at(3))
+    assert not line.ended
+
+    line.commit(at(10))
+    assert line.events[-1].name == "job-log" and line.ended
+    assert [event.name for event in line.events if line.is_last_word(event)] == ["job-completed"]
+
+
 def test_a_log_line_stored_twice_is_sent_once_where_it_was_first_stored_whatever_the_reading_order() -> None:
     first = LogLine(at(1), RUN, ref="log:same", timestamp=at(0.5), level=20, task_run_id=None, message="hello")
     again = LogLine(at(4), RUN, ref="log:same", timestamp=at(0.5), level=20, task_run_id=None, message="hello")
