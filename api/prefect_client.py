@@ -11,6 +11,7 @@ retried as usual.
 """
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ PAGE = 200
 BULK_CREATE_TRIES = 8
 BULK_CREATE_BACKOFF_SECONDS = 0.2
 T = TypeVar("T")
+log = logging.getLogger("aura.service")
 
 
 class PrefectUnreachable(httpx.TransportError):
@@ -97,8 +99,45 @@ async def read_all(read: Callable[[int], Awaitable[list[T]]]) -> list[T]:
             return found
 
 
+SEND_AGAIN = "Send the request again with the same Idempotency-Key: no job is queued twice."
+
+
 class PrefectBusy(Exception):
-    """Prefect could not store runs asked of it, after a few tries (its SQLite database locked, say)."""
+    """Prefect did not carry out a write in time: it could not store runs after a few tries (its SQLite
+    database locked, say), or it took longer than the write deadline. `suggestion` says what to do."""
+
+    def __init__(self, message: str, suggestion: str = SEND_AGAIN) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
+
+
+# Writes answered as late and still under way: asyncio keeps only weak references to tasks.
+_late_writes: set[asyncio.Task[Any]] = set()
+
+
+async def in_time(work: Awaitable[T], seconds: float, busy: PrefectBusy) -> T:
+    """`work`'s result, or `busy` raised once it has taken `seconds`.
+
+    The work goes on to its end either way: cut off, a write could be left half made (a job queued
+    but not yet in its owner's turn); finished late, it takes effect, as the caller was told it may.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), seconds)
+    except TimeoutError:
+        _late_writes.add(task)
+        task.add_done_callback(_finished_late)
+        raise busy from None
+
+
+def _finished_late(task: "asyncio.Task[Any]") -> None:
+    _late_writes.discard(task)
+    if task.cancelled():
+        log.warning("a write answered as late was cancelled (the API process stopped)")
+    elif (error := task.exception()) is not None:
+        log.warning("a write answered as late failed: %r", error)
+    else:
+        log.info("a write answered as late took effect")
 
 
 def jittered(delay: float) -> float:
@@ -126,4 +165,7 @@ async def create_flow_runs(
         failed = [result["error"] for result in results if result["status"] != "CREATED"]
         if not failed:
             return [UUID(result["flow_run_id"]) for result in results]
-    raise PrefectBusy(f"Prefect could not create {len(failed)} of {len(runs)} flow runs: {failed[0]}")
+    raise PrefectBusy(
+        f"Prefect could not create {len(failed)} of {len(runs)} flow runs ({failed[0]}); "
+        "some of the jobs may have been queued"
+    )

@@ -179,8 +179,8 @@ def _prefect_busy(request: Request, exc: PrefectBusy) -> JSONResponse:
             503,
             "E503-PREFECT_BUSY",
             "Prefect is busy",
-            f"{exc}; some of the jobs may have been queued",
-            suggested_actions=["Send the request again with the same Idempotency-Key: no job is queued twice."],
+            str(exc),
+            suggested_actions=[exc.suggestion],
             headers={"Retry-After": "5"},
         ),
     )

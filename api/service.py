@@ -34,7 +34,7 @@ from api.jobs.queue_plan import Place, Waiting, plan
 from api.jobs.runs import JobRuns, check_job_id, deployment_id, prefect_ui, read_job_runs
 from api.keys import Caller
 from api.metrics import ServiceMetrics, Snapshot
-from api.prefect_client import RequestCounter, api_client, counting_client
+from api.prefect_client import PrefectBusy, RequestCounter, api_client, counting_client, in_time
 from api.readiness import missing_parts
 from api.schemas.events import EventsStats
 from api.schemas.jobs import (
@@ -50,6 +50,7 @@ from api.schemas.jobs import (
 )
 from api.schemas.system import CleanupStarted, HealthPublic, StoragePublic
 from api.schemas.webhooks import WebhookAttempts, WebhookSecret
+from api.settings import settings
 from api.webhooks.attempts import read_record
 from api.webhooks.checks import check_webhook
 from api.webhooks.secrets import rotate_secret
@@ -64,6 +65,10 @@ from flows.settings import settings as pipeline
 
 STORAGE_FOLDERS = ("jobs", "temp", "proxy", "results")
 QUEUE_VIEW_LIMIT = 200
+NOT_TWICE = (
+    "Send it again with the same Idempotency-Key: no job is queued twice. "
+    "Without one, look for it in GET /api/jobs first."
+)
 
 
 def turn_of(flow_run: FlowRun) -> datetime:
@@ -203,7 +208,8 @@ class JobService:
         espeak.check_voice(request.voice_name())
         await check_webhook(self.client, request, owner)
         label = f"the Idempotency-Key {idempotency_key!r}"
-        [submitted] = await self._submit([Submission(request, idempotency_key, label)], owner, correlation_id)
+        work = self._submit([Submission(request, idempotency_key, label)], owner, correlation_id)
+        [submitted] = await in_time(work, settings.write_deadline_seconds, _busy("queue the job", NOT_TWICE))
         return submitted
 
     async def create_batch(
@@ -219,7 +225,8 @@ class JobService:
                 raise type(exc)(f"jobs.{index}.{exc.message}") from exc
             key = idempotency.item_key(idempotency_key, index) if idempotency_key else None
             submissions.append(Submission(request, key, f"the Idempotency-Key {idempotency_key!r} (jobs.{index})"))
-        return await self._submit(submissions, owner, correlation_id)
+        work = self._submit(submissions, owner, correlation_id)
+        return await in_time(work, settings.write_deadline_seconds, _busy("queue the jobs", NOT_TWICE))
 
     async def _submit(self, submissions: list[Submission], owner: str, correlation_id: str) -> list[Submitted]:
         """Queue the submissions in order; one whose key names a live job gives that job back instead."""
@@ -309,6 +316,10 @@ class JobService:
         return str(path), media_type
 
     async def cancel(self, job_id: str, who: Caller) -> JobStatusPublic:
+        busy = _busy("cancel the job", f"GET /api/jobs/{job_id} tells whether it did; a cancel sent again is harmless.")
+        return await in_time(self._cancel(job_id, who), settings.write_deadline_seconds, busy)
+
+    async def _cancel(self, job_id: str, who: Caller) -> JobStatusPublic:
         asked_at = datetime.now(UTC)
         status, flow_run_id = await commands.cancel(self.client, job_id, who)
         if status == "cancelling":
@@ -318,6 +329,13 @@ class JobService:
         return JobStatusPublic(job_id=job_id, status=status)
 
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
+        busy = _busy(
+            "start the next attempt",
+            f"GET /api/jobs/{job_id} tells whether it did; a retry sent again never starts a second attempt.",
+        )
+        return await in_time(self._retry(job_id, who, correlation_id), settings.write_deadline_seconds, busy)
+
+    async def _retry(self, job_id: str, who: Caller, correlation_id: str) -> JobPublic:
         flow_run = await commands.retry(self.client, job_id, who, correlation_id=correlation_id, queues=self._queues())
         self.poller.saw_run(flow_run)
         self.timings.made(flow_run.id)
@@ -382,10 +400,20 @@ class JobService:
 
     async def start_cleanup(self) -> CleanupStarted:
         """Run the cleanup sweep now, as a flow run of its deployment."""
+        busy = _busy("start the cleanup", "Prefect's UI lists the cleanup runs; a cleanup sent again is harmless.")
+        return await in_time(self._start_cleanup(), settings.write_deadline_seconds, busy)
+
+    async def _start_cleanup(self) -> CleanupStarted:
         flow_run = await self.client.create_flow_run_from_deployment(
             await deployment_id(self.client, CLEANUP_DEPLOYMENT), work_queue_name=queue_name(1)
         )
         return CleanupStarted(flow_run_id=str(flow_run.id), prefect_url=run_url(self.ui_url, flow_run.id))
+
+
+def _busy(what: str, suggestion: str) -> PrefectBusy:
+    return PrefectBusy(
+        f"Prefect took over {settings.write_deadline_seconds:g} s to {what}; it may still take effect", suggestion
+    )
 
 
 def storage_usage() -> StoragePublic:

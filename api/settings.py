@@ -99,6 +99,12 @@ class ServiceSettings(BaseSettings):
         "(the first at once; then 10 s, 20 s … with 5).",
     )
     manual_retry_cap_seconds: float = Field(default=300.0, ge=0, description="Longest wait between manual retries.")
+    write_deadline_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        description="A write (new jobs, cancel, retry, cleanup) Prefect has not carried out in this long is "
+        "answered 503 E503-PREFECT_BUSY with Retry-After; the write goes on and takes effect.",
+    )
     job_index_seconds: float = Field(
         default=1.0,
         gt=0,

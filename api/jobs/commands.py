@@ -14,6 +14,7 @@ from prefect.states import Cancelled, Cancelling, Scheduled, to_state_create
 
 from api.jobs.errors import JobEnded, NotRetryable, QueueFull, RetryBackoff, RetryLimit
 from api.jobs.fair_share import SPACING, Queues
+from api.jobs.idempotency import attempt_key
 from api.jobs.owner_deployments import create_for_owner
 from api.jobs.runs import attempt_of, latest_filter, read_job_runs
 from api.keys import Caller
@@ -88,7 +89,7 @@ async def submit(
         client,
         owner,
         lambda deployment: client.create_flow_run_from_deployment(
-            deployment, **fields, state=Scheduled(scheduled_time=now)
+            deployment, **fields, idempotency_key=attempt_key(job_id, attempt), state=Scheduled(scheduled_time=now)
         ),
     )
     if turn < now:

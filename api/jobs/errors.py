@@ -89,7 +89,4 @@ class QueueFull(JobError):
 class NotDeployed(JobError):
     code = "E503-NOT_DEPLOYED"
     title = "Service not set up"
-    suggested_actions = (
-        "Start the service with `aura serve` or `aura worker`, or run "
-        "`prefect deploy --all --prefect-file flows/prefect.yaml` in the project folder.",
-    )
+    suggested_actions = ("Start `aura worker` or `aura serve`: either provisions Prefect when it starts.",)

@@ -37,6 +37,12 @@ def own_key(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}"
 
 
+def attempt_key(job_id: str, attempt: int) -> str:
+    """The Prefect key of a job's later attempt: two retries sent at once (or one sent again after a
+    late answer) start one attempt."""
+    return f"{PREFIX}job:{job_id}:attempt:{attempt}"
+
+
 def item_key(key: str, index: int) -> str:
     """The key of one job of a batch sent with `key`: a batch sent again makes none of its jobs twice."""
     return f"{key}\0batch\0{index}"

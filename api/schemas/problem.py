@@ -47,7 +47,8 @@ DESCRIPTIONS = {
     416: "The `Range` asks for bytes the file does not have (problem+json, Content-Range).",
     422: "The request is invalid; `errors` names each field (problem+json).",
     429: "Too many queued jobs (problem+json, Retry-After).",
-    503: "Prefect is unavailable or the service is not set up (problem+json; Retry-After when Prefect is away).",
+    503: "Prefect is unavailable, too busy to carry out a write in time, or the service is not set up "
+    "(problem+json; Retry-After when Prefect is away or busy).",
 }
 
 

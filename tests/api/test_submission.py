@@ -1,8 +1,10 @@
 """Creating jobs in-process over a recorded Prefect that has the deployment: idempotency keys and batches."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -225,6 +227,31 @@ def test_a_bulk_create_prefect_could_not_finish_is_sent_again_without_making_a_j
     problem = assert_problem(busy, 503, "E503-PREFECT_BUSY")
     assert busy.headers["retry-after"] == "5" and "database is locked" in problem["detail"]
     assert topics(prefect) == ["One", "Two", "Three", "Four"], "what Prefect made stays made, once"
+
+
+def test_a_job_prefect_is_slow_to_store_is_answered_503_at_the_deadline_and_is_still_queued_once(
+    app: FastAPI, prefect: RecordedPrefect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefect.deployed = True
+    prefect.write_seconds = 0.5
+    monkeypatch.setattr(settings, "write_deadline_seconds", 0.1)
+    key = {"Idempotency-Key": "slow-order"}
+
+    async def story() -> tuple[httpx.Response, int, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            busy = await client.post("/api/jobs", json=body("Bees"), headers=key)
+            stored_when_answered = len(prefect.flow_runs)
+            await asyncio.sleep(prefect.write_seconds)
+            again = await client.post("/api/jobs", json=body("Bees"), headers=key)
+            return busy, stored_when_answered, again
+
+    busy, stored_when_answered, again = asyncio.run(story())
+    problem = assert_problem(busy, 503, "E503-PREFECT_BUSY")
+    assert busy.headers["retry-after"] == "5" and stored_when_answered == 0
+    assert "may still take effect" in problem["detail"] and "Idempotency-Key" in problem["suggestedActions"][0]
+    assert again.status_code == 200, again.text
+    assert topics(prefect) == ["Bees"], "the late write took effect, once"
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://169.254.169.254/latest", "http://[::1]/"])

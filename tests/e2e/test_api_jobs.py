@@ -3,14 +3,23 @@
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterTags,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 
 from flows.contract.layout import job_folders
+from flows.contract.status import job_tag
 from tests.utils.factories import wait_for
 from tests.utils.service import LONG, ffmpeg_of, http, job, pool_paused, queue_id, submit, wait_status
 
@@ -154,6 +163,23 @@ def test_a_failed_job_is_retried_as_a_resume_with_earlier_stages_reused(service:
     assert next(entry for entry in listed if entry["jobId"] == job_id) == job(service, job_id)
 
 
+def retry(service: Any, job_id: str) -> httpx.Response:
+    return http.post(f"{service.url}/api/jobs/{job_id}/retry")
+
+
+def retried_twice_at_once(service: Any, job_id: str) -> httpx.Response:
+    """Two retries sent together (a client sending again after a slow answer) start one attempt."""
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: retry(service, job_id), range(2)))
+    accepted = [answer for answer in answers if answer.status_code == 202]
+    refused = [answer.json()["code"] for answer in answers if answer.status_code != 202]
+    assert accepted and set(refused) <= {"E409-NOT_RETRYABLE"}, [answer.text for answer in answers]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[job_tag(job_id)])))
+    assert sorted(run.parameters["attempt"] for run in runs) == [1, 2]
+    return accepted[0]
+
+
 def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any) -> None:
     # The waits themselves (10 s, 20 s … from the end of the last attempt) are proven with a clock in
     # tests/api/jobs/test_commands.py; here the service answers them, with AURA_MANUAL_RETRY_BASE_SECONDS=1.
@@ -163,16 +189,12 @@ def test_manual_retries_follow_the_backoff_policy_and_stop_at_three(service: Any
         job_id = submit(service, "Retry policy", priority=10)
         http.post(f"{service.url}/api/jobs/{job_id}/cancel")
         for retry_number, wait in ((1, 0), (2, 2), (3, 4)):
-            answer = http.post(f"{service.url}/api/jobs/{job_id}/retry")
+            answer = retried_twice_at_once(service, job_id) if retry_number == 1 else retry(service, job_id)
             if wait:
                 assert answer.status_code == 409 and answer.json()["code"] == "E409-RETRY_BACKOFF"
                 assert 1 <= int(answer.headers["Retry-After"]) <= wait
                 answer = wait_for(
-                    lambda: (
-                        accepted
-                        if (accepted := http.post(f"{service.url}/api/jobs/{job_id}/retry")).status_code != 409
-                        else None
-                    ),
+                    lambda: accepted if (accepted := retry(service, job_id)).status_code != 409 else None,
                     timeout=wait + 5,
                     what=f"retry {retry_number} once its backoff is over",
                 )

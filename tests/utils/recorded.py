@@ -1,5 +1,6 @@
 """A Prefect server made of records, for the fast tests of the job model and the poller."""
 
+import asyncio
 import copy
 import json
 import uuid
@@ -57,6 +58,8 @@ class RecordedPrefect:
         self.deployed = False
         # The next this many bulk creates fail their last run, as Prefect does while SQLite is locked.
         self.locked_bulk_creates = 0
+        # Each create takes this long, as Prefect's do while its SQLite database is busy.
+        self.write_seconds = 0.0
         self.calls: list[str] = []
         # What `api.prefect_client` sends over the client's own HTTP client.
         self._client = httpx.AsyncClient(base_url=str(self.api_url), transport=httpx.MockTransport(self._bulk))
@@ -188,11 +191,13 @@ class RecordedPrefect:
         idempotency_key: str | None = None,
     ) -> FlowRun:
         self._answer("create_flow_run_from_deployment")
+        await asyncio.sleep(self.write_seconds)
         return copy.deepcopy(self._create(deployment_id, parameters, tags, work_queue_name, idempotency_key))
 
-    def _bulk(self, request: httpx.Request) -> httpx.Response:
+    async def _bulk(self, request: httpx.Request) -> httpx.Response:
         """The HTTP routes the client does not wrap: `POST /deployments/{id}/create_flow_run/bulk`."""
         self._answer("create_flow_run_bulk")
+        await asyncio.sleep(self.write_seconds)
         parts = request.url.path.removeprefix(self.api_url.path).strip("/").split("/")
         if request.method != "POST" or len(parts) != 4 or parts[0::2] != ["deployments", "create_flow_run"]:
             raise NotImplementedError(f"{request.method} {request.url.path}")
