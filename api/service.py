@@ -225,8 +225,9 @@ class JobService:
                 raise type(exc)(f"jobs.{index}.{exc.message}") from exc
             key = idempotency.item_key(idempotency_key, index) if idempotency_key else None
             submissions.append(Submission(request, key, f"the Idempotency-Key {idempotency_key!r} (jobs.{index})"))
-        work = self._submit(submissions, owner, correlation_id)
-        return await in_time(work, settings.write_deadline_seconds, _busy("queue the jobs", NOT_TWICE))
+        # No write deadline: up to 100 runs go in one Prefect transaction, whose answer (all queued, or
+        # none) matters more to a bulk import than an early "it may still take effect".
+        return await self._submit(submissions, owner, correlation_id)
 
     async def _submit(self, submissions: list[Submission], owner: str, correlation_id: str) -> list[Submitted]:
         """Queue the submissions in order; one whose key names a live job gives that job back instead."""

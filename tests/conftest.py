@@ -44,6 +44,9 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 # 1 s for the last ones instead of 3: about fifty streams and webhook deliveries end sooner.
 os.environ["PREFECT_LOGGING_TO_API_BATCH_INTERVAL"] = "0.5"
 os.environ["AURA_EVENTS_END_GRACE_SECONDS"] = "1"
+# Two test sessions side by side on two cores keep Prefect's SQLite busier than a service should be: a
+# single write there may outlast the 4 s deadline, whose 503 tests/api/test_submission.py proves.
+os.environ["AURA_WRITE_DEADLINE_SECONDS"] = "30"
 
 # A shell that starts pytest in the background (`make test &`, nohup) ignores SIGINT, and its
 # children inherit that: the Ctrl-C tests would send a signal nobody hears. Handled signals are

@@ -69,12 +69,18 @@ def test_one_key_sent_to_two_api_processes_at_once_makes_one_flow_run(service: A
     key = {"Idempotency-Key": f"race-{os.getpid()}"}
 
     def send(api: Any) -> httpx.Response:
-        return http.post(f"{api.url}/api/jobs", json=body("Race"), headers=key)
+        answer = http.post(f"{api.url}/api/jobs", json=body("Race"), headers=key)
+        # Eight writes at once may keep SQLite busy past the write deadline; the answer says to send again.
+        while answer.status_code == 503 and answer.json()["code"] == "E503-PREFECT_BUSY":
+            answer = http.post(f"{api.url}/api/jobs", json=body("Race"), headers=key)
+        return answer
 
     with pool_paused():
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(send, [service, second_api] * 4))
-        assert sorted(answer.status_code for answer in answers) == [200] * 7 + [202], [a.text for a in answers]
+        statuses = sorted(answer.status_code for answer in answers)
+        # The one that made the job answers 202, or 200 when its first answer was late and it sent again.
+        assert statuses in ([200] * 7 + [202], [200] * 8), [a.text for a in answers]
         [job_id] = {answer.json()["jobId"] for answer in answers}
         assert len(runs_of([job_id])) == 1
         other = http.post(f"{second_api.url}/api/jobs", json=body("Not the race"), headers=key)
