@@ -263,7 +263,8 @@ class Timeline:
 
     def _task_state(self, fact: TaskState) -> None:
         stage, status, duration = fact.stage, fact.status, None
-        if status == "crashed":
+        # A cancel stops a stage by killing its process (crashed) or by the stage's own check (failed).
+        if status in ("crashed", "failed"):
             status = "cancelled" if self.cancelling else "failed"
         if self.status in ENDED_WITH_STAGES and stage not in self.running:
             return  # said when the attempt ended

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import pytest
 from prefect.client.schemas.objects import StateType
 
 from api.events.eta import EtaModel
@@ -128,13 +129,15 @@ def test_a_stage_without_progress_gets_one_stall_warning_at_the_right_time() -> 
     assert len([event for event in line.events if getattr(event.data, "kind", None) == "stall"]) == 1
 
 
-def test_a_stage_killed_by_a_cancel_is_reported_cancelled() -> None:
+@pytest.mark.parametrize("how", ["crashed", "failed"])
+def test_a_stage_a_cancel_stopped_is_reported_cancelled(how: str) -> None:
+    """Killed with its process (crashed), or stopped by its own check of the cancel (failed with JobCancelled)."""
     line = timeline()
     line.add(
         story()[:2]
         + [
             FlowState(at(0.2), RUN, ref="f3", type=StateType.CANCELLING, name="Cancelling", message=""),
-            TaskState(at(0.3), RUN, ref="t3", stage="render", status="crashed"),
+            TaskState(at(0.3), RUN, ref="t3", stage="render", status=how),
         ]
     )
     line.commit(at(10))
