@@ -264,7 +264,7 @@ class Timeline:
     def _task_state(self, fact: TaskState) -> None:
         stage, status, duration = fact.stage, fact.status, None
         # A cancel stops a stage by killing its process (crashed) or by the stage's own check (failed).
-        if status in ("crashed", "failed"):
+        if status == "crashed" or status == "failed":
             status = "cancelled" if self.cancelling else "failed"
         if self.status in ENDED_WITH_STAGES and stage not in self.running:
             return  # said when the attempt ended
