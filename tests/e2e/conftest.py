@@ -23,23 +23,7 @@ from tests.utils.keys import ADMIN, ALICE, BOB, STUDIO
 from tests.utils.stack import ApiProcess
 
 HERE = Path(__file__).resolve().parent
-# The longest modules, longest first (as measured in `make test`'s --durations): with two sessions
-# (`TEST_SESSIONS=2`, pytest-xdist hands out whole modules in this order) each takes the next long one
-# while the other works, and the short ones fill the end, so neither session waits long for the other.
-LONGEST_MODULES = [
-    "test_scale_out.py",
-    "test_events.py",
-    "test_api_jobs.py",
-    "test_dashboard.py",
-    "test_fuzz.py",
-    "test_install.py",
-    "test_webhooks.py",
-    "test_fair_share.py",
-    "test_video_flow.py",
-    "test_auth.py",
-    "test_cli_jobs.py",
-    "test_submission.py",
-]
+LONGEST_MODULE = "test_scale_out.py"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -47,8 +31,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.slow)
-    rank = {HERE / name: index for index, name in enumerate(LONGEST_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path, len(LONGEST_MODULES)))
+    # The longest module first: with two sessions (`TEST_SESSIONS=2`, pytest-xdist) it then runs beside
+    # the others instead of alone after them.
+    items.sort(key=lambda item: item.path.name != LONGEST_MODULE)
 
 
 @pytest.fixture(scope="session", autouse=True)
