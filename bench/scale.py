@@ -11,7 +11,8 @@
 minute from the first submission to the last completion, and Prefect's load per completed job:
 the transactions its PostgreSQL database committed (every API call of workers, flow runs, API
 processes and this script ends in some) and the requests of the API processes' poll loops; and
-the requests a second of each API process's copy of the jobs (`api/job_index.py`).
+the requests a second of each API process's copy of the jobs (`api/job_index.py`); and the rows
+Prefect wrote per job, by table (PostgreSQL's own counts), which says where the transactions go.
 `load`: that many jobs queued at once with mixed priorities and workers at their limits; the
 p50/p95 of `GET /api/jobs/{id}` and `GET /api/jobs?limit=50` (a pair every 0.5 s) while the queue
 drains, whether every job completed exactly once, and how far the start order strays from
@@ -79,6 +80,7 @@ def throughput(jobs: int, worker_counts: list[int], replicas: int) -> None:
             cluster(Path(folder), workers=workers, worker_limit=2, apis=2, prefect_replicas=replicas) as nodes,
         ):
             (polls, copies), commits = prefect_requests(nodes.apis), nodes.database_commits()
+            writes = nodes.database_writes()
             started = time.monotonic()
             ids = submit_all(nodes.apis, jobs, [5] * jobs)
             done = wait_all(nodes.apis[0], ids, timeout=jobs * 30)
@@ -86,6 +88,8 @@ def throughput(jobs: int, worker_counts: list[int], replicas: int) -> None:
             completed = sum(job["status"] == "completed" for job in done.values())
             polls_now, copies_now = prefect_requests(nodes.apis)
             commits = nodes.database_commits() - commits
+            time.sleep(1)  # PostgreSQL publishes its per-table counts at most every second
+            writes = nodes.database_writes() - writes
             print(
                 f"{workers} worker(s) x limit 2: {completed}/{jobs} completed in {took:.1f} s, "
                 f"{60 * completed / took:.1f} jobs/min; per job: {commits / max(completed, 1):.0f} Prefect "
@@ -93,6 +97,8 @@ def throughput(jobs: int, worker_counts: list[int], replicas: int) -> None:
                 f"loops; each API process's copy of the jobs: "
                 f"{(copies_now - copies) / len(nodes.apis) / took:.1f} requests a second"
             )
+            per_job = ", ".join(f"{table} {rows / max(completed, 1):.1f}" for table, rows in writes.most_common(12))
+            print(f"  rows written per job, by table: {per_job}")
 
 
 def load(jobs: int, workers: int, copy: bool, replicas: int) -> None:

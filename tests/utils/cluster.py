@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,21 +50,16 @@ class Cluster:
 
     def database_commits(self) -> int:
         """Transactions Prefect's database has committed: its load, in the one unit every query shares."""
-        answer = subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-tAc",
-                f"select xact_commit from pg_stat_database where datname = '{self.database}'",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return int(answer.stdout.strip())
+        return int(self._query(f"select xact_commit from pg_stat_database where datname = '{self.database}'"))
+
+    def database_writes(self) -> Counter[str]:
+        """Rows Prefect's database has inserted, updated or deleted, by table: where its writes go."""
+        rows = self._query("select relname, n_tup_ins + n_tup_upd + n_tup_del from pg_stat_user_tables")
+        return Counter({table: int(count) for table, count in (line.split("|") for line in rows.splitlines())})
+
+    def _query(self, sql: str) -> str:
+        command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", self.database, "-tAc", sql]
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
     def start_together(self, workers: int, limit: int, apis: int) -> None:
         """More workers (named on from the last) and API processes, all launched at once as a process
