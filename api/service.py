@@ -12,10 +12,11 @@ import asyncio
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import httpx
 from prefect.client.orchestration import PrefectClient
@@ -65,6 +66,7 @@ from flows.settings import settings as pipeline
 
 STORAGE_FOLDERS = ("jobs", "temp", "proxy", "results")
 QUEUE_VIEW_LIMIT = 200
+T = TypeVar("T")
 NOT_TWICE = (
     "Send it again with the same Idempotency-Key: no job is queued twice. "
     "Without one, look for it in GET /api/jobs first."
@@ -209,7 +211,7 @@ class JobService:
         await check_webhook(self.client, request, owner)
         label = f"the Idempotency-Key {idempotency_key!r}"
         work = self._submit([Submission(request, idempotency_key, label)], owner, correlation_id)
-        [submitted] = await in_time(work, settings.write_deadline_seconds, _busy("queue the job", NOT_TWICE))
+        [submitted] = await _by_deadline(work, "queue the job", NOT_TWICE)
         return submitted
 
     async def create_batch(
@@ -317,8 +319,8 @@ class JobService:
         return str(path), media_type
 
     async def cancel(self, job_id: str, who: Caller) -> JobStatusPublic:
-        busy = _busy("cancel the job", f"GET /api/jobs/{job_id} tells whether it did; a cancel sent again is harmless.")
-        return await in_time(self._cancel(job_id, who), settings.write_deadline_seconds, busy)
+        again = f"GET /api/jobs/{job_id} tells whether it did; a cancel sent again is harmless."
+        return await _by_deadline(self._cancel(job_id, who), "cancel the job", again)
 
     async def _cancel(self, job_id: str, who: Caller) -> JobStatusPublic:
         asked_at = datetime.now(UTC)
@@ -330,11 +332,8 @@ class JobService:
         return JobStatusPublic(job_id=job_id, status=status)
 
     async def retry(self, job_id: str, who: Caller, *, correlation_id: str) -> JobPublic:
-        busy = _busy(
-            "start the next attempt",
-            f"GET /api/jobs/{job_id} tells whether it did; a retry sent again never starts a second attempt.",
-        )
-        return await in_time(self._retry(job_id, who, correlation_id), settings.write_deadline_seconds, busy)
+        again = f"GET /api/jobs/{job_id} tells whether it did; a retry sent again never starts a second attempt."
+        return await _by_deadline(self._retry(job_id, who, correlation_id), "start the next attempt", again)
 
     async def _retry(self, job_id: str, who: Caller, correlation_id: str) -> JobPublic:
         flow_run = await commands.retry(self.client, job_id, who, correlation_id=correlation_id, queues=self._queues())
@@ -401,8 +400,8 @@ class JobService:
 
     async def start_cleanup(self) -> CleanupStarted:
         """Run the cleanup sweep now, as a flow run of its deployment."""
-        busy = _busy("start the cleanup", "Prefect's UI lists the cleanup runs; a cleanup sent again is harmless.")
-        return await in_time(self._start_cleanup(), settings.write_deadline_seconds, busy)
+        again = "Prefect's UI lists the cleanup runs; a cleanup sent again is harmless."
+        return await _by_deadline(self._start_cleanup(), "start the cleanup", again)
 
     async def _start_cleanup(self) -> CleanupStarted:
         flow_run = await self.client.create_flow_run_from_deployment(
@@ -411,10 +410,11 @@ class JobService:
         return CleanupStarted(flow_run_id=str(flow_run.id), prefect_url=run_url(self.ui_url, flow_run.id))
 
 
-def _busy(what: str, suggestion: str) -> PrefectBusy:
-    return PrefectBusy(
-        f"Prefect took over {settings.write_deadline_seconds:g} s to {what}; it may still take effect", suggestion
-    )
+async def _by_deadline(work: Awaitable[T], what: str, suggestion: str) -> T:
+    """`work` within the write deadline, or a busy answer saying it may still take effect."""
+    seconds = settings.write_deadline_seconds
+    busy = PrefectBusy(f"Prefect took over {seconds:g} s to {what}; it may still take effect", suggestion)
+    return await in_time(work, seconds, busy)
 
 
 def storage_usage() -> StoragePublic:

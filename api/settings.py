@@ -103,8 +103,7 @@ class ServiceSettings(BaseSettings):
         default=4.0,
         gt=0,
         description="A write (a new job, a cancel, a retry, a cleanup; not a batch) Prefect has not carried "
-        "out in this long is "
-        "answered 503 E503-PREFECT_BUSY with Retry-After; the write goes on and takes effect.",
+        "out in this long is answered 503 E503-PREFECT_BUSY with Retry-After; the write goes on and takes effect.",
     )
     job_index_seconds: float = Field(
         default=1.0,
