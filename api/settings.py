@@ -126,7 +126,13 @@ class ServiceSettings(BaseSettings):
         default=0.5, gt=0, description="How often the API reads new log lines and progress of the jobs it streams."
     )
     events_min_poll_seconds: float = Field(
-        default=0.25, gt=0, description="Least time between two polls, when state changes bring one forward."
+        default=0.05, gt=0, description="Least time between two polls, when state changes bring one forward."
+    )
+    events_max_polls_per_second: float = Field(
+        default=4.0,
+        ge=1,
+        description="Polls a second at most, the regular ones included, in bursts of as many: state changes "
+        "of one job bring polls forward at once, those of many jobs at this rate.",
     )
     events_full_poll_seconds: float = Field(
         default=1.0,
@@ -134,7 +140,7 @@ class ServiceSettings(BaseSettings):
         description="How often polls also read flow and task runs (every poll while Prefect's event stream is down).",
     )
     events_settle_seconds: float = Field(
-        default=0.1,
+        default=0.05,
         ge=0,
         description="Events are sent once they are this much older than the last poll, so records stored a "
         "little late still take their place in order.",

@@ -5,10 +5,12 @@ so that any API process, reading the same records, puts them in the same
 order and gives them the same event ids:
 
 - flow-run states: their timestamp, which the Prefect server sets;
-- task-run states: their timestamp, set by the flow process. Prefect's task
-  run recorder stores them up to a few tenths of a second later, but the
-  server's event stream carries the same state (same timestamp) the moment it
-  arrives: `fact_from_event` makes the identical fact from it;
+- task-run states: when the server received their event (`received`). The
+  flow process sends them over a websocket, so their own timestamps reach the
+  server late now and then: by a few tenths of a second when it is busy, and
+  by more when a Prefect replica dies mid-send and the events are sent again.
+  The live stream (`api.events.stream`) and Prefect's stored events carry the
+  same `received`, so `fact_from_event` makes the identical fact from either;
 - log lines: when the server stored them (`created`), not when they were
   written: the flow process sends them in batches every 2 s, so their own
   timestamps arrive out of order;
@@ -26,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, StateType, TaskRun
-from prefect.events.schemas.events import Event
+from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, StateType
+from prefect.events.schemas.events import ReceivedEvent
 
 from api.jobs.logs import what_it_says
 from flows.contract.artifacts import progress_of
@@ -80,6 +82,7 @@ class FlowState(Fact):
 class TaskState(Fact):
     stage: str
     status: TaskStatus
+    occurred: datetime  # the state's own time, which the event shows
 
     rank = 1
 
@@ -146,12 +149,6 @@ def run_end_fact(flow_run: FlowRun, *, end_grace: float) -> RunEnd | None:
     )
 
 
-def task_state_ref(task_run: TaskRun) -> str | None:
-    """The reference of the task run's current state's fact, to tell whether it is already known."""
-    state = task_run.state
-    return _task_ref(task_run.id, state.name, state.timestamp) if state else None
-
-
 def stage_of_task_run(name: str) -> str | None:
     """The stage a task run belongs to, by its name: the stage's, or at first Prefect's default
     `<task>-<3 hex>`, which it keeps until the task starts (a stage's task is named as the stage)."""
@@ -159,77 +156,46 @@ def stage_of_task_run(name: str) -> str | None:
     return stage if stage in STAGES else None
 
 
-def needs_history(task_run: TaskRun) -> bool:
-    """Whether the task run's states can be told from the run itself: one run, no retry, no failure."""
-    state = task_run.state
-    return task_run.run_count > 1 or state is None or state.name not in ("Pending", "Running", "Completed", "Cached")
+def fact_from_event(event: ReceivedEvent) -> tuple[UUID, Fact | None, tuple[UUID, str] | None] | None:
+    """The fact a state-change event tells, whether it came on Prefect's stream or from its stored events.
 
-
-def task_state_facts(task_run: TaskRun, states: list[State] | None) -> list[Fact]:
-    """Stage events of a task run, from its state history, or from the run when that is all it can be."""
-    stage = task_run.name
-    if stage not in STAGES or task_run.flow_run_id is None:
-        return []
-    if states is None:
-        states = _simple_history(task_run)
-    facts: list[Fact] = []
-    for state in states:
-        status = STEP_STATUS_OF_STATE.get(state.name or "")
-        if status:
-            ref = _task_ref(task_run.id, state.name, state.timestamp)
-            facts.append(TaskState(state.timestamp, task_run.flow_run_id, ref=ref, stage=stage, status=status))
-    return facts
-
-
-def _task_ref(task_run_id: UUID, state_name: str | None, at: datetime) -> str:
-    # By run, state and time, not state id: a history told from the run itself has no state ids.
-    return f"task-state:{task_run_id}:{state_name}:{micros(at)}"
-
-
-def fact_from_event(event: Event) -> tuple[UUID, Fact, tuple[UUID, str] | None] | None:
-    """The fact a state-change event from Prefect's event stream tells, the same fact its stored state gives.
-
-    Returns the flow run it belongs to, the fact, and for a task run its id and stage.
+    Returns the flow run it belongs to, the fact (None for a stage's event that is no step event,
+    such as Pending), and for a task run its id and stage.
     """
     kind, _, state_name = event.event.removeprefix("prefect.").partition(".")
     resource = event.resource
     if kind == "flow-run":
         if "prefect.state-type" not in resource:
             return None  # a heartbeat, not a state change
-        state_type = StateType(resource["prefect.state-type"])
+        # The event's time is the state's, which the server set: the fact its stored state gives.
         fact: Fact = FlowState(
             event.occurred,
             resource.prefect_object_id("prefect.flow-run"),
             ref=f"flow-state:{event.id}",
-            type=state_type,
+            type=StateType(resource["prefect.state-type"]),
             name=state_name,
             message=resource.get("prefect.state-message") or "",
         )
         return fact.flow_run_id, fact, None
-    status = STEP_STATUS_OF_STATE.get(state_name)
-    stage = resource.get("prefect.resource.name")
+    name = resource.get("prefect.resource.name") or ""
+    stage = stage_of_task_run(name)
     flow_runs = [related for related in event.related if related.role == "flow-run"]
-    if kind != "task-run" or status is None or stage not in STAGES or not flow_runs:
+    if kind != "task-run" or stage is None or not flow_runs:
         return None
     task_run_id = resource.prefect_object_id("prefect.task-run")
     flow_run_id = flow_runs[0].prefect_object_id("prefect.flow-run")
+    status = STEP_STATUS_OF_STATE.get(state_name)
+    if status is None or name != stage:
+        return flow_run_id, None, (task_run_id, stage)
     fact = TaskState(
-        event.occurred, flow_run_id, ref=_task_ref(task_run_id, state_name, event.occurred), stage=stage, status=status
+        event.received,
+        flow_run_id,
+        ref=f"task-state:{event.id}",
+        stage=stage,
+        status=status,
+        occurred=event.occurred,
     )
     return flow_run_id, fact, (task_run_id, stage)
-
-
-def _simple_history(task_run: TaskRun) -> list[State]:
-    # For a run with one attempt and no failure, start_time is its Running state's timestamp.
-    state = task_run.state
-    if state is None:
-        return []
-    started = []
-    if task_run.start_time and state.name in ("Running", "Completed"):
-        started = [State(type=StateType.RUNNING, name="Running", timestamp=task_run.start_time)]
-    if state.name == "Running":
-        return started
-    return [*started, state]
 
 
 def log_fact(log: Log) -> LogLine:

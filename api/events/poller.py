@@ -2,26 +2,32 @@
 
 Two sources, one set of facts (`api.events.facts`):
 
-- Prefect's event stream (`/api/events/out`) tells of every flow-run and
-  task-run state change the moment the server hears of it. Task-run states
-  reach Prefect's database only after its task run recorder has stored them
-  (measured up to 0.3 s later); the stream does not wait for that.
+- Prefect's event stream (`/api/events/out`, `api.events.stream`) tells of
+  every flow-run and task-run state change the moment the server receives it.
 - Polls read what only the database has: log lines and progress artifacts on
-  every tick, flow runs and task runs every `events_full_poll_every` ticks
-  (every tick while the event stream is down), and a run's state history only
-  when a state is missing from what the stream told. Each read is one filtered
-  query for all watched jobs at once, so the load grows with the jobs watched,
-  never with the clients watching them.
+  every tick; flow runs and task runs every `events_full_poll_seconds` (every
+  tick while the event stream is down); a run's state history only when a
+  state is missing from what the stream told; and Prefect's stored task-run
+  events only for what the stream cannot have told: a job's past when it is
+  first watched, and any stage state a task run shows that no event has told
+  yet. Each read is one filtered query for all watched jobs at once, so the
+  load grows with the jobs watched, never with the clients watching them.
 
 Facts are committed up to the start of the last poll, less the settle delay:
 everything stored before then has been read, so every API process commits the
 same facts in the same order. A state change heard on the stream brings the
-next poll forward to the moment its fact can be committed.
+next poll forward to the moment its fact can be committed. Prefect stores a
+task-run event some seconds after it receives it (its event persister flushes
+every 5 s), so the stored events are complete only together with the stream:
+a job is committed past the start of the stream (less `RECORDED_WITHIN`) only
+once the stream was up before its stored events were read, and never past a
+stage state its task runs show but no event has told.
 """
 
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,25 +46,29 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import Artifact, FlowRun
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
-from prefect.events.clients import get_events_subscriber
-from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
-from prefect.events.schemas.events import Event
+from prefect.events.filters import (
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
+    EventOrder,
+    EventRelatedFilter,
+)
+from prefect.events.schemas.events import ReceivedEvent
 
 from api.events.eta import EtaHistory, EtaModel
 from api.events.facts import (
+    STEP_STATUS_OF_STATE,
     Fact,
     FlowState,
     fact_from_event,
     flow_state_facts,
     log_fact,
-    needs_history,
     progress_fact,
     run_end_fact,
     stage_of_task_run,
-    task_state_facts,
-    task_state_ref,
 )
 from api.events.loop import PeriodicReader
+from api.events.stream import ReceivedEventSubscriber
 from api.events.timeline import Emitted, Outcome, Timeline
 from api.jobs.body import error_of
 from api.jobs.errors import JobNotFound
@@ -73,6 +83,12 @@ from flows.contract.request import VideoRequest
 from flows.contract.status import job_id_of, job_tag, owner_of
 
 log = logging.getLogger("aura.events")
+STAGE_EVENTS = EventNameFilter(prefix=["prefect.task-run."])
+# Prefect's task run recorder stores a stage's state within this long of receiving its event (measured up to 0.3 s).
+RECORDED_WITHIN = timedelta(seconds=1)
+EVENTS_PAGE = 50  # the most Prefect's /events/filter answers at once
+# Stage events heard for runs not watched yet (a new attempt before the poll that reads it), kept this long.
+UNCLAIMED_SECONDS = 60.0
 
 
 class Subscriber:
@@ -99,7 +115,9 @@ class Feed:
 
     timeline: Timeline
     runs: dict[UUID, FlowRun] = field(default_factory=dict)
-    task_states: dict[UUID, UUID | None] = field(default_factory=dict)
+    heard_states: set[UUID] = field(default_factory=set)  # the stage-state events told, whichever way
+    awaited: dict[UUID, datetime] = field(default_factory=dict)  # stage states a task run shows, untold yet
+    events_read_at: datetime | None = None  # when its stored stage events were last read
     progress_seen: dict[UUID, datetime] = field(default_factory=dict)
     errors: dict[UUID, list[Artifact]] = field(default_factory=dict)
     subscribers: set[Subscriber] = field(default_factory=set)
@@ -135,9 +153,12 @@ class Poller(PeriodicReader):
         self.ticks = 0
         self.listening_since: datetime | None = None
         self._feed_of_run: dict[UUID, Feed] = {}
+        self._unclaimed: deque[tuple[float, ReceivedEvent]] = deque(maxlen=10_000)
         self._lock = asyncio.Lock()
         self._active: dict[UUID, Feed] = {}
         self._last_tick_started = 0.0
+        self._polls_left = settings.events_max_polls_per_second
+        self._polls_counted_at = time.monotonic()
         self._full_poll_at = float("-inf")
         # Set while the process watches a job: only then does it listen to Prefect's event stream.
         self._watching = asyncio.Event()
@@ -165,7 +186,7 @@ class Poller(PeriodicReader):
 
         A process with no job to watch (no stream client, no recent one) leaves the stream: Prefect
         then sends it nothing, and it parses nothing. The first watch after that is polled in full
-        until the stream is back (`_trusts_stream`).
+        until the stream is back (`_covered`).
         """
         names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
         while True:
@@ -173,7 +194,7 @@ class Poller(PeriodicReader):
             try:
                 # Prefect types this field as its pendulum DateTime; pydantic validates any aware datetime into one.
                 since = EventOccurredFilter(since=datetime.now(UTC))  # type: ignore[arg-type]
-                async with get_events_subscriber(
+                async with ReceivedEventSubscriber(
                     filter=EventFilter(event=names, occurred=since), reconnect_on_clean_close=True
                 ) as events:
                     self.listening_since = datetime.now(UTC)
@@ -187,7 +208,7 @@ class Poller(PeriodicReader):
                 log.warning("Prefect's event stream is down, polling states instead: %s", exc)
                 await asyncio.sleep(1)
 
-    def hear(self, event: Event) -> None:
+    def hear(self, event: ReceivedEvent) -> None:
         """A state change from the event stream: its fact now, and a poll as soon as it can be committed."""
         told = fact_from_event(event)
         if told is None:
@@ -195,15 +216,43 @@ class Poller(PeriodicReader):
         flow_run_id, fact, task = told
         feed = self._feed_of_run.get(flow_run_id)
         if feed is None:
-            self._hold_for_new_attempt(event, fact)
+            if task is not None:
+                self._unclaimed.append((time.monotonic(), event))
+            elif fact is not None:
+                self._hold_for_new_attempt(event, fact)
             return
+        self._tell(feed, event)
+        ready = time.monotonic() + settings.events_settle_seconds
+        self.run_sooner(max(ready, self._next_poll_allowed()))
+
+    def _count_poll(self) -> None:
+        """A token bucket: `events_max_polls_per_second` polls a second, in bursts of as many."""
+        rate = settings.events_max_polls_per_second
+        now = time.monotonic()
+        self._polls_left = min(rate, self._polls_left + (now - self._polls_counted_at) * rate) - 1
+        self._polls_counted_at = now
+
+    def _next_poll_allowed(self) -> float:
+        """When a state change heard on the stream may have its poll: at once while polls are left in the
+        bucket (one job's changes come in bursts), at the bucket's rate when many jobs change at once."""
+        rate = settings.events_max_polls_per_second
+        left = self._polls_left + (time.monotonic() - self._polls_counted_at) * rate
+        waited = max(0.0, 1 - left) / rate
+        return max(self._last_tick_started + settings.events_min_poll_seconds, time.monotonic() + waited)
+
+    def _tell(self, feed: Feed, event: ReceivedEvent) -> None:
+        """What a state-change event of one of the feed's runs tells, from the stream or from Prefect's store."""
+        told = fact_from_event(event)
+        if told is None:
+            return
+        _, fact, task = told
         if task is not None:
             feed.timeline.stage_of_task[task[0]] = task[1]
-        feed.timeline.add([fact])
-        ready = time.monotonic() + settings.events_settle_seconds
-        self.run_sooner(max(ready, self._last_tick_started + settings.events_min_poll_seconds))
+            feed.heard_states.add(event.id)
+        if fact is not None:
+            feed.timeline.add([fact])
 
-    def _hold_for_new_attempt(self, event: Event, fact: Fact) -> None:
+    def _hold_for_new_attempt(self, event: ReceivedEvent, fact: Fact) -> None:
         # A new attempt of a watched job: its attempt number is in the flow run, which the next full
         # poll reads; until then, nothing of the job after this state is committed.
         tags = [
@@ -215,7 +264,7 @@ class Poller(PeriodicReader):
         if feed is not None and isinstance(fact, FlowState):
             feed.held_from = min(fact.at, feed.held_from or fact.at)
             self._full_poll_at = float("-inf")
-            self.run_sooner(self._last_tick_started + settings.events_min_poll_seconds)
+            self.run_sooner(self._next_poll_allowed())
 
     # Watching.
 
@@ -277,7 +326,7 @@ class Poller(PeriodicReader):
         feed = Feed(timeline=timeline, idle_since=time.monotonic(), loaded_at=polled_at)
         by_run = {run.id: feed for run in runs}
         await self._read_runs({job_id: feed}, runs)
-        await self._read_task_runs(by_run)
+        await self._read_task_runs(by_run, events_of=by_run)
         await self._read_stored(by_run, since=None)
         self._active.update(by_run)
         self._commit(feed, polled_at)
@@ -287,6 +336,7 @@ class Poller(PeriodicReader):
         """Read what changed; commit what can be: one query per kind, for all watched jobs at once."""
         self.ticks += 1
         self._last_tick_started = time.monotonic()
+        self._count_poll()
         self._forget_idle()
         if not self.feeds:
             return
@@ -297,12 +347,18 @@ class Poller(PeriodicReader):
                 time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds
             )
             since = polled_at - timedelta(seconds=settings.events_log_lookback_seconds)
-            stored = asyncio.create_task(self._read_stored(dict(self._active), since=since))
+            states = None
             if full:
                 # States are read alongside; without the event stream, nothing is committed before them.
                 self._full_poll_at = time.monotonic()
-                await self._read_states_of(feeds, polled_at)
-            await stored
+                states = asyncio.create_task(self._read_states_of(feeds, polled_at))
+            await self._read_stored(dict(self._active), since=since)
+            if states is not None:
+                # What the stream told is sent now; the states read are a check on it, not a source.
+                for feed in feeds.values():
+                    if self._trusts_stream(feed):
+                        self._commit(feed, polled_at)
+                await states
             for feed in feeds.values():
                 self._commit(feed, polled_at)
 
@@ -317,7 +373,13 @@ class Poller(PeriodicReader):
         await self._read_runs(feeds, runs)
         recent = polled_at - timedelta(seconds=settings.events_end_grace_seconds + settings.events_log_lookback_seconds)
         new = {run.id: feeds[job_id_of(run)] for run in runs if run.end_time is None or run.end_time > recent}
-        await self._read_task_runs(new)
+        # Stored stage events: for a new attempt, and for jobs the stream may not have told everything.
+        untold = {
+            run_id: feed
+            for run_id, feed in new.items()
+            if run_id not in self._active or not self._covered(feed) or feed.awaited
+        }
+        await self._read_task_runs(new, events_of=untold)
         # A new attempt's lines and progress so far; later ticks read them with the others.
         added = {run_id: feed for run_id, feed in new.items() if run_id not in self._active}
         await self._read_stored(added, since=None)
@@ -327,6 +389,15 @@ class Poller(PeriodicReader):
         """Whether the event stream has been up since the feed was loaded, so it told every state since."""
         return self.listening_since is not None and self.listening_since <= feed.loaded_at
 
+    def _covered(self, feed: Feed) -> bool:
+        """Whether the stream was up before the feed's stored stage events were read, so between them
+        they tell every stage state: those received since the stream started, and those stored before."""
+        return (
+            self.listening_since is not None
+            and feed.events_read_at is not None
+            and self.listening_since <= feed.events_read_at - RECORDED_WITHIN
+        )
+
     async def _read_runs(self, feeds: dict[str, Feed], runs: list[FlowRun]) -> None:
         """Register new attempts; read a run's state history only when its state is news."""
         for run in runs:
@@ -335,6 +406,8 @@ class Poller(PeriodicReader):
             self._feed_of_run[run.id] = feed
             feed.held_from = None
             known = feed.runs.get(run.id)
+            if known is None:
+                self._claim(feed, run.id)
             if known is None or known.state_id != run.state_id:
                 # A run met for the first time may have had states before the stream knew it was ours.
                 heard = known is not None and self._trusts_stream(feed)
@@ -344,27 +417,65 @@ class Poller(PeriodicReader):
                 feed.timeline.add([end] if end else [])
             feed.runs[run.id] = run
 
-    async def _read_task_runs(self, feeds: dict[UUID, Feed]) -> None:
-        """Stage states the event stream did not tell (all of them when it is down): one query for all runs."""
+    def _claim(self, feed: Feed, flow_run_id: UUID) -> None:
+        """Tell the feed the stage events heard for its run before it was watched."""
+        horizon = time.monotonic() - UNCLAIMED_SECONDS
+        while self._unclaimed and self._unclaimed[0][0] < horizon:
+            self._unclaimed.popleft()
+        for _, event in self._unclaimed:
+            if any(related.id == f"prefect.flow-run.{flow_run_id}" for related in event.related):
+                self._tell(feed, event)
+
+    async def _read_task_runs(self, feeds: dict[UUID, Feed], *, events_of: dict[UUID, Feed]) -> None:
+        """The stage runs, to know their stages and any state not told yet; and the stored stage events of
+        the runs in `events_of`. Two queries, for all runs at once."""
         if not feeds:
             return
-        task_runs = await read_all(
-            lambda offset: self.client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(feeds))), limit=PAGE, offset=offset
-            )
+        read_at = datetime.now(UTC)
+        task_runs, events = await asyncio.gather(
+            read_all(
+                lambda offset: self.client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(feeds))), limit=PAGE, offset=offset
+                )
+            ),
+            self._stage_events(events_of),
         )
+        for event in events:
+            told = fact_from_event(event)
+            if told is not None and told[0] in events_of:
+                self._tell(events_of[told[0]], event)
+        for feed in events_of.values():
+            feed.events_read_at = read_at
         for task_run in task_runs:
             feed = feeds[task_run.flow_run_id]  # type: ignore[index]
             # A log line names its stage the same whenever it is read, before the task run is renamed or after.
             if stage := stage_of_task_run(task_run.name):
                 feed.timeline.stage_of_task[task_run.id] = stage
-            if feed.task_states.get(task_run.id) == task_run.state_id:
-                continue
-            feed.task_states[task_run.id] = task_run.state_id
-            if self._trusts_stream(feed) and feed.timeline.knows(task_state_ref(task_run) or ""):
-                continue
-            states = await self.client.read_task_run_states(task_run.id) if needs_history(task_run) else None
-            feed.timeline.add(task_state_facts(task_run, states))
+            state = task_run.state
+            if state and task_run.state_id and STEP_STATUS_OF_STATE.get(state.name or ""):
+                if task_run.state_id not in feed.heard_states:
+                    feed.awaited[task_run.state_id] = state.timestamp
+
+    async def _stage_events(self, feeds: dict[UUID, Feed]) -> list[ReceivedEvent]:
+        """The stage-state events Prefect has stored for these runs, oldest first."""
+        if not feeds:
+            return []
+        first = min(feed.timeline.created_at for feed in feeds.values())
+        # Prefect types these fields as its pendulum DateTime; pydantic validates any aware datetime into one.
+        occurred = EventOccurredFilter(
+            since=first - timedelta(minutes=1),  # type: ignore[arg-type]
+            until=datetime.now(UTC) + timedelta(days=1),  # type: ignore[arg-type]
+        )
+        related = EventRelatedFilter(id=[f"prefect.flow-run.{run_id}" for run_id in feeds])
+        page = await self.client.read_events(
+            filter=EventFilter(occurred=occurred, event=STAGE_EVENTS, related=related, order=EventOrder.ASC),
+            limit=EVENTS_PAGE,
+        )
+        events = list(page.events)
+        while page.next_page is not None:
+            page = await self.client.read_events_page(str(page.next_page))
+            events.extend(page.events)
+        return events
 
     async def _read_stored(self, feeds: dict[UUID, Feed], *, since: datetime | None) -> None:
         """Log lines and progress, which only the database has: one query per kind (more pages if long)."""
@@ -375,14 +486,17 @@ class Poller(PeriodicReader):
         if since is not None:
             # Prefect types this field as its pendulum DateTime; pydantic validates any aware datetime into one.
             log_filter.timestamp = LogFilterTimestamp(after_=since)  # type: ignore[arg-type]
-        logs = await read_all(
-            lambda offset: self.client.read_logs(
-                log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset
-            )
+        logs, artifacts = await asyncio.gather(
+            read_all(
+                lambda offset: self.client.read_logs(
+                    log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=PAGE, offset=offset
+                )
+            ),
+            self._artifacts(run_ids, everything=since is None),
         )
         for line in logs:
             feeds[line.flow_run_id].timeline.add([log_fact(line)])  # type: ignore[index]
-        for artifact in await self._artifacts(run_ids, everything=since is None):
+        for artifact in artifacts:
             feed = feeds[artifact.flow_run_id]  # type: ignore[index]
             if failure_of(artifact) is not None:
                 feed.errors[artifact.flow_run_id] = [artifact]  # type: ignore[index]
@@ -414,6 +528,13 @@ class Poller(PeriodicReader):
         horizon = polled_at - timedelta(seconds=settings.events_settle_seconds)
         if feed.held_from is not None:
             horizon = min(horizon, feed.held_from - timedelta(microseconds=1))
+        for state_id in feed.heard_states & feed.awaited.keys():
+            del feed.awaited[state_id]
+        if feed.awaited:
+            # An event is received after its state's own time, so nothing it tells can come earlier.
+            horizon = min(horizon, min(feed.awaited.values()) - timedelta(microseconds=1))
+        if not self._covered(feed) and feed.events_read_at is not None:
+            horizon = min(horizon, feed.events_read_at - RECORDED_WITHIN)
         events = timeline.commit(horizon)
         if events:
             for subscriber in list(feed.subscribers):

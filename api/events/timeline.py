@@ -294,7 +294,7 @@ class Timeline:
                 status=status,
                 attempt=self.attempt,
                 duration_seconds=duration,
-                timestamp=fact.at,
+                timestamp=fact.occurred,
             ),
         )
         if status == "retrying":
@@ -304,7 +304,7 @@ class Timeline:
                     job_id=self.job_id,
                     step=stage,
                     kind="retry",
-                    timestamp=fact.at,
+                    timestamp=fact.occurred,
                     message=f"{stage} failed and will be retried; see the log lines",
                 ),
             )

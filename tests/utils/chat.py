@@ -1,6 +1,7 @@
 """A stand-in for an OpenAI-compatible chat server (a paid API cannot run here), for the chat script provider."""
 
 import json
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -22,11 +23,15 @@ GOOD_SCRIPT = {
 
 
 class ChatStandIn(ThreadingHTTPServer):
-    """Answers /chat/completions with the queued status codes, then with a valid script."""
+    """Answers /chat/completions with the queued status codes, then with a valid script; each answer
+    after a pause drawn from `answer_seconds` (none by default), as a busy model takes to reply."""
 
-    def __init__(self, statuses: list[int]) -> None:
+    daemon_threads = True
+
+    def __init__(self, statuses: list[int], answer_seconds: tuple[float, float] = (0.0, 0.0)) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.statuses = statuses
+        self.answer_seconds = answer_seconds
         self.arrivals: list[float] = []
 
     @property
@@ -41,6 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         self.server.arrivals.append(time.monotonic())
         status = self.server.statuses.pop(0) if self.server.statuses else 200
+        time.sleep(random.uniform(*self.server.answer_seconds))
         body = {"choices": [{"message": {"content": json.dumps(GOOD_SCRIPT)}}]} if status == 200 else {"error": "x"}
         payload = json.dumps(body).encode()
         self.send_response(status)

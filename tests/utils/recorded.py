@@ -5,12 +5,13 @@ import copy
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx
+from prefect.client.schemas.events import EventPage
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     DeploymentFilter,
@@ -21,7 +22,9 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import Artifact, FlowRun, Log, State, StateType, TaskRun
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort, TaskRunSort
-from prefect.exceptions import ObjectNotFound
+from prefect.events.filters import EventFilter, EventOrder, EventRelatedFilter
+from prefect.events.schemas.events import ReceivedEvent
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
 from api.prefect_client import PAGE, PrefectUnreachable
 from flows.contract.deployments import VIDEO_DEPLOYMENT, deployment_name
@@ -61,6 +64,8 @@ class RecordedPrefect:
         # Each create takes this long, as Prefect's do while its SQLite database is busy.
         self.write_seconds = 0.0
         self.calls: list[str] = []
+        self.received: dict[UUID, datetime] = {}  # when the server received each stage state's event
+        self._event_pages: dict[str, tuple[list[ReceivedEvent], int]] = {}
         # What `api.prefect_client` sends over the client's own HTTP client.
         self._client = httpx.AsyncClient(base_url=str(self.api_url), transport=httpx.MockTransport(self._bulk))
 
@@ -71,9 +76,13 @@ class RecordedPrefect:
         self.flow_runs[run.id] = run
         self.flow_run_states[run.id] = list(states) if states is not None else ([run.state] if run.state else [])
 
-    def add_task_run(self, run: TaskRun, states: list[State] | None = None) -> None:
+    def add_task_run(self, run: TaskRun, states: list[State] | None = None, *, late: float = 0.0) -> None:
+        """Store a stage run and its state history; the server received each state's event `late` seconds
+        after the state's own time (states already stored keep theirs)."""
         self.task_runs[run.id] = run
         self.task_run_states[run.id] = list(states) if states is not None else ([run.state] if run.state else [])
+        for state in self.task_run_states[run.id]:
+            self.received.setdefault(state.id, state.timestamp + timedelta(seconds=late))
 
     def add_logs(self, *logs: Log) -> None:
         self.logs.extend(logs)
@@ -140,6 +149,24 @@ class RecordedPrefect:
     async def read_task_run_states(self, task_run_id: UUID) -> list[State]:
         self._answer("read_task_run_states")
         return copy.deepcopy(self.task_run_states.get(task_run_id, []))
+
+    async def read_events(self, filter: EventFilter | None = None, limit: int = 100) -> EventPage:
+        """The stage-state events the flow processes sent, as Prefect stores them: one per task-run state,
+        its id the state's."""
+        self._answer("read_events")
+        if limit > 50:
+            raise _unprocessable("events/filter", "limit: Input should be less than or equal to 50")
+        given = filter or EventFilter()
+        _only(given, "occurred", "event", "related", "order")
+        found = [event for event in self._stage_events() if _event_matches(event, given)]
+        found.sort(key=lambda event: (event.occurred, str(event.id)), reverse=given.order == EventOrder.DESC)
+        return self._event_page(found, limit, 0)
+
+    async def read_events_page(self, next_page_url: str) -> EventPage:
+        self._answer("read_events_page")
+        query = httpx.URL(next_page_url).params
+        found, limit = self._event_pages[query["page-token"]]
+        return self._event_page(found, limit, int(query["offset"]))
 
     async def read_logs(
         self,
@@ -249,6 +276,41 @@ class RecordedPrefect:
 
     # Answering.
 
+    def _stage_events(self) -> list[ReceivedEvent]:
+        return [
+            ReceivedEvent.model_validate(
+                {
+                    "id": state.id,
+                    "occurred": state.timestamp,
+                    "received": self.received[state.id],
+                    "event": f"prefect.task-run.{state.name}",
+                    "resource": {
+                        "prefect.resource.id": f"prefect.task-run.{run.id}",
+                        "prefect.resource.name": run.name,
+                        "prefect.state-name": state.name or "",
+                    },
+                    "related": [
+                        {
+                            "prefect.resource.id": f"prefect.flow-run.{run.flow_run_id}",
+                            "prefect.resource.role": "flow-run",
+                        }
+                    ],
+                }
+            )
+            for run in self.task_runs.values()
+            for state in self.task_run_states.get(run.id, [])
+        ]
+
+    def _event_page(self, found: list[ReceivedEvent], limit: int, offset: int) -> EventPage:
+        next_page = None
+        if offset + limit < len(found):
+            token = str(uuid.uuid4())
+            self._event_pages[token] = (found, limit)
+            next_page = f"{self.api_url}/events/filter/next?page-token={token}&offset={offset + limit}"
+        return EventPage.model_validate(
+            {"events": found[offset : offset + limit], "total": len(found), "next_page": next_page}
+        )
+
     def _answer(self, call: str) -> None:
         self.calls.append(call)
         if not self.reachable:
@@ -270,6 +332,12 @@ class RecordedPrefect:
 def _not_found(path: str) -> ObjectNotFound:
     request = httpx.Request("GET", f"{RecordedPrefect.api_url}/{path}")
     return ObjectNotFound(http_exc=httpx.HTTPStatusError("404", request=request, response=httpx.Response(404)))
+
+
+def _unprocessable(path: str, detail: str) -> PrefectHTTPStatusError:
+    request = httpx.Request("POST", f"{RecordedPrefect.api_url}/{path}")
+    response = httpx.Response(422, json={"exception_detail": detail}, request=request)
+    return PrefectHTTPStatusError.from_httpx_error(httpx.HTTPStatusError("422", request=request, response=response))
 
 
 def _only(given: Any, *handled: str) -> None:
@@ -340,6 +408,22 @@ def _task_run_matches(run: TaskRun, given: TaskRunFilter | None) -> bool:
     _only(given.state, "name")
     names = given.state.name.any_ if given.state.name else None
     return names is None or run.state_name in names
+
+
+def _event_matches(event: ReceivedEvent, given: EventFilter) -> bool:
+    names = given.event
+    if names is not None:
+        _only(names, "prefix")
+        if names.prefix is not None and not any(event.event.startswith(prefix) for prefix in names.prefix):
+            return False
+    related = given.related
+    if related is not None:
+        if not isinstance(related, EventRelatedFilter):
+            raise NotImplementedError("a list of related filters")
+        _only(related, "id")
+        if related.id is not None and not any(resource.id in related.id for resource in event.related):
+            return False
+    return given.occurred.since <= event.occurred <= given.occurred.until
 
 
 def _log_matches(log: Log, given: LogFilter | None) -> bool:

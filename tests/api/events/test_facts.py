@@ -2,10 +2,11 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from prefect.client.schemas.objects import Artifact, StateType
-from prefect.events.schemas.events import Event
+from prefect.events.schemas.events import ReceivedEvent
 
 from api.events.facts import (
     FlowState,
@@ -14,15 +15,13 @@ from api.events.facts import (
     fact_from_event,
     flow_state_facts,
     log_fact,
-    needs_history,
     progress_fact,
     run_end_fact,
     stage_of_task_run,
-    task_state_facts,
 )
 from flows.contract.artifacts import JobFailure
 from tests.utils.factories import new_job_id
-from tests.utils.records import failure_artifact, job_run, log_line, progress_artifact, stage_run, state
+from tests.utils.records import failure_artifact, job_run, log_line, progress_artifact, state
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -31,28 +30,41 @@ def at(seconds: float) -> datetime:
     return START + timedelta(seconds=seconds)
 
 
-def flow_run_event(flow_run_id: uuid.UUID, name: str, kind: StateType | None, *, event_id: uuid.UUID) -> Event:
+def received(event: dict[str, Any], *, late: float = 0.0) -> ReceivedEvent:
+    """The event as the server stores and streams it: received `late` seconds after it occurred."""
+    return ReceivedEvent.model_validate(event | {"received": event["occurred"] + timedelta(seconds=late)})
+
+
+def flow_run_event(flow_run_id: uuid.UUID, name: str, kind: StateType | None, *, event_id: uuid.UUID) -> ReceivedEvent:
     """A flow-run event as Prefect's server emits it: the state's id and time are the event's."""
     resource = {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.name": "bee-run"}
     if kind is not None:
         resource |= {"prefect.state-type": kind.value, "prefect.state-name": name, "prefect.state-message": ""}
-    return Event(id=event_id, occurred=at(1), event=f"prefect.flow-run.{name}", resource=resource, related=[])
+    return received(
+        {"id": event_id, "occurred": at(1), "event": f"prefect.flow-run.{name}", "resource": resource, "related": []}
+    )
 
 
-def task_run_event(task_run_id: uuid.UUID, flow_run_id: uuid.UUID, stage: str, name: str, when: datetime) -> Event:
-    """A task-run state event as the flow process emits it, the flow run among its related resources."""
-    return Event(
-        occurred=when,
-        event=f"prefect.task-run.{name}",
-        resource={
-            "prefect.resource.id": f"prefect.task-run.{task_run_id}",
-            "prefect.resource.name": stage,
-            "prefect.state-name": name,
+def task_run_event(
+    task_run_id: uuid.UUID, flow_run_id: uuid.UUID, name: str, state_name: str, when: datetime, *, late: float = 0.0
+) -> ReceivedEvent:
+    """A task-run state event as the flow process emits it (its id the state's), the flow run among its related."""
+    return received(
+        {
+            "id": uuid.uuid4(),
+            "occurred": when,
+            "event": f"prefect.task-run.{state_name}",
+            "resource": {
+                "prefect.resource.id": f"prefect.task-run.{task_run_id}",
+                "prefect.resource.name": name,
+                "prefect.state-name": state_name,
+            },
+            "related": [
+                {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"},
+                {"prefect.resource.id": "prefect.tag.aura-latest", "prefect.resource.role": "tag"},
+            ],
         },
-        related=[
-            {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"},
-            {"prefect.resource.id": "prefect.tag.aura-latest", "prefect.resource.role": "tag"},
-        ],
+        late=late,
     )
 
 
@@ -71,61 +83,31 @@ def test_a_heartbeat_is_not_a_state_change() -> None:
     assert fact_from_event(flow_run_event(uuid.uuid4(), "heartbeat", None, event_id=uuid.uuid4())) is None
 
 
-def test_a_stage_state_event_tells_the_fact_its_task_run_gives() -> None:
-    run = job_run(new_job_id(), [state(StateType.RUNNING, at(0))])
-    task = stage_run(run, "render", [state(StateType.RUNNING, at(2)), state(StateType.COMPLETED, at(5))])
-    told = fact_from_event(task_run_event(task.id, run.id, "render", "Completed", at(5)))
+def test_a_stage_state_is_placed_when_the_server_received_it_and_shows_its_own_time() -> None:
+    """A flow process that resent its events after a Prefect replica died: every API process places
+    the state where it arrived, the same from the stream or from the stored event."""
+    task_run_id, flow_run_id = uuid.uuid4(), uuid.uuid4()
+    event = task_run_event(task_run_id, flow_run_id, "render", "Completed", at(5), late=0.4)
+    told = fact_from_event(event)
     assert told is not None
-    flow_run_id, fact, stage_of = told
-    assert flow_run_id == run.id and stage_of == (task.id, "render")
-    assert isinstance(fact, TaskState) and (fact.stage, fact.status, fact.at) == ("render", "completed", at(5))
-    assert fact in task_state_facts(task, None)
+    run_id, fact, stage_of = told
+    assert run_id == flow_run_id and stage_of == (task_run_id, "render")
+    assert isinstance(fact, TaskState) and (fact.stage, fact.status) == ("render", "completed")
+    assert (fact.at, fact.occurred, fact.ref) == (at(5.4), at(5), f"task-state:{event.id}")
+    assert fact_from_event(ReceivedEvent.model_validate_json(event.model_dump_json())) == told
 
 
-@pytest.mark.parametrize(
-    ("stage", "name"),
-    [
-        ("render", "Pending"),  # not a step event
-        ("helper", "Completed"),  # not a stage of the pipeline
-    ],
-)
-def test_task_events_that_are_no_step_event_are_ignored(stage: str, name: str) -> None:
-    assert fact_from_event(task_run_event(uuid.uuid4(), uuid.uuid4(), stage, name, at(1))) is None
+@pytest.mark.parametrize(("name", "state_name"), [("render", "Pending"), ("render-8c2", "Running")])
+def test_a_stage_event_that_is_no_step_event_still_names_the_stage_of_its_task_run(name: str, state_name: str) -> None:
+    task_run_id = uuid.uuid4()
+    told = fact_from_event(task_run_event(task_run_id, uuid.uuid4(), name, state_name, at(1)))
+    assert told is not None and told[1] is None and told[2] == (task_run_id, "render")
 
 
-def test_a_task_event_without_its_flow_run_is_ignored() -> None:
+def test_events_of_other_tasks_and_without_their_flow_run_are_ignored() -> None:
+    assert fact_from_event(task_run_event(uuid.uuid4(), uuid.uuid4(), "helper", "Completed", at(1))) is None
     event = task_run_event(uuid.uuid4(), uuid.uuid4(), "render", "Running", at(1))
     assert fact_from_event(event.model_copy(update={"related": []})) is None
-
-
-def test_a_stage_that_retried_is_told_from_its_history_with_the_wait_between() -> None:
-    run = job_run(new_job_id(), [state(StateType.RUNNING, at(0))])
-    history = [
-        state(StateType.PENDING, at(1)),
-        state(StateType.RUNNING, at(2)),
-        state(StateType.SCHEDULED, at(3), name="AwaitingRetry"),
-        state(StateType.RUNNING, at(8), name="Retrying"),
-        state(StateType.COMPLETED, at(9)),
-    ]
-    task = stage_run(run, "voice", history)
-    assert needs_history(task)
-    facts = task_state_facts(task, history)
-    assert [(fact.status, fact.at) for fact in facts if isinstance(fact, TaskState)] == [
-        ("started", at(2)),
-        ("retrying", at(3)),
-        ("started", at(8)),
-        ("completed", at(9)),
-    ]
-
-
-def test_a_stage_run_once_is_told_from_the_run_itself() -> None:
-    run = job_run(new_job_id(), [state(StateType.RUNNING, at(0))])
-    task = stage_run(run, "script", [state(StateType.RUNNING, at(1)), state(StateType.COMPLETED, at(4))])
-    assert not needs_history(task)
-    assert [(f.status, f.at) for f in task_state_facts(task, None) if isinstance(f, TaskState)] == [
-        ("started", at(1)),
-        ("completed", at(4)),
-    ]
 
 
 def test_an_attempt_ends_after_the_grace_for_its_last_log_lines() -> None:

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, State, StateType
-from prefect.events import Event
+from prefect.events.schemas.events import ReceivedEvent
 
 from api.events import poller as poller_module
 from api.events.poller import Poller, Subscriber
@@ -83,7 +83,7 @@ async def test_one_tick_turns_whats_new_in_prefect_into_the_jobs_next_events_in_
     # The render ran and the job completed since the feed was read.
     render_states = [state(StateType.RUNNING, ago(10)), state(StateType.COMPLETED, ago(6))]
     render = stage_run(run, "render", render_states)
-    prefect.add_task_run(render)
+    prefect.add_task_run(render, render_states)
     prefect.add_artifacts(
         progress_artifact(run, "render", 50, created=ago(10), updated=ago(8), current=5, total=10, message="5 of 10")
     )
@@ -146,7 +146,7 @@ async def test_a_tick_asks_prefect_once_per_kind_however_many_jobs_and_clients()
             poller.subscribe(feed)
     prefect.calls.clear()
     await poller.tick()
-    assert sorted(prefect.calls) == ["read_artifacts", "read_flow_runs", "read_logs", "read_task_runs"]
+    assert sorted(prefect.calls) == ["read_artifacts", "read_events", "read_flow_runs", "read_logs", "read_task_runs"]
 
 
 async def test_watching_a_job_prefect_does_not_have_is_not_found() -> None:
@@ -160,20 +160,20 @@ async def test_watching_a_job_prefect_does_not_have_is_not_found() -> None:
 async def test_a_process_listens_to_prefects_event_stream_only_while_it_watches_a_job(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    opened: list[asyncio.Queue[Event]] = []
+    opened: list[asyncio.Queue[ReceivedEvent]] = []
 
     @asynccontextmanager
-    async def stream(**_: Any) -> AsyncIterator[AsyncIterator[Event]]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+    async def stream(**_: Any) -> AsyncIterator[AsyncIterator[ReceivedEvent]]:
+        queue: asyncio.Queue[ReceivedEvent] = asyncio.Queue()
         opened.append(queue)
 
-        async def events() -> AsyncIterator[Event]:
+        async def events() -> AsyncIterator[ReceivedEvent]:
             while True:
                 yield await queue.get()
 
         yield events()
 
-    monkeypatch.setattr(poller_module, "get_events_subscriber", stream)
+    monkeypatch.setattr(poller_module, "ReceivedEventSubscriber", stream)
     prefect = RecordedPrefect()
     job_id, _, run = started_job(prefect)
     poller = poller_over(prefect)
@@ -189,9 +189,76 @@ async def test_a_process_listens_to_prefects_event_stream_only_while_it_watches_
         await asyncio.sleep(settings.events_poll_seconds * 2)
         assert job_id not in poller.feeds
         opened[0].put_nowait(
-            Event(event="prefect.flow-run.Running", resource={"prefect.resource.id": f"prefect.flow-run.{run.id}"})
+            ReceivedEvent(
+                event="prefect.flow-run.Running",
+                resource={"prefect.resource.id": f"prefect.flow-run.{run.id}"},
+                received=datetime.now(UTC),  # type: ignore[arg-type]
+            )
         )
         await asyncio.sleep(0.1)
         assert len(opened) == 1 and poller.listening_since is None, "the last watch forgotten: the stream is left"
     finally:
         running.cancel()
+
+
+async def test_a_stage_state_its_flow_process_sent_late_takes_the_same_place_in_every_api_process() -> None:
+    """The render's start reached Prefect 0.7 s late (its flow process sent it again after a replica died),
+    after a log line stored meanwhile had been sent: the live process and a later replay agree."""
+    prefect = RecordedPrefect()
+    job_id, _, run = started_job(prefect)
+    live = poller_over(prefect)
+    live.listening_since = ago(120)  # the stream has long been up
+    feed = await live.watch(job_id)
+    subscriber = live.subscribe(feed)
+
+    started = ago(0.9)
+    prefect.add_logs(log_line(run, f"job={job_id} correlation=c-9 | drawing done", at=ago(1.0), stored=ago(0.5)))
+    await live.tick()
+    assert [event.name for event in drain(subscriber)] == ["job-log"]
+
+    render_states = [state(StateType.RUNNING, started)]
+    late = (datetime.now(UTC) - started).total_seconds()
+    prefect.add_task_run(stage_run(run, "render", render_states), render_states, late=late)
+    [heard] = [event for event in (await prefect.read_events(limit=50)).events if event.id == render_states[0].id]
+    live.hear(heard)
+    await asyncio.sleep(settings.events_settle_seconds)
+    await live.tick()
+    [render] = drain(subscriber)
+    assert (render.name, render.data.status, render.data.timestamp) == ("step-status", "started", started)  # type: ignore[attr-defined]
+
+    other = poller_over(prefect)
+    other.listening_since = ago(120)
+    replay = await other.watch(job_id)
+    assert [(event.id, event.name) for event in replay.timeline.events] == [
+        (event.id, event.name) for event in feed.timeline.events
+    ]
+
+
+async def test_a_stage_state_a_task_run_shows_holds_the_job_until_its_event_is_told() -> None:
+    """Prefect stores an event seconds after it records the state (its event persister flushes every
+    5 s): a job first watched in between waits for the event rather than send what follows it first."""
+    prefect = RecordedPrefect()
+    job_id, _, run = started_job(prefect)
+    render_states = [state(StateType.RUNNING, ago(2))]
+    render = stage_run(run, "render", render_states)
+    prefect.add_task_run(render, [])  # its state recorded, its event not stored yet
+    prefect.add_logs(
+        log_line(run, f"job={job_id} correlation=c-9 | render begun", at=ago(1.5), stored=ago(1), task_run=render)
+    )
+    poller = poller_over(prefect)
+    poller.listening_since = ago(120)
+    feed = await poller.watch(job_id)
+    told = [event.name for event in feed.timeline.events]
+    assert ("step-status", "started", "render") not in [
+        (e.name, getattr(e.data, "status", None), getattr(e.data, "step", None)) for e in feed.timeline.events
+    ]
+    assert "render begun" not in [getattr(event.data, "message", None) for event in feed.timeline.events]
+    subscriber = poller.subscribe(feed)
+
+    prefect.add_task_run(render, render_states)  # the persister has flushed
+    await poller.tick()
+    assert [(event.name, getattr(event.data, "step", None)) for event in drain(subscriber)] == [
+        ("step-status", "render"),
+        ("job-log", "render"),
+    ]
+    assert len(feed.timeline.events) == len(told) + 2

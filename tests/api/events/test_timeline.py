@@ -30,7 +30,7 @@ def story() -> list:
     render = uuid4()
     return [
         FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
-        TaskState(at(0.1), RUN, ref="t1", stage="render", status="started"),
+        TaskState(at(0.1), RUN, ref="t1", stage="render", status="started", occurred=at(0.1)),
         Progress(
             at(0.5),
             RUN,
@@ -54,7 +54,7 @@ def story() -> list:
             total_items=10,
             message="second 9 of 10",
         ),
-        TaskState(at(1.0), RUN, ref="t2", stage="render", status="completed"),
+        TaskState(at(1.0), RUN, ref="t2", stage="render", status="completed", occurred=at(1.0)),
         FlowState(at(1.1), RUN, ref="f2", type=StateType.COMPLETED, name="Completed", message=""),
         RunEnd(at(4.1), RUN, ref="end", type=StateType.COMPLETED, ended_at=at(1.1), started_at=at(0.0)),
     ]
@@ -137,7 +137,7 @@ def test_a_stage_a_cancel_stopped_is_reported_cancelled(how: str) -> None:
         story()[:2]
         + [
             FlowState(at(0.2), RUN, ref="f3", type=StateType.CANCELLING, name="Cancelling", message=""),
-            TaskState(at(0.3), RUN, ref="t3", stage="render", status=how),
+            TaskState(at(0.3), RUN, ref="t3", stage="render", status=how, occurred=at(0.3)),
         ]
     )
     line.commit(at(10))
@@ -173,13 +173,13 @@ def test_voice_and_visuals_side_by_side_each_report_progress_and_percent_never_f
     line.add(
         [
             FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
-            TaskState(at(0.1), RUN, ref="t1", stage="script", status="completed"),
-            TaskState(at(0.2), RUN, ref="t2", stage="voice", status="started"),
-            TaskState(at(0.3), RUN, ref="t3", stage="visuals", status="started"),
+            TaskState(at(0.1), RUN, ref="t1", stage="script", status="completed", occurred=at(0.1)),
+            TaskState(at(0.2), RUN, ref="t2", stage="voice", status="started", occurred=at(0.2)),
+            TaskState(at(0.3), RUN, ref="t3", stage="visuals", status="started", occurred=at(0.3)),
             progress(0.5, "voice", voice, 50),
             progress(0.6, "visuals", visuals, 20),
             progress(0.9, "visuals", visuals, 100),
-            TaskState(at(1.0), RUN, ref="t4", stage="visuals", status="completed"),
+            TaskState(at(1.0), RUN, ref="t4", stage="visuals", status="completed", occurred=at(1.0)),
             progress(1.5, "voice", voice, 80),
         ]
     )
