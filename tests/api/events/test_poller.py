@@ -262,3 +262,17 @@ async def test_a_stage_state_a_task_run_shows_holds_the_job_until_its_event_is_t
         ("job-log", "render"),
     ]
     assert len(feed.timeline.events) == len(told) + 2
+
+
+def test_state_changes_bring_polls_forward_in_a_burst_then_at_the_polls_rate() -> None:
+    """One job's stage changes come a few at a time and are polled for at once; many jobs' changes
+    cost Prefect no more than `events_max_polls_per_second` polls a second."""
+    poller = poller_over(RecordedPrefect())
+    rate = settings.events_max_polls_per_second
+    allowed = []
+    for _ in range(int(rate) + 1):
+        allowed.append(poller._next_poll_allowed() - time.monotonic())
+        poller._last_tick_started = time.monotonic() - settings.events_min_poll_seconds
+        poller._count_poll()
+    assert all(wait <= 0.01 for wait in allowed[: int(rate)]), allowed
+    assert allowed[int(rate)] == pytest.approx(1 / rate, abs=0.05), allowed
