@@ -87,9 +87,11 @@ class ServiceSettings(BaseSettings):
         "beside the video worker; 0 starts none (another machine delivers).",
     )
     pending_lost_seconds: float = Field(
-        default=60.0,
+        default=300.0,
         ge=10,
-        description="A run still pending this long (its worker stopped before starting it) is queued again.",
+        description="A run still pending this long (its worker stopped before starting it) is queued again. "
+        "Keep it well above the time a busy worker takes to start a run: queued again, a run its worker is "
+        "still starting stops that worker.",
     )
     manual_retry_max: int = Field(default=3, ge=0, description="Retries a user may ask for per job.")
     manual_retry_base_seconds: float = Field(

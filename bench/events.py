@@ -23,7 +23,6 @@ Starts what it needs on loopback (see bench/stack.py) and prints figures; assert
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
@@ -287,10 +286,6 @@ def main() -> None:
         if value is not None:
             env[name] = str(value)
     chat = busy_chat_endpoint() if args.what == "fanout" else nullcontext()
-    if args.what == "fanout":
-        # Fifty runs taken at once take the worker over a minute to start on two cores; the stuck-pending
-        # automation (60 s) would then put a starting run back in its queue (see bench/README.md).
-        os.environ["AURA_PENDING_LOST_SECONDS"] = "600"
     with service_stack(worker_limit=limit, **env) as api, chat:
         asyncio.run(run(api, args))
 

@@ -449,8 +449,10 @@ class Poller(PeriodicReader):
         for task_run in task_runs:
             feed = feeds[task_run.flow_run_id]  # type: ignore[index]
             # A log line names its stage the same whenever it is read, before the task run is renamed or after.
-            if stage := stage_of_task_run(task_run.name):
-                feed.timeline.stage_of_task[task_run.id] = stage
+            stage = stage_of_task_run(task_run.name)
+            if stage is None:
+                continue
+            feed.timeline.stage_of_task[task_run.id] = stage
             state = task_run.state
             if state and task_run.state_id and STEP_STATUS_OF_STATE.get(state.name or ""):
                 if task_run.state_id not in feed.heard_states:

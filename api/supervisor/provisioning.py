@@ -142,7 +142,14 @@ def create_worker_lost_automation() -> None:
 
 def create_stuck_pending_automation() -> None:
     """Put back in its queue a run that stayed Pending: a worker stopped between taking it and starting
-    its process leaves it so, and no worker takes a Pending run again."""
+    its process leaves it so, and no worker takes a Pending run again.
+
+    The action forces the state, so it must never reach a run its worker is still starting: Prefect's
+    worker, meeting a run it holds as Scheduled again, stops with "this borrower is already holding one
+    of this CapacityLimiter's tokens", and every run it had goes with it. So the window
+    (`AURA_PENDING_LOST_SECONDS`, 300 s) leaves a busy worker minutes: one that took fifty runs at once
+    on two cores needed 66 s to start one. (A worker stopped after saying it starts the process, in
+    Prefect's Submitting state, leaves the run Pending too, so Submitting does not end the wait.)"""
     ensure_automation(
         name=STUCK_PENDING_AUTOMATION,
         trigger=EventTrigger(

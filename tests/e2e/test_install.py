@@ -41,8 +41,14 @@ NOT_SOURCE = shutil.ignore_patterns(
     "test-artifacts", "bench",
 )  # fmt: skip
 JOB = {"brief": {"topic": "Bees"}, "plan": {"targetDurationSeconds": 6}, "render": {"width": 320}}
-# Some 20 s of FFmpeg at 1080p: still rendering when the service is stopped.
-LONG_JOB = {"brief": {"topic": "Bees"}, "plan": {"targetDurationSeconds": 180}, "render": {"width": 1920}}
+# Some 20 s of FFmpeg at 1080p: still rendering when the service is stopped. eSpeak NG speaks it, so the
+# render starts without Piper's seconds of speech first (the first job has Piper, the default).
+LONG_JOB = {
+    "brief": {"topic": "Bees"},
+    "plan": {"targetDurationSeconds": 180},
+    "render": {"width": 1920},
+    "voice": {"engine": "espeak"},
+}
 DEPLOYMENTS = {
     "generate-video/generate-video": "flows/video.py:generate_video",
     "cleanup-sweep/cleanup-sweep": "flows/cleanup.py:cleanup_sweep",
