@@ -206,6 +206,8 @@ class Poller(PeriodicReader):
                         if not self._watching.is_set():
                             break
                 self.listening_since = None
+                if self._watching.is_set():
+                    log.warning("Prefect's event stream closed; listening again")
             except Exception as exc:  # the stream is a fast path: without it, polls still read every state
                 self.listening_since = None
                 log.warning("Prefect's event stream is down, polling states instead: %s", exc)
@@ -376,13 +378,15 @@ class Poller(PeriodicReader):
         await self._read_runs(feeds, runs)
         recent = polled_at - timedelta(seconds=settings.events_end_grace_seconds + settings.events_log_lookback_seconds)
         new = {run.id: feeds[job_id_of(run)] for run in runs if run.end_time is None or run.end_time > recent}
-        # Stored stage events: for a new attempt, and for jobs the stream may not have told everything.
+        # Stored stage events: for a new attempt, for a stage state no event told, and for any job (ended
+        # ones too) that the stream, since it last (re)connected, may not have told everything.
         untold = {
-            run_id: feed
-            for run_id, feed in new.items()
-            if run_id not in self._active or not self._covered(feed) or feed.awaited
+            run.id: feed
+            for run in runs
+            if not self._covered(feed := feeds[job_id_of(run)])
+            or (run.id in new and (run.id not in self._active or feed.awaited))
         }
-        await self._read_task_runs(new, events_of=untold)
+        await self._read_task_runs(new | untold, events_of=untold)
         # A new attempt's lines and progress so far; later ticks read them with the others.
         added = {run_id: feed for run_id, feed in new.items() if run_id not in self._active}
         await self._read_stored(added, since=None)

@@ -210,8 +210,8 @@ def test_a_cancelled_job_ends_its_stream_and_a_retry_resumes_it(quick: ApiProces
 def test_a_cancel_while_piper_speaks_stops_it_at_once_and_a_retry_keeps_the_visuals_drawn_beside_it(
     service: Any,
 ) -> None:
-    # Two and a half minutes of speech: Piper takes seconds to say them, long enough to be caught at it.
-    job_id = submit(service, "Cancelled mid-sentence", shape={**PIPER, "plan": {"targetDurationSeconds": 150}})
+    # A minute and a half of speech: Piper takes seconds to say them, long enough to be caught at it.
+    job_id = submit(service, "Cancelled mid-sentence", shape={**PIPER, "plan": {"targetDurationSeconds": 90}})
     stream = Listener(events_url(service, job_id))
     stream.start()
     pid = wait_for(lambda: placement_pid(stream.events), timeout=120, what="the attempt's pid in its log")
