@@ -88,6 +88,7 @@ STAGE_EVENTS = EventNameFilter(prefix=["prefect.task-run."])
 RECORDED_WITHIN = timedelta(seconds=1)
 EVENTS_PAGE = 50  # the most Prefect's /events/filter answers at once
 EVENT_READS_AT_ONCE = 8
+EVENT_LOADS_AT_ONCE = 8
 # Stage events heard for runs not watched yet (a new attempt before the poll that reads it), kept this long.
 UNCLAIMED_SECONDS = 60.0
 HELD_WARNING_SECONDS = 10.0
@@ -157,7 +158,8 @@ class Poller(PeriodicReader):
         self.listening_since: datetime | None = None
         self._feed_of_run: dict[UUID, Feed] = {}
         self._unclaimed: deque[tuple[float, ReceivedEvent]] = deque(maxlen=10_000)
-        self._lock = asyncio.Lock()
+        self._loading: dict[str, asyncio.Task[Feed]] = {}
+        self._loads = asyncio.Semaphore(EVENT_LOADS_AT_ONCE)
         self._active: dict[UUID, Feed] = {}
         self._last_tick_started = 0.0
         self._polls_left = settings.events_max_polls_per_second
@@ -274,15 +276,31 @@ class Poller(PeriodicReader):
     # Watching.
 
     async def watch(self, job_id: str) -> Feed:
-        """The job's feed, read from Prefect if this process is not watching it yet; 404 for no such job."""
+        """The job's feed, read from Prefect if this process is not watching it yet; 404 for no such job.
+
+        Jobs are read side by side (`EVENT_LOADS_AT_ONCE`), each once however many clients ask for it
+        together, and never under the poll's lock: a thousand clients opening fifty jobs' streams at
+        once waited 100 s for their first event when each read waited for the one before, and every
+        stream already open waited with them."""
         check_job_id(job_id)
-        async with self._lock:
-            feed = self.feeds.get(job_id)
-            if feed is None:
-                feed = await self._load(job_id)
-                self.feeds[job_id] = feed
-                self._watching.set()
+        feed = self.feeds.get(job_id)
+        if feed is not None:
             return feed
+        loading = self._loading.get(job_id)
+        if loading is None:
+            loading = self._loading[job_id] = asyncio.create_task(self._load_feed(job_id))
+        # Shielded: a client that leaves while the job is read does not cancel the read for the others.
+        return await asyncio.shield(loading)
+
+    async def _load_feed(self, job_id: str) -> Feed:
+        try:
+            async with self._loads:
+                feed = await self._load(job_id)
+            self.feeds[job_id] = feed
+            self._watching.set()
+            return feed
+        finally:
+            del self._loading[job_id]
 
     def subscribe(self, feed: Feed) -> Subscriber:
         subscriber = Subscriber()
@@ -345,27 +363,26 @@ class Poller(PeriodicReader):
         self._forget_idle()
         if not self.feeds:
             return
-        async with self._lock:
-            polled_at = datetime.now(UTC)
-            feeds = {feed.job_id: feed for feed in self.feeds.values()}
-            full = self.listening_since is None or (
-                time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds
-            )
-            since = polled_at - timedelta(seconds=settings.events_log_lookback_seconds)
-            states = None
-            if full:
-                # States are read alongside; without the event stream, nothing is committed before them.
-                self._full_poll_at = time.monotonic()
-                states = asyncio.create_task(self._read_states_of(feeds, polled_at))
-            await self._read_stored(dict(self._active), since=since)
-            if states is not None:
-                # What the stream told is sent now; the states read are a check on it, not a source.
-                for feed in feeds.values():
-                    if self._trusts_stream(feed):
-                        self._commit(feed, polled_at)
-                await states
+        polled_at = datetime.now(UTC)
+        feeds = {feed.job_id: feed for feed in self.feeds.values()}
+        full = self.listening_since is None or (
+            time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds
+        )
+        since = polled_at - timedelta(seconds=settings.events_log_lookback_seconds)
+        states = None
+        if full:
+            # States are read alongside; without the event stream, nothing is committed before them.
+            self._full_poll_at = time.monotonic()
+            states = asyncio.create_task(self._read_states_of(feeds, polled_at))
+        await self._read_stored(dict(self._active), since=since)
+        if states is not None:
+            # What the stream told is sent now; the states read are a check on it, not a source.
             for feed in feeds.values():
-                self._commit(feed, polled_at)
+                if self._trusts_stream(feed):
+                    self._commit(feed, polled_at)
+            await states
+        for feed in feeds.values():
+            self._commit(feed, polled_at)
 
     async def _read_states_of(self, feeds: dict[str, Feed], polled_at: datetime) -> None:
         runs = await read_all(

@@ -448,9 +448,10 @@ class Timeline:
         stamp = micros(at)
         if stamp < self.last_id.micros:
             log.warning(
-                "job %s: a record stored %.3f s late took the next id; raise AURA_EVENTS_SETTLE_SECONDS",
+                "job %s: a record stored %.3f s late took the next id (%s); raise AURA_EVENTS_SETTLE_SECONDS",
                 self.job_id,
                 (self.last_id.micros - stamp) / 1e6,
+                EVENT_NAMES[type(data)],
             )
             stamp = self.last_id.micros
         event_id = EventId(stamp, self.last_id.n + 1 if stamp == self.last_id.micros else 0)

@@ -277,3 +277,13 @@ def test_state_changes_bring_polls_forward_in_a_burst_then_at_the_polls_rate() -
         poller._count_poll()
     assert all(wait <= 0.01 for wait in allowed[: int(rate)]), allowed
     assert allowed[int(rate)] == pytest.approx(1 / rate, abs=0.05), allowed
+
+
+async def test_clients_opening_streams_at_once_read_each_job_from_prefect_once() -> None:
+    prefect = RecordedPrefect()
+    jobs = [started_job(prefect)[0] for _ in range(3)]
+    poller = poller_over(prefect)
+    feeds = await asyncio.gather(*(poller.watch(job_id) for job_id in jobs * 4))
+    assert [feed.job_id for feed in feeds] == jobs * 4
+    assert len({id(feed) for feed in feeds}) == 3, "one feed a job"
+    assert prefect.calls.count("read_flow_runs") == 3, "each job read once"
