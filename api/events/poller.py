@@ -86,6 +86,8 @@ log = logging.getLogger("aura.events")
 STAGE_EVENTS = EventNameFilter(prefix=["prefect.task-run."])
 # Prefect's task run recorder stores a stage's state within this long of receiving its event (measured up to 0.3 s).
 RECORDED_WITHIN = timedelta(seconds=1)
+# Prefect's event persister stores an event within this long of receiving it (it flushes every 5 s by default).
+STORED_WITHIN = timedelta(seconds=10)
 EVENTS_PAGE = 50  # the most Prefect's /events/filter answers at once
 EVENT_READS_AT_ONCE = 8
 EVENT_LOADS_AT_ONCE = 8
@@ -414,12 +416,17 @@ class Poller(PeriodicReader):
         return self.listening_since is not None and self.listening_since <= feed.loaded_at
 
     def _covered(self, feed: Feed) -> bool:
-        """Whether the stream was up before the feed's stored stage events were read, so between them
-        they tell every stage state: those received since the stream started, and those stored before."""
+        """Whether the feed's stage states are all told: the stream was up before its stored stage events
+        were read (between them they tell every state), or every attempt had ended long enough before
+        that read for Prefect to have stored all of its events."""
+        read_at = feed.events_read_at
+        if read_at is None:
+            return False
+        if self.listening_since is not None and self.listening_since <= read_at - RECORDED_WITHIN:
+            return True
+        ends = [run.end_time for run in feed.runs.values() if run.state and run.state.is_final()]
         return (
-            self.listening_since is not None
-            and feed.events_read_at is not None
-            and self.listening_since <= feed.events_read_at - RECORDED_WITHIN
+            bool(ends) and len(ends) == len(feed.runs) and all(end and end <= read_at - STORED_WITHIN for end in ends)
         )
 
     async def _read_runs(self, feeds: dict[str, Feed], runs: list[FlowRun]) -> None:

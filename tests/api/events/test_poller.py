@@ -287,3 +287,17 @@ async def test_clients_opening_streams_at_once_read_each_job_from_prefect_once()
     assert [feed.job_id for feed in feeds] == jobs * 4
     assert len({id(feed) for feed in feeds}) == 3, "one feed a job"
     assert prefect.calls.count("read_flow_runs") == 3, "each job read once"
+
+
+async def test_a_job_that_ended_long_ago_is_not_read_again_while_the_stream_is_down() -> None:
+    """Prefect has stored all of its stage events by then: a dashboard of finished jobs costs no reads a tick."""
+    prefect = RecordedPrefect()
+    job_id, history, run = started_job(prefect)
+    completed = state(StateType.COMPLETED, ago(30))
+    prefect.add_flow_run(in_state(run, completed), [*history, completed])
+    poller = poller_over(prefect)  # Prefect's event stream is down: `listening_since` is None
+    feed = await poller.watch(job_id)
+    assert feed.timeline.ended
+    prefect.calls.clear()
+    await poller.tick()
+    assert "read_events" not in prefect.calls
