@@ -156,7 +156,11 @@ def stage_of_task_run(name: str) -> str | None:
     return stage if stage in STAGES else None
 
 
-def fact_from_event(event: ReceivedEvent) -> tuple[UUID, Fact | None, tuple[UUID, str] | None] | None:
+# What a state-change event tells: its flow run, its fact (if any), and for a task run its id and stage.
+Told = tuple[UUID, Fact | None, tuple[UUID, str] | None]
+
+
+def fact_from_event(event: ReceivedEvent) -> Told | None:
     """The fact a state-change event tells, whether it came on Prefect's stream or from its stored events.
 
     Returns the flow run it belongs to, the fact (None for a stage's event that is no step event,

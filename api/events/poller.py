@@ -60,6 +60,7 @@ from api.events.facts import (
     STEP_STATUS_OF_STATE,
     Fact,
     FlowState,
+    Told,
     fact_from_event,
     flow_state_facts,
     log_fact,
@@ -230,34 +231,34 @@ class Poller(PeriodicReader):
             elif fact is not None:
                 self._hold_for_new_attempt(event, fact)
             return
-        self._tell(feed, event)
+        self._tell(feed, event.id, told)
         ready = time.monotonic() + settings.events_settle_seconds
         self.run_sooner(max(ready, self._next_poll_allowed()))
 
-    def _count_poll(self) -> None:
+    def _polls_left_at(self, now: float) -> float:
         """A token bucket: `events_max_polls_per_second` polls a second, in bursts of as many."""
         rate = settings.events_max_polls_per_second
+        return min(rate, self._polls_left + (now - self._polls_counted_at) * rate)
+
+    def _count_poll(self) -> None:
         now = time.monotonic()
-        self._polls_left = min(rate, self._polls_left + (now - self._polls_counted_at) * rate) - 1
+        self._polls_left = self._polls_left_at(now) - 1
         self._polls_counted_at = now
 
     def _next_poll_allowed(self) -> float:
         """When a state change heard on the stream may have its poll: at once while polls are left in the
         bucket (one job's changes come in bursts), at the bucket's rate when many jobs change at once."""
-        rate = settings.events_max_polls_per_second
-        left = self._polls_left + (time.monotonic() - self._polls_counted_at) * rate
-        waited = max(0.0, 1 - left) / rate
-        return max(self._last_tick_started + settings.events_min_poll_seconds, time.monotonic() + waited)
+        now = time.monotonic()
+        waited = max(0.0, 1 - self._polls_left_at(now)) / settings.events_max_polls_per_second
+        return max(self._last_tick_started + settings.events_min_poll_seconds, now + waited)
 
-    def _tell(self, feed: Feed, event: ReceivedEvent) -> None:
+    def _tell(self, feed: Feed, event_id: UUID, told: Told) -> None:
         """What a state-change event of one of the feed's runs tells, from the stream or from Prefect's store."""
-        told = fact_from_event(event)
-        if told is None:
-            return
         _, fact, task = told
         if task is not None:
             feed.timeline.stage_of_task[task[0]] = task[1]
-            feed.heard_states.add(event.id)
+            feed.heard_states.add(event_id)
+            feed.awaited.pop(event_id, None)
         if fact is not None:
             feed.timeline.add([fact])
 
@@ -454,8 +455,9 @@ class Poller(PeriodicReader):
         while self._unclaimed and self._unclaimed[0][0] < horizon:
             self._unclaimed.popleft()
         for _, event in self._unclaimed:
-            if any(related.id == f"prefect.flow-run.{flow_run_id}" for related in event.related):
-                self._tell(feed, event)
+            told = fact_from_event(event)
+            if told is not None and told[0] == flow_run_id:
+                self._tell(feed, event.id, told)
 
     async def _read_task_runs(self, feeds: dict[UUID, Feed], *, events_of: dict[UUID, Feed]) -> None:
         """The stage runs, to know their stages and any state not told yet; and the stored stage events of
@@ -474,7 +476,7 @@ class Poller(PeriodicReader):
         for event in events:
             told = fact_from_event(event)
             if told is not None and told[0] in events_of:
-                self._tell(events_of[told[0]], event)
+                self._tell(events_of[told[0]], event.id, told)
         for feed in events_of.values():
             feed.events_read_at = read_at
         for task_run in task_runs:
@@ -591,8 +593,6 @@ class Poller(PeriodicReader):
         holds = {"the settle delay": polled_at - timedelta(seconds=settings.events_settle_seconds)}
         if feed.held_from is not None:
             holds["a new attempt"] = feed.held_from - timedelta(microseconds=1)
-        for state_id in feed.heard_states & feed.awaited.keys():
-            del feed.awaited[state_id]
         if feed.awaited:
             # An event is received after its state's own time, so nothing it tells can come earlier.
             holds[f"stage states untold ({', '.join(map(str, feed.awaited))})"] = min(
