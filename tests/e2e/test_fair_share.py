@@ -20,7 +20,8 @@ from tests.utils.stack import ApiProcess
 pytestmark = pytest.mark.slow
 
 TINY = {"plan": {"targetDurationSeconds": 3}, "render": {"width": 160}}
-RUNNING = {"plan": {"targetDurationSeconds": 40}, "render": {"width": 1280}}
+# Some 10 s of render: the pool is paused after she is seen running, and a CI run's 40 s video had ended by then.
+RUNNING = {"plan": {"targetDurationSeconds": 120}, "render": {"width": 1280}}
 
 
 @pytest.fixture(scope="module")
