@@ -95,6 +95,9 @@ EVENT_LOADS_AT_ONCE = 8
 # Stage events heard for runs not watched yet (a new attempt before the poll that reads it), kept this long.
 UNCLAIMED_SECONDS = 60.0
 HELD_WARNING_SECONDS = 10.0
+# A log line waits this long for its task run to be known, then goes out naming no step (a task run
+# whose events were lost). The flow process resends unconfirmed events when it reconnects.
+STAGE_WAIT = timedelta(seconds=30)
 
 
 class Subscriber:
@@ -598,6 +601,9 @@ class Poller(PeriodicReader):
             holds[f"stage states untold ({', '.join(map(str, feed.awaited))})"] = min(
                 feed.awaited.values()
             ) - timedelta(microseconds=1)
+        unplaced = feed.timeline.first_line_of_unknown_stage()
+        if unplaced is not None and polled_at - unplaced < STAGE_WAIT:
+            holds["a log line's task run"] = unplaced - timedelta(microseconds=1)
         if not self._covered(feed) and feed.events_read_at is not None:
             holds["the stored stage events"] = feed.events_read_at - RECORDED_WITHIN
         reason, horizon = min(holds.items(), key=lambda hold: hold[1])

@@ -158,6 +158,19 @@ class Timeline:
             if fact.ref not in self.seen and (held is None or fact.order() < held.order()):
                 self.pending[fact.ref] = fact
 
+    def first_line_of_unknown_stage(self) -> datetime | None:
+        """When the oldest pending log line of a task run not known yet was stored. A stage's log line
+        can reach Prefect before its task run does (the flow process sends logs and task-run events on
+        separate connections), and a line sent before its stage is known would name no step."""
+        return min(
+            (
+                fact.at
+                for fact in self.pending.values()
+                if isinstance(fact, LogLine) and fact.task_run_id and fact.task_run_id not in self.stage_of_task
+            ),
+            default=None,
+        )
+
     def commit(self, horizon: datetime) -> list[Emitted]:
         """Fold every pending fact stored up to `horizon`, oldest first; the new events, in order."""
         ready = sorted((fact for fact in self.pending.values() if fact.at <= horizon), key=Fact.order)

@@ -265,6 +265,43 @@ async def test_a_stage_state_a_task_run_shows_holds_the_job_until_its_event_is_t
     assert len(feed.timeline.events) == len(told) + 2
 
 
+async def test_a_stage_log_line_stored_before_its_task_run_is_known_names_its_step_live_and_in_a_replay() -> None:
+    """A Prefect replica died while the flow process sent its task-run events, not its logs (they go
+    on separate connections): the brief's first line is stored before the brief's task run exists."""
+    prefect = RecordedPrefect()
+    job_id, _, run = started_job(prefect)
+    live = poller_over(prefect)
+    live.listening_since = ago(120)
+    feed = await live.watch(job_id)
+    subscriber = live.subscribe(feed)
+
+    render_states = [state(StateType.RUNNING, ago(1.5))]
+    render = stage_run(run, "render", render_states)
+    prefect.add_logs(
+        log_line(run, f"job={job_id} correlation=c-9 | render begun", at=ago(1.4), stored=ago(1.2), task_run=render)
+    )
+    await live.tick()
+    assert drain(subscriber) == [], "the line waits for its task run"
+
+    late = (datetime.now(UTC) - render_states[0].timestamp).total_seconds()
+    prefect.add_task_run(render, render_states, late=late)  # the flow process sent its events again
+    [heard] = [event for event in (await prefect.read_events(limit=50)).events if event.id == render_states[0].id]
+    live.hear(heard)
+    await asyncio.sleep(settings.events_settle_seconds)
+    await live.tick()
+    assert [(event.name, getattr(event.data, "step", None)) for event in drain(subscriber)] == [
+        ("job-log", "render"),
+        ("step-status", "render"),
+    ]
+
+    other = poller_over(prefect)
+    other.listening_since = ago(120)
+    replay = await other.watch(job_id)
+    assert [(event.id, event.data) for event in replay.timeline.events] == [
+        (event.id, event.data) for event in feed.timeline.events
+    ]
+
+
 def test_state_changes_bring_polls_forward_in_a_burst_then_at_the_polls_rate() -> None:
     """One job's stage changes come a few at a time and are polled for at once; many jobs' changes
     cost Prefect no more than `events_max_polls_per_second` polls a second."""
