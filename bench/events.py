@@ -83,8 +83,31 @@ async def submit(client: httpx.AsyncClient, api: Any, body: dict[str, Any]) -> s
     return answer.json()["jobId"]
 
 
+async def received_times(into: dict[float, float]) -> None:
+    """When Prefect received each state change, by the state's own time: splits a latency into
+    Prefect's share (state → received) and the service's (received → client)."""
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    from api.events.stream import ReceivedEventSubscriber
+
+    names = EventNameFilter(prefix=["prefect.flow-run.", "prefect.task-run."])
+    async with ReceivedEventSubscriber(filter=EventFilter(event=names)) as events:
+        async for event in events:
+            into.setdefault(round(event.occurred.timestamp(), 6), event.received.timestamp())
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"p50 {1000 * statistics.median(values):6.0f} ms   p99 {1000 * percentile(values, 0.99):6.0f} ms"
+        f"   max {1000 * max(values):6.0f} ms   (n={len(values)})"
+    )
+
+
 async def latency(api: Any, args: argparse.Namespace) -> None:
     found: dict[str, list[float]] = {name: [] for name in STATE_EVENTS}
+    shares: dict[str, list[float]] = {"Prefect: state → received": [], "service: received → client": []}
+    received: dict[float, float] = {}
+    listening = asyncio.create_task(received_times(received))
     async with httpx.AsyncClient(timeout=httpx.Timeout(300, read=60)) as client:
         for number in range(args.jobs):
             job_id = await submit(client, api, job_body(10 + 5 * number, 640))
@@ -92,15 +115,19 @@ async def latency(api: Any, args: argparse.Namespace) -> None:
             for event in await read_stream(client, f"{api.url}/api/jobs/{job_id}/events"):
                 if event["event"] in STATE_EVENTS and timestamp(event) > connected:
                     found[event["event"]].append(event["at"] - timestamp(event))
+                    if (at := received.get(round(timestamp(event), 6))) is not None:
+                        shares["Prefect: state → received"].append(at - timestamp(event))
+                        shares["service: received → client"].append(event["at"] - at)
+    listening.cancel()
     print(
         f"{args.jobs} jobs one after another; settle {args.settle or settings.events_settle_seconds} s, "
         f"poll every {args.poll or settings.events_poll_seconds} s"
     )
     for name, values in [*found.items(), ("all state events", found["job-status"] + found["step-status"])]:
-        print(
-            f"{name:<18} p50 {1000 * statistics.median(values):6.0f} ms"
-            f"   p99 {1000 * percentile(values, 0.99):6.0f} ms   max {1000 * max(values):6.0f} ms   (n={len(values)})"
-        )
+        print(f"{name:<18} {summary(values)}")
+    print("where the time of all state events went:")
+    for name, values in shares.items():
+        print(f"  {name:<28} {summary(values)}")
 
 
 def rss_mb(pid: int) -> float:

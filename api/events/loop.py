@@ -23,6 +23,7 @@ class PeriodicReader(ABC):
 
     def __init__(self) -> None:
         self._due = 0.0
+        self._asked: list[float] = []  # the moments passes were asked for that no pass has started after yet
         self._sooner = asyncio.Event()
 
     @property
@@ -38,7 +39,9 @@ class PeriodicReader(ABC):
         """Drop what a pass that raised `error` leaves stale; nothing by default."""
 
     def run_sooner(self, at: float) -> None:
-        """Start the next pass at the `time.monotonic()` moment `at`, if that is sooner than it was due."""
+        """Start a pass at the `time.monotonic()` moment `at` or soon after (at once if `at` has passed).
+        A pass asked for while another runs, for a moment after that one started, still runs."""
+        self._asked.append(at)
         if at < self._due:
             self._due = at
             self._sooner.set()
@@ -47,7 +50,9 @@ class PeriodicReader(ABC):
         """Run a pass every `loop_seconds`: for ever, or `loops` times."""
         done = 0
         while loops is None or done < loops:
-            self._due = time.monotonic() + self.loop_seconds
+            started = time.monotonic()
+            self._asked = [at for at in self._asked if at > started]
+            self._due = min([started + self.loop_seconds, *self._asked])
             try:
                 await self.run_once()
             except (httpx.HTTPError, OSError) as exc:

@@ -61,3 +61,19 @@ async def test_run_sooner_brings_the_next_pass_forward_but_never_puts_it_off() -
     async with asyncio.timeout(2):
         await running
     assert len(reader.passes) == 2
+
+
+async def test_a_pass_asked_for_a_moment_after_the_next_one_starts_still_runs() -> None:
+    """A state heard just before a pass starts asks for a pass a little later: the pass that starts
+    first read too early to commit it, so the one asked for must still come, not a period later."""
+
+    class Asking(Counting):
+        async def run_once(self) -> None:
+            await super().run_once()
+            if len(self.passes) == 1:
+                self.run_sooner(time.monotonic() + 0.35)  # just after the next regular pass
+
+    reader = Asking(seconds=0.3)
+    async with asyncio.timeout(2):
+        await reader.loop(loops=3)
+    assert reader.passes[2] - reader.passes[0] < 0.5, "the pass asked for ran, not the regular one after it"
