@@ -96,6 +96,18 @@ async def received_times(into: dict[float, float]) -> None:
             into.setdefault(round(event.occurred.timestamp(), 6), event.received.timestamp())
 
 
+def where_the_time_went(news: list[tuple[float, float]], received: dict[float, float]) -> None:
+    """Each (state's own time, read by the client) split at the moment Prefect received the state."""
+    prefect, service = [], []
+    for state_at, read_at in news:
+        if (at := received.get(round(state_at, 6))) is not None:
+            prefect.append(at - state_at)
+            service.append(read_at - at)
+    print("where the time of state events went:")
+    print(f"  {'Prefect: state → received':<28} {summary(prefect)}")
+    print(f"  {'service: received → client':<28} {summary(service)}")
+
+
 def summary(values: list[float]) -> str:
     return (
         f"p50 {1000 * statistics.median(values):6.0f} ms   p99 {1000 * percentile(values, 0.99):6.0f} ms"
@@ -105,7 +117,7 @@ def summary(values: list[float]) -> str:
 
 async def latency(api: Any, args: argparse.Namespace) -> None:
     found: dict[str, list[float]] = {name: [] for name in STATE_EVENTS}
-    shares: dict[str, list[float]] = {"Prefect: state → received": [], "service: received → client": []}
+    news: list[tuple[float, float]] = []
     received: dict[float, float] = {}
     listening = asyncio.create_task(received_times(received))
     async with httpx.AsyncClient(timeout=httpx.Timeout(300, read=60)) as client:
@@ -115,9 +127,7 @@ async def latency(api: Any, args: argparse.Namespace) -> None:
             for event in await read_stream(client, f"{api.url}/api/jobs/{job_id}/events"):
                 if event["event"] in STATE_EVENTS and timestamp(event) > connected:
                     found[event["event"]].append(event["at"] - timestamp(event))
-                    if (at := received.get(round(timestamp(event), 6))) is not None:
-                        shares["Prefect: state → received"].append(at - timestamp(event))
-                        shares["service: received → client"].append(event["at"] - at)
+                    news.append((timestamp(event), event["at"]))
     listening.cancel()
     print(
         f"{args.jobs} jobs one after another; settle {args.settle or settings.events_settle_seconds} s, "
@@ -125,9 +135,7 @@ async def latency(api: Any, args: argparse.Namespace) -> None:
     )
     for name, values in [*found.items(), ("all state events", found["job-status"] + found["step-status"])]:
         print(f"{name:<18} {summary(values)}")
-    print("where the time of all state events went:")
-    for name, values in shares.items():
-        print(f"  {name:<28} {summary(values)}")
+    where_the_time_went(news, received)
 
 
 def rss_mb(pid: int) -> float:
@@ -148,6 +156,8 @@ async def fanout(api: Any, args: argparse.Namespace) -> None:
         "voice": {"engine": "espeak"},
         "providers": {"script": "busy-llm"},
     }
+    prefect_received: dict[float, float] = {}
+    listening = asyncio.create_task(received_times(prefect_received))
     async with httpx.AsyncClient(timeout=httpx.Timeout(900, read=120), limits=limits) as client:
         # One batch: fifty single submits at once would meet the write deadline's 503 on this machine.
         batch = await client.post(f"{api.url}/api/jobs/batch", json={"jobs": [body] * args.jobs})
@@ -173,12 +183,14 @@ async def fanout(api: Any, args: argparse.Namespace) -> None:
     rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
     whole = (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
     # News only: a state change after the client's stream opened (its first event came), not its replay.
-    delays = [
-        event["at"] - timestamp(event)
+    news = [
+        (timestamp(event), event["at"])
         for events in received
         for event in events[1:]
         if event["event"] in STATE_EVENTS and timestamp(event) > events[0]["at"]
     ]
+    delays = [read_at - state_at for state_at, read_at in news]
+    listening.cancel()
     opened = [events[0]["at"] - connected for events in received]
     print(f"{args.clients} clients over {args.jobs} jobs (worker limit {args.jobs}; chat answers in 5-20 s, 320 px)")
     print(f"clients that got every state change and log line: {complete} / {args.clients}")
@@ -194,6 +206,7 @@ async def fanout(api: Any, args: argparse.Namespace) -> None:
         f"state change → client, after its stream opened: p50 {1000 * statistics.median(delays):.0f} ms, "
         f"p99 {1000 * percentile(delays, 0.99):.0f} ms, max {1000 * max(delays):.0f} ms (n={len(delays)})"
     )
+    where_the_time_went(news, prefect_received)
 
 
 async def eta(api: Any, args: argparse.Namespace) -> None:

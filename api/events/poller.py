@@ -95,6 +95,7 @@ EVENT_LOADS_AT_ONCE = 8
 # Stage events heard for runs not watched yet (a new attempt before the poll that reads it), kept this long.
 UNCLAIMED_SECONDS = 60.0
 HELD_WARNING_SECONDS = 10.0
+FULL_POLL_WAIT = 0.1
 # A log line waits this long for its task run to be known, then goes out naming no step (a task run
 # whose events were lost). The flow process resends unconfirmed events when it reconnects.
 STAGE_WAIT = timedelta(seconds=30)
@@ -132,7 +133,7 @@ class Feed:
     errors: dict[UUID, list[Artifact]] = field(default_factory=dict)
     subscribers: set[Subscriber] = field(default_factory=set)
     idle_since: float | None = None
-    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    states_read_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # its runs' states, last read
     held_from: datetime | None = None  # a new attempt was heard of but not read yet
 
     @property
@@ -171,6 +172,7 @@ class Poller(PeriodicReader):
         self._polls_left = settings.events_max_polls_per_second
         self._polls_counted_at = time.monotonic()
         self._full_poll_at = float("-inf")
+        self._states: asyncio.Task[None] | None = None  # the full poll under way, if any
         # Set while the process watches a job: only then does it listen to Prefect's event stream.
         self._watching = asyncio.Event()
 
@@ -352,7 +354,7 @@ class Poller(PeriodicReader):
             first.created or polled_at,
             lambda: self.eta,
         )
-        feed = Feed(timeline=timeline, idle_since=time.monotonic(), loaded_at=polled_at)
+        feed = Feed(timeline=timeline, idle_since=time.monotonic(), states_read_at=polled_at)
         by_run = {run.id: feed for run in runs}
         await self._read_runs({job_id: feed}, runs)
         await self._read_task_runs(by_run, events_of=by_run)
@@ -362,11 +364,19 @@ class Poller(PeriodicReader):
         return feed
 
     async def tick(self) -> None:
-        """Read what changed; commit what can be: one query per kind, for all watched jobs at once."""
+        """Read what changed; commit what can be: one query per kind, for all watched jobs at once.
+
+        Flow and task runs are read in a full poll of their own, which a busy Prefect can take seconds
+        to answer (50 running jobs: up to 25 s here). It goes on beside the ticks: what the event
+        stream told is committed meanwhile, and only a job the stream cannot vouch for waits for it.
+        """
         self.ticks += 1
         self._last_tick_started = time.monotonic()
         self._count_poll()
         self._forget_idle()
+        if self._states is not None and self._states.done():
+            states, self._states = self._states, None
+            states.result()  # a failed full poll fails this pass, as the loop's error policy says
         if not self.feeds:
             return
         polled_at = datetime.now(UTC)
@@ -375,22 +385,18 @@ class Poller(PeriodicReader):
             time.monotonic() - self._full_poll_at >= settings.events_full_poll_seconds
         )
         since = polled_at - timedelta(seconds=settings.events_log_lookback_seconds)
-        states = None
-        if full:
-            # States are read alongside; without the event stream, nothing is committed before them.
+        if full and self._states is None:
             self._full_poll_at = time.monotonic()
-            states = asyncio.create_task(self._read_states_of(feeds, polled_at))
+            self._states = asyncio.create_task(self._read_states_of(feeds, polled_at))
         await self._read_stored(dict(self._active), since=since)
-        if states is not None:
-            # What the stream told is sent now; the states read are a check on it, not a source.
-            for feed in feeds.values():
-                if self._trusts_stream(feed):
-                    self._commit(feed, polled_at)
-            await states
+        if self._states is not None:
+            # A full poll Prefect answers at once is committed in this pass, with the rest.
+            await asyncio.wait([self._states], timeout=FULL_POLL_WAIT)
         for feed in feeds.values():
             self._commit(feed, polled_at)
 
     async def _read_states_of(self, feeds: dict[str, Feed], polled_at: datetime) -> None:
+        held = {job_id: feed.held_from for job_id, feed in feeds.items()}
         runs = await read_all(
             lambda offset: self.client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=[job_tag(job) for job in feeds])),
@@ -413,11 +419,17 @@ class Poller(PeriodicReader):
         # A new attempt's lines and progress so far; later ticks read them with the others.
         added = {run_id: feed for run_id, feed in new.items() if run_id not in self._active}
         await self._read_stored(added, since=None)
-        self._active = new
+        self._active = {run_id: feed for run_id, feed in new.items() if self.feeds.get(feed.job_id) is feed}
+        for job_id, feed in feeds.items():
+            feed.states_read_at = max(feed.states_read_at, polled_at)
+            if feed.held_from == held[job_id]:
+                feed.held_from = None  # the attempt it waited for is read; a newer one heard meanwhile is not
+        self.run_sooner(self._next_poll_allowed())
 
     def _trusts_stream(self, feed: Feed) -> bool:
-        """Whether the event stream has been up since the feed was loaded, so it told every state since."""
-        return self.listening_since is not None and self.listening_since <= feed.loaded_at
+        """Whether the event stream was up before the feed's run states were last read, so it has told
+        every state since (a job watched before the stream connected trusts it from its next full poll)."""
+        return self.listening_since is not None and self.listening_since <= feed.states_read_at
 
     def _covered(self, feed: Feed) -> bool:
         """Whether the feed's stage states are all told: the stream was up before its stored stage events
@@ -439,7 +451,6 @@ class Poller(PeriodicReader):
             feed = feeds[job_id_of(run)]
             feed.timeline.register_run(run.id, run.parameters.get("attempt", 1))
             self._feed_of_run[run.id] = feed
-            feed.held_from = None
             known = feed.runs.get(run.id)
             if known is None:
                 self._claim(feed, run.id)
@@ -593,7 +604,11 @@ class Poller(PeriodicReader):
 
     def _horizon(self, feed: Feed, polled_at: datetime) -> datetime:
         """How far the feed's facts can be committed, and a warning when something holds it far back."""
-        holds = {"the settle delay": polled_at - timedelta(seconds=settings.events_settle_seconds)}
+        settle = timedelta(seconds=settings.events_settle_seconds)
+        holds = {"the settle delay": polled_at - settle}
+        if not self._trusts_stream(feed):
+            # Without the stream's word, a job's run states are what the last full poll read.
+            holds["the full poll"] = feed.states_read_at - settle
         if feed.held_from is not None:
             holds["a new attempt"] = feed.held_from - timedelta(microseconds=1)
         if feed.awaited:

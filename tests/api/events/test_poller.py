@@ -302,6 +302,34 @@ async def test_a_stage_log_line_stored_before_its_task_run_is_known_names_its_st
     ]
 
 
+async def test_a_full_poll_a_busy_prefect_is_slow_to_answer_does_not_hold_back_what_the_stream_told() -> None:
+    """Fifty running jobs kept Prefect 25 s on one read of their runs: the stage states the stream told
+    in the meantime go out on the next tick, not after that read."""
+    prefect = RecordedPrefect()
+    job_id, _, run = started_job(prefect)
+    poller = poller_over(prefect)
+    poller.listening_since = ago(120)
+    feed = await poller.watch(job_id)
+    subscriber = poller.subscribe(feed)
+    answer_runs = prefect.read_flow_runs
+
+    async def busy_read_flow_runs(**kwargs: Any) -> list[FlowRun]:
+        await asyncio.sleep(30)
+        return await answer_runs(**kwargs)
+
+    prefect.read_flow_runs = busy_read_flow_runs  # type: ignore[method-assign]
+    render_states = [state(StateType.RUNNING, ago(0.2))]
+    prefect.add_task_run(stage_run(run, "render", render_states), render_states)
+    [heard] = [event for event in (await prefect.read_events(limit=50)).events if event.id == render_states[0].id]
+    poller.hear(heard)
+    await asyncio.sleep(settings.events_settle_seconds)
+    async with asyncio.timeout(2):
+        await poller.tick()
+    assert [(event.name, getattr(event.data, "step", None)) for event in drain(subscriber)] == [
+        ("step-status", "render")
+    ]
+
+
 def test_state_changes_bring_polls_forward_in_a_burst_then_at_the_polls_rate() -> None:
     """One job's stage changes come a few at a time and are polled for at once; many jobs' changes
     cost Prefect no more than `events_max_polls_per_second` polls a second."""
