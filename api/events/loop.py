@@ -38,11 +38,18 @@ class PeriodicReader(ABC):
     def pass_failed(self, error: Exception) -> None:  # noqa: B027 - a hook; most readers leave nothing stale
         """Drop what a pass that raised `error` leaves stale; nothing by default."""
 
-    def run_sooner(self, at: float) -> None:
+    def run_sooner(self, at: float, *, gather: float = 0.0) -> None:
         """Start a pass at the `time.monotonic()` moment `at` or soon after (at once if `at` has passed).
-        A pass asked for while another runs, for a moment after that one started, still runs."""
+        A pass asked for while another runs, for a moment after that one started, still runs.
+
+        With `gather`, a pass asked for no more than `gather` seconds before `at` (and not started yet)
+        waits for `at`, so that one pass serves both asks.
+        """
         self._asked.append(at)
         if at < self._due:
+            self._due = at
+            self._sooner.set()
+        elif self._due in self._asked and self._due > time.monotonic() and at <= min(self._asked) + gather:
             self._due = at
             self._sooner.set()
 

@@ -96,6 +96,7 @@ EVENT_LOADS_AT_ONCE = 8
 UNCLAIMED_SECONDS = 60.0
 HELD_WARNING_SECONDS = 10.0
 FULL_POLL_WAIT = 0.1
+BURST_SECONDS = 0.03
 # A log line waits this long for its task run to be known, then goes out naming no step (a task run
 # whose events were lost). The flow process resends unconfirmed events when it reconnects.
 STAGE_WAIT = timedelta(seconds=30)
@@ -237,8 +238,13 @@ class Poller(PeriodicReader):
                 self._hold_for_new_attempt(event, fact)
             return
         self._tell(feed, event.id, told)
-        ready = time.monotonic() + settings.events_settle_seconds
-        self.run_sooner(max(ready, self._next_poll_allowed()))
+        if fact is None:
+            return  # nothing to send (a stage's Pending): no poll for it
+        # Committable once the settle delay has passed since Prefect received it (the same clock's time).
+        waited = (datetime.now(UTC) - event.received).total_seconds()
+        ready = time.monotonic() + max(0.0, settings.events_settle_seconds - waited)
+        # A stage ends and the next starts within some 30 ms: one poll a little later serves both.
+        self.run_sooner(max(ready, self._next_poll_allowed()), gather=BURST_SECONDS)
 
     def _polls_left_at(self, now: float) -> float:
         """A token bucket: `events_max_polls_per_second` polls a second, in bursts of as many."""
@@ -390,7 +396,10 @@ class Poller(PeriodicReader):
             self._states = asyncio.create_task(self._read_states_of(feeds, polled_at))
         await self._read_stored(dict(self._active), since=since)
         if self._states is not None:
-            # A full poll Prefect answers at once is committed in this pass, with the rest.
+            for feed in feeds.values():
+                if self._trusts_stream(feed):
+                    self._commit(feed, polled_at)
+            # A full poll Prefect answers at once is committed in this pass, for the other jobs too.
             await asyncio.wait([self._states], timeout=FULL_POLL_WAIT)
         for feed in feeds.values():
             self._commit(feed, polled_at)

@@ -77,3 +77,18 @@ async def test_a_pass_asked_for_a_moment_after_the_next_one_starts_still_runs() 
     async with asyncio.timeout(2):
         await reader.loop(loops=3)
     assert reader.passes[2] - reader.passes[0] < 0.5, "the pass asked for ran, not the regular one after it"
+
+
+async def test_a_pass_asked_for_just_after_another_that_has_not_started_serves_both() -> None:
+    """Two asks 20 ms apart: with `gather`, one pass at the second; never later than `gather` past the first."""
+    reader = Counting(seconds=60)
+    running = asyncio.create_task(reader.loop(loops=3))
+    await asyncio.sleep(0)
+    first = time.monotonic() + 0.1
+    reader.run_sooner(first, gather=0.03)
+    reader.run_sooner(first + 0.02, gather=0.03)
+    reader.run_sooner(first + 0.2, gather=0.03)  # too far: a pass of its own
+    async with asyncio.timeout(2):
+        await running
+    assert first + 0.02 <= reader.passes[1] < first + 0.1, "one pass, at the second ask"
+    assert reader.passes[2] >= first + 0.2
