@@ -7,6 +7,7 @@ it, and the job's cancel flag is raised directly, since it runs here.
 """
 
 import threading
+import uuid
 from typing import Any
 from uuid import UUID
 
@@ -41,10 +42,14 @@ class _FlowThread(threading.Thread):
         super().__init__(name=f"flow-{job_id}", daemon=True)
         self.request = request
         self.job_id = job_id
+        # Made as the API makes one for a request without `X-Correlation-ID`; every log line of the job carries it.
+        self.correlation_id = uuid.uuid4().hex
         self.state: State | None = None
 
     def run(self) -> None:
-        self.state = generate_video(self.request, job_id=self.job_id, return_state=True)
+        self.state = generate_video(
+            self.request, job_id=self.job_id, correlation_id=self.correlation_id, return_state=True
+        )
 
 
 def run_job(request: VideoRequest, *, job_id: str, ui_url: str, console: Console) -> int:

@@ -187,10 +187,14 @@ class Poller(PeriodicReader):
 
     async def run(self) -> None:
         """The poll loop, the event stream listener and the ETA's history, for the life of the API process."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._listen())
-            group.create_task(self.history.loop())
-            group.create_task(self.loop())
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._listen())
+                group.create_task(self.history.loop())
+                group.create_task(self.loop())
+        finally:
+            if self._states is not None:
+                self._states.cancel()
 
     async def run_once(self) -> None:
         await self.tick()
@@ -238,8 +242,6 @@ class Poller(PeriodicReader):
                 self._hold_for_new_attempt(event, fact)
             return
         self._tell(feed, event.id, told)
-        if fact is None:
-            return  # nothing to send (a stage's Pending): no poll for it
         # Committable once the settle delay has passed since Prefect received it (the same clock's time).
         waited = (datetime.now(UTC) - event.received).total_seconds()
         ready = time.monotonic() + max(0.0, settings.events_settle_seconds - waited)

@@ -39,7 +39,7 @@ _TIMINGS_LOCK = threading.Lock()
 class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """Prefixes every line with the job id and the correlation id."""
 
-    def __init__(self, logger: Any, job_id: str, correlation_id: str | None) -> None:
+    def __init__(self, logger: Any, job_id: str, correlation_id: str) -> None:
         super().__init__(logger, {})
         self.prefix = f"job={job_id} correlation={correlation_id} | "
 
@@ -50,7 +50,9 @@ class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 def job_logger() -> JobLogger:
     """The run logger of the current flow or task run, with this job's ids on every line."""
     parameters = runtime.flow_run.parameters
-    return JobLogger(get_run_logger(), parameters["job_id"], parameters.get("correlation_id"))
+    # A run started by hand (the Prefect UI's "Run") has none: its flow run id correlates its lines.
+    correlation_id = parameters.get("correlation_id") or f"run-{runtime.flow_run.id}"
+    return JobLogger(get_run_logger(), parameters["job_id"], correlation_id)
 
 
 class StageReport:

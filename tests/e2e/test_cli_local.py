@@ -1,6 +1,7 @@
 """`aura` as a user runs it: a real process, a real terminal signal."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from api.jobs.progress import find_flow_run
 from flows.contract.layout import job_folders
@@ -40,6 +42,19 @@ def test_generate_prints_where_the_video_is(aura_home: Path) -> None:
     video = job_folders(job_id).outputs / "video.mp4"
     assert f"video:     {video}" in out
     assert video.stat().st_size > 10_000
+
+    def job_lines() -> list[str] | None:
+        with get_client(sync_client=True) as client:
+            flow_run = find_flow_run(client, job_id)
+            assert flow_run is not None
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        lines = [log.message for log in logs if log.message.startswith("job=")]
+        return lines if any("finalize" in line for line in lines) else None
+
+    lines = wait_for(job_lines, timeout=15, what="the run's log lines in Prefect")
+    correlation = lines[0].split()[1]
+    assert re.fullmatch(r"correlation=[0-9a-f]{32}", correlation), lines[0]
+    assert all(line.startswith(f"job={job_id} {correlation} | ") for line in lines), lines
 
 
 @pytest.mark.slow
