@@ -13,7 +13,7 @@ from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.events.schemas.events import ReceivedEvent
 
 from api.events import poller as poller_module
-from api.events.poller import Poller, Subscriber
+from api.events.poller import Feed, Poller, Subscriber
 from api.events.timeline import Emitted
 from api.jobs.errors import JobNotFound
 from api.prefect_client import RequestCounter
@@ -42,6 +42,27 @@ def drain(subscriber: Subscriber) -> list[Emitted]:
         assert event is not None, "the client was not dropped"
         events.append(event)
     return events
+
+
+async def hear_from_stream(poller: Poller, prefect: RecordedPrefect, told: State) -> None:
+    """The poller hears the state's event on Prefect's stream, as Prefect received it."""
+    [heard] = [event for event in (await prefect.read_events(limit=50)).events if event.id == told.id]
+    poller.hear(heard)
+
+
+async def watching(prefect: RecordedPrefect, job_id: str) -> tuple[Poller, Feed, Subscriber]:
+    """A poller whose event stream has long been up, watching the job, with one client."""
+    poller = poller_over(prefect)
+    poller.listening_since = ago(120)
+    feed = await poller.watch(job_id)
+    return poller, feed, poller.subscribe(feed)
+
+
+async def replayed(prefect: RecordedPrefect, job_id: str) -> list[Emitted]:
+    """The job's events as a second API process, watching it only now, gives them."""
+    other = poller_over(prefect)
+    other.listening_since = ago(120)
+    return (await other.watch(job_id)).timeline.events
 
 
 def started_job(prefect: RecordedPrefect) -> tuple[str, list[State], FlowRun]:
@@ -220,17 +241,13 @@ async def test_a_stage_state_its_flow_process_sent_late_takes_the_same_place_in_
     render_states = [state(StateType.RUNNING, started)]
     late = (datetime.now(UTC) - started).total_seconds()
     prefect.add_task_run(stage_run(run, "render", render_states), render_states, late=late)
-    [heard] = [event for event in (await prefect.read_events(limit=50)).events if event.id == render_states[0].id]
-    live.hear(heard)
+    await hear_from_stream(live, prefect, render_states[0])
     await asyncio.sleep(settings.events_settle_seconds)
     await live.tick()
     [render] = drain(subscriber)
     assert (render.name, render.data.status, render.data.timestamp) == ("step-status", "started", started)  # type: ignore[attr-defined]
 
-    other = poller_over(prefect)
-    other.listening_since = ago(120)
-    replay = await other.watch(job_id)
-    assert [(event.id, event.name) for event in replay.timeline.events] == [
+    assert [(event.id, event.name) for event in await replayed(prefect, job_id)] == [
         (event.id, event.name) for event in feed.timeline.events
     ]
 
@@ -270,10 +287,7 @@ async def test_a_stage_log_line_stored_before_its_task_run_is_known_names_its_st
     on separate connections): the brief's first line is stored before the brief's task run exists."""
     prefect = RecordedPrefect()
     job_id, _, run = started_job(prefect)
-    live = poller_over(prefect)
-    live.listening_since = ago(120)
-    feed = await live.watch(job_id)
-    subscriber = live.subscribe(feed)
+    live, feed, subscriber = await watching(prefect, job_id)
 
     render_states = [state(StateType.RUNNING, ago(1.5))]
     render = stage_run(run, "render", render_states)
@@ -285,8 +299,7 @@ async def test_a_stage_log_line_stored_before_its_task_run_is_known_names_its_st
 
     late = (datetime.now(UTC) - render_states[0].timestamp).total_seconds()
     prefect.add_task_run(render, render_states, late=late)  # the flow process sent its events again
-    [heard] = [event for event in (await prefect.read_events(limit=50)).events if event.id == render_states[0].id]
-    live.hear(heard)
+    await hear_from_stream(live, prefect, render_states[0])
     await asyncio.sleep(settings.events_settle_seconds)
     await live.tick()
     assert [(event.name, getattr(event.data, "step", None)) for event in drain(subscriber)] == [
@@ -294,10 +307,7 @@ async def test_a_stage_log_line_stored_before_its_task_run_is_known_names_its_st
         ("step-status", "render"),
     ]
 
-    other = poller_over(prefect)
-    other.listening_since = ago(120)
-    replay = await other.watch(job_id)
-    assert [(event.id, event.data) for event in replay.timeline.events] == [
+    assert [(event.id, event.data) for event in await replayed(prefect, job_id)] == [
         (event.id, event.data) for event in feed.timeline.events
     ]
 
@@ -307,10 +317,7 @@ async def test_a_full_poll_a_busy_prefect_is_slow_to_answer_does_not_hold_back_w
     in the meantime go out on the next tick, not after that read."""
     prefect = RecordedPrefect()
     job_id, _, run = started_job(prefect)
-    poller = poller_over(prefect)
-    poller.listening_since = ago(120)
-    feed = await poller.watch(job_id)
-    subscriber = poller.subscribe(feed)
+    poller, feed, subscriber = await watching(prefect, job_id)
     answer_runs = prefect.read_flow_runs
 
     async def busy_read_flow_runs(**kwargs: Any) -> list[FlowRun]:
@@ -320,8 +327,7 @@ async def test_a_full_poll_a_busy_prefect_is_slow_to_answer_does_not_hold_back_w
     prefect.read_flow_runs = busy_read_flow_runs  # type: ignore[method-assign]
     render_states = [state(StateType.RUNNING, ago(0.2))]
     prefect.add_task_run(stage_run(run, "render", render_states), render_states)
-    [heard] = [event for event in (await prefect.read_events(limit=50)).events if event.id == render_states[0].id]
-    poller.hear(heard)
+    await hear_from_stream(poller, prefect, render_states[0])
     await asyncio.sleep(settings.events_settle_seconds)
     async with asyncio.timeout(2):
         await poller.tick()
