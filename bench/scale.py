@@ -2,6 +2,7 @@
 
     python bench/scale.py throughput [--jobs 20] [--workers 1 2] [--prefect-replicas 1]
     python bench/scale.py load [--jobs 200] [--workers 2] [--no-copy] [--prefect-replicas 1]
+    python bench/scale.py idle [--workers 2]
 
 `--prefect-replicas`: 1 (the default) runs one Prefect server process with its services inside;
 2 or more, that many replicas behind HAProxy with the services apart and Redis between them
@@ -13,6 +14,9 @@ the transactions its PostgreSQL database committed (every API call of workers, f
 processes and this script ends in some) and the requests of the API processes' poll loops; and
 the requests a second of each API process's copy of the jobs (`api/job_index.py`); and the rows
 Prefect wrote per job, by table (PostgreSQL's own counts), which says where the transactions go.
+`idle`: no jobs at all, two 20 s windows: the transactions a second Prefect's database commits and
+the rows a second it writes, by table. It is the fixed cost that `throughput` shares out per job;
+`AURA_WORKER_QUERY_SECONDS=2` (or any value) in front shows what the workers' polling costs.
 `load`: that many jobs queued at once with mixed priorities and workers at their limits; the
 p50/p95 of `GET /api/jobs/{id}` and `GET /api/jobs?limit=50` (a pair every 0.5 s) while the queue
 drains, whether every job completed exactly once, and how far the start order strays from
@@ -101,6 +105,23 @@ def throughput(jobs: int, worker_counts: list[int], replicas: int) -> None:
             print(f"  rows written per job, by table: {per_job}")
 
 
+def idle(workers: int) -> None:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        cluster(Path(folder), workers=workers, worker_limit=2, apis=2) as nodes,
+    ):
+        time.sleep(5)  # past the start's own writes
+        for window in (1, 2):
+            commits, writes, began = nodes.database_commits(), nodes.database_writes(), time.monotonic()
+            time.sleep(20)
+            commits, took = nodes.database_commits() - commits, time.monotonic() - began
+            time.sleep(1)  # PostgreSQL publishes its per-table counts at most every second
+            per_table = ", ".join(
+                f"{table} {rows / took:.1f}" for table, rows in (nodes.database_writes() - writes).most_common(6)
+            )
+            print(f"idle, window {window}: {commits / took:.1f} transactions a second; rows a second: {per_table}")
+
+
 def load(jobs: int, workers: int, copy: bool, replicas: int) -> None:
     priorities = [random.Random(number).randint(1, 10) for number in range(jobs)]
     env = {} if copy else {"AURA_JOB_INDEX_SECONDS": "86400"}  # fresh for 3 s after start, then never again
@@ -170,7 +191,7 @@ def load(jobs: int, workers: int, copy: bool, replicas: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["throughput", "load"])
+    parser.add_argument("what", choices=["throughput", "load", "idle"])
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--workers", type=int, nargs="+", default=None)
     parser.add_argument("--no-copy", action="store_true", help="load: reads query Prefect (the baseline)")
@@ -178,6 +199,8 @@ if __name__ == "__main__":
     options = parser.parse_args()
     if options.what == "throughput":
         throughput(options.jobs or 20, options.workers or [1, 2], options.prefect_replicas)
+    elif options.what == "idle":
+        idle((options.workers or [2])[0])
     else:
         load(
             options.jobs or 200,

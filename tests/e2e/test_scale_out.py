@@ -180,8 +180,10 @@ def test_streams_from_either_api_process_agree_event_for_event(nodes: Cluster) -
     replayed_one = read_events(f"{one.url}/api/jobs/{job_id}/events")
     replayed_two = read_events(f"{two.url}/api/jobs/{job_id}/events")
     assert live[-1].event == "job-completed"
-    assert [(event.id, event.event) for event in replayed_one] == [(event.id, event.event) for event in replayed_two]
     assert durable(replayed_two) == durable(replayed_one) == durable(live)
+    # Progress ticks are not kept: a process that watched the job live sent updates that a process replaying
+    # it later never saw (Prefect keeps a stage's latest progress). What the later one sends, it sent too.
+    assert set(ticks(replayed_two)) <= set(ticks(replayed_one)) and ticks(replayed_two)
 
 
 def test_a_client_whose_api_process_is_killed_resumes_on_the_other_and_misses_nothing(nodes: Cluster) -> None:
@@ -346,6 +348,10 @@ def test_a_worker_killed_mid_render_fails_its_job_as_lost_and_it_resumes_on_the_
         what="the second attempt's placement",
     )
     assert placements[0] == lost and placements[1] == "node-3"
+
+
+def ticks(events: list[Received]) -> list[tuple[str, str, str]]:
+    return [(event.id, event.data["step"], event.data["message"]) for event in events if event.event == "step-progress"]
 
 
 def lost_states(nodes: Cluster, job_id: str) -> int:
