@@ -141,6 +141,9 @@ class Timeline:
         self.eta: float | None = None
         self.eta_low: float | None = None
         self.eta_high: float | None = None
+        # A stage's progress stored before Prefect received the stage's start (its flow process sends
+        # progress over HTTP and states over a websocket that can lag): it follows the start.
+        self.early_progress: dict[str, Progress] = {}
 
     # What the poller tells the timeline.
 
@@ -310,6 +313,8 @@ class Timeline:
                 timestamp=fact.occurred,
             ),
         )
+        if status == "started" and (early := self.early_progress.pop(stage, None)):
+            self._progress(early, after=fact.at)
         if status == "retrying":
             self._emit(
                 fact.at,
@@ -322,17 +327,20 @@ class Timeline:
                 ),
             )
 
-    def _progress(self, fact: Progress) -> None:
+    def _progress(self, fact: Progress, *, after: datetime | None = None) -> None:
         if fact.stage not in self.running:
+            if fact.stage not in self.stage_started and self.status == "running":
+                self.early_progress[fact.stage] = fact
             return
+        placed = max(fact.at, after or fact.at)
         self.stage = fact.stage
         self.stage_percents[fact.stage] = fact.stage_percent
         self.percent = max(self.percent, overall_percent(self.stage_percents))
-        self.last_progress_at, self.stall_warned = fact.at, False
-        self._update_eta(fact.at)
+        self.last_progress_at, self.stall_warned = placed, False
+        self._update_eta(placed)
         elapsed = (fact.at - self.started_at).total_seconds() if self.started_at else 0.0
         self._emit(
-            fact.at,
+            placed,
             StepProgressEvent(
                 job_id=self.job_id,
                 step=fact.stage,

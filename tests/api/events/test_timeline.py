@@ -191,3 +191,38 @@ def test_voice_and_visuals_side_by_side_each_report_progress_and_percent_never_f
     percents = [event.status.percent for event in line.events]
     assert percents == sorted(percents)
     assert line.running == ["voice"] and line.eta is not None and line.eta > 0
+
+
+def test_progress_stored_before_prefect_received_its_stages_start_follows_the_start_live_and_in_a_replay() -> None:
+    """eSpeak NG spoke the whole narration before the voice stage's start reached Prefect (states go over
+    a websocket that can lag, progress over HTTP): the stage's progress is not lost, and comes after it."""
+    voice = uuid4()
+    facts = [
+        FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
+        Progress(
+            at(0.3),
+            RUN,
+            ref="p1",
+            stage="voice",
+            artifact_id=voice,
+            stage_percent=100,
+            current_item=6,
+            total_items=6,
+            message="sentence 6 of 6",
+        ),
+        LogLine(at(0.4), RUN, ref="l1", timestamp=at(0.1), level=20, task_run_id=None, message="voice started"),
+        TaskState(at(0.6), RUN, ref="t1", stage="voice", status="started", occurred=at(0.1)),
+        TaskState(at(0.7), RUN, ref="t2", stage="voice", status="completed", occurred=at(0.35)),
+    ]
+    live = timeline()
+    live.add(facts[:3])
+    live.commit(at(0.5))  # the start not heard yet
+    live.add(facts[3:])
+    live.commit(at(10))
+    replay = timeline()
+    replay.add(facts)
+    replay.commit(at(10))
+    for line in (live, replay):
+        names = [(event.name, getattr(event.data, "status", None)) for event in line.events]
+        assert names[-3:] == [("step-status", "started"), ("step-progress", None), ("step-status", "completed")]
+    assert [(event.id, event.data) for event in live.events] == [(event.id, event.data) for event in replay.events]
