@@ -375,7 +375,7 @@ class Poller(PeriodicReader):
         """Read what changed; commit what can be: one query per kind, for all watched jobs at once.
 
         Flow and task runs are read in a full poll of their own, which a busy Prefect can take seconds
-        to answer (50 running jobs: up to 25 s here). It goes on beside the ticks: what the event
+        to answer (50 running jobs: up to 15 s here). It goes on beside the ticks: what the event
         stream told is committed meanwhile, and only a job the stream cannot vouch for waits for it.
         """
         self.ticks += 1

@@ -26,34 +26,28 @@ def timeline() -> Timeline:
     return line
 
 
+def progress(seconds: float, stage: str, artifact: object, current: int, total: int, message: str) -> Progress:
+    return Progress(
+        at(seconds),
+        RUN,
+        ref=f"{stage}-{current}",
+        stage=stage,
+        artifact_id=artifact,
+        stage_percent=100 * current / total,
+        current_item=current,
+        total_items=total,
+        message=message,
+    )
+
+
 def story() -> list:
     render = uuid4()
     return [
         FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
         TaskState(at(0.1), RUN, ref="t1", stage="render", status="started", occurred=at(0.1)),
-        Progress(
-            at(0.5),
-            RUN,
-            ref="p1",
-            stage="render",
-            artifact_id=render,
-            stage_percent=40,
-            current_item=4,
-            total_items=10,
-            message="second 4 of 10",
-        ),
+        progress(0.5, "render", render, 4, 10, "second 4 of 10"),
         LogLine(at(0.6), RUN, ref="l1", timestamp=at(0.2), level=20, task_run_id=None, message="render started"),
-        Progress(
-            at(0.9),
-            RUN,
-            ref="p2",
-            stage="render",
-            artifact_id=render,
-            stage_percent=90,
-            current_item=9,
-            total_items=10,
-            message="second 9 of 10",
-        ),
+        progress(0.9, "render", render, 9, 10, "second 9 of 10"),
         TaskState(at(1.0), RUN, ref="t2", stage="render", status="completed", occurred=at(1.0)),
         FlowState(at(1.1), RUN, ref="f2", type=StateType.COMPLETED, name="Completed", message=""),
         RunEnd(at(4.1), RUN, ref="end", type=StateType.COMPLETED, ended_at=at(1.1), started_at=at(0.0)),
@@ -199,17 +193,7 @@ def test_progress_stored_before_prefect_received_its_stages_start_follows_the_st
     voice = uuid4()
     facts = [
         FlowState(at(0.0), RUN, ref="f1", type=StateType.RUNNING, name="Running", message=""),
-        Progress(
-            at(0.3),
-            RUN,
-            ref="p1",
-            stage="voice",
-            artifact_id=voice,
-            stage_percent=100,
-            current_item=6,
-            total_items=6,
-            message="sentence 6 of 6",
-        ),
+        progress(0.3, "voice", voice, 6, 6, "sentence 6 of 6"),
         LogLine(at(0.4), RUN, ref="l1", timestamp=at(0.1), level=20, task_run_id=None, message="voice started"),
         TaskState(at(0.6), RUN, ref="t1", stage="voice", status="started", occurred=at(0.1)),
         TaskState(at(0.7), RUN, ref="t2", stage="voice", status="completed", occurred=at(0.35)),
