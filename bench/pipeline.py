@@ -114,7 +114,14 @@ def render_setup() -> tuple[Path, RenderOnce, Slides, Slides]:
     work = Path(tempfile.mkdtemp(prefix="aura-bench-"))
     script = write_script(request)
     voice = speaker("espeak", tuning=Tuning(), voice="en", rate=1, pitch=1, threads=1, warn=print)
-    narration = narrate(script, speaker=voice, pacing="normal", out=work / "n.wav", progress=lambda *_: None)
+    narration = narrate(
+        script,
+        speaker=voice,
+        pacing="normal",
+        target_seconds=request.plan.target_duration_seconds,
+        out=work / "n.wav",
+        progress=lambda *_: None,
+    )
     size = request.frame_size()
     flat, _ = draw_slides(script, width=size[0], height=size[1], style="modern", folder=work, progress=lambda *_: None)
     moving_folder = work / "moving"

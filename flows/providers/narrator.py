@@ -1,7 +1,8 @@
 """Narration: every sentence spoken on its own, laid on a timeline with pauses.
 
 Every cue's start and end come from the samples actually synthesized, so
-subtitles and scene cuts sit exactly on the speech. Piper speaks several
+subtitles and scene cuts sit exactly on the speech, and the pauses are sized
+from them so that the whole lasts the requested duration. Piper speaks several
 sentences at once (`flows.providers.piper`); eSpeak NG, a hundred times faster
 and not thread-safe, one after another. If Piper cannot load, eSpeak NG speaks
 instead and `warn` says so.
@@ -22,6 +23,9 @@ from flows.providers.espeak import Speech
 PAUSE_SECONDS = {"slow": 0.6, "normal": 0.35, "fast": 0.2}
 # A scene change gets a longer breath than a sentence break.
 SCENE_PAUSE_FACTOR = 2.0
+# How far the pauses may shrink or stretch to land on the target: below half they run sentences
+# together, past three times a listener hears them as gaps.
+STRETCH = (0.5, 3.0)
 
 Progress = Callable[[int, int, str], None]
 
@@ -66,35 +70,42 @@ def speaker(
     )
 
 
-def narrate(script: Script, *, speaker: Speaker, pacing: str, out: Path, progress: Progress) -> Narration:
-    """Speak every sentence of `script` into the WAV file `out`."""
-    pause = PAUSE_SECONDS[pacing]
+def narrate(
+    script: Script, *, speaker: Speaker, pacing: str, target_seconds: float, out: Path, progress: Progress
+) -> Narration:
+    """Speak every sentence of `script` into the WAV file `out`, paused to last about `target_seconds`.
+
+    Every sentence is spoken before any is laid down: the pauses stretch or shrink together (within
+    `STRETCH`) by what the speech leaves of the target, and the voice is never sped up.
+    """
     total = len(script.sentences())
-    done = 0
+    speeches: list[Speech] = []
 
     def tick() -> None:
-        progress(done, total, f"sentence {done + 1} of {total}")
+        progress(len(speeches), total, f"sentence {len(speeches) + 1} of {total}")
 
+    with closing(speaker.speak_each(script.sentences(), tick)) as spoken:
+        for _ in range(total):
+            tick()
+            speeches.append(next(spoken))
+    pauses = gaps(script, PAUSE_SECONDS[pacing])
+    stretch = pause_stretch(sum(speech.seconds for speech in speeches), sum(pauses), target_seconds)
     clock = 0.0
     scenes: list[SceneTiming] = []
-    with wave.open(str(out), "wb") as wav, closing(speaker.speak_each(script.sentences(), tick)) as speeches:
+    said = iter(zip(speeches, pauses, strict=True))
+    with wave.open(str(out), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(speaker.sample_rate)
-        for scene_index, scene in enumerate(script.scenes):
+        for scene in script.scenes:
             scene_start = clock
             cues: list[Cue] = []
-            for position, sentence in enumerate(scene.narration):
-                tick()
-                speech = next(speeches)
+            for sentence in scene.narration:
+                speech, gap = next(said)
                 wav.writeframes(speech.pcm)
                 cues.append(Cue(start=clock, end=clock + speech.seconds, text=sentence))
                 clock += speech.seconds
-                ends_scene = position == len(scene.narration) - 1
-                more_scenes = scene_index < len(script.scenes) - 1
-                gap = pause * (SCENE_PAUSE_FACTOR if ends_scene and more_scenes else 1)
-                clock += _silence(wav, gap, speaker.sample_rate)
-                done += 1
+                clock += _silence(wav, gap * stretch, speaker.sample_rate)
             scenes.append(SceneTiming(start=scene_start, end=clock, cues=cues))
     progress(total, total, f"{total} sentences spoken")
     return Narration(
@@ -105,6 +116,25 @@ def narrate(script: Script, *, speaker: Speaker, pacing: str, out: Path, progres
         voice=speaker.name,
         engine=speaker.engine,
     )
+
+
+def pause_stretch(spoken: float, pauses: float, target: float) -> float:
+    """The factor on every pause that makes `spoken` seconds of speech and the pauses last `target`."""
+    if pauses <= 0:
+        return 1.0
+    low, high = STRETCH
+    return min(high, max(low, (target - spoken) / pauses))
+
+
+def gaps(script: Script, pause: float) -> list[float]:
+    """The pause after each sentence, unstretched: a scene change gets a longer breath."""
+    gaps = []
+    for scene_index, scene in enumerate(script.scenes):
+        more_scenes = scene_index < len(script.scenes) - 1
+        for position in range(len(scene.narration)):
+            ends_scene = position == len(scene.narration) - 1
+            gaps.append(pause * (SCENE_PAUSE_FACTOR if ends_scene and more_scenes else 1))
+    return gaps
 
 
 def _silence(wav: wave.Wave_write, seconds: float, sample_rate: int) -> float:

@@ -6,80 +6,35 @@ generator seeded with a hash of the request.
 
 import hashlib
 import random
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 
 from flows.contract.request import VideoRequest
 from flows.models import Scene, Script
+from flows.providers.narrator import PAUSE_SECONDS, SCENE_PAUSE_FACTOR
+from flows.providers.script_phrases import ROLES, Role
 
 SECONDS_PER_SCENE = {"sparse": 20, "balanced": 12, "dense": 8}
-MIN_SCENES, MAX_SCENES = 3, 20
-# eSpeak NG at 175 words a minute, pauses between sentences included, measured
-# over this module's own sentences.
-WORDS_PER_SECOND = 3.0
-
-# `{topic}` stands only where any phrase reads well ("about ..."), so that
-# "Why honeybees matter" and "Solar power" both make sentences.
-SECTIONS: list[tuple[str, list[str]]] = [
-    (
-        "What it is",
-        [
-            "To start, it helps to be clear about what we mean.",
-            "At its core, this is simpler than it first sounds.",
-            "Many people have heard about {topic}, but few have looked closely.",
-            "A plain definition goes a long way.",
-        ],
-    ),
-    (
-        "Why it matters",
-        [
-            "So why should anyone care?",
-            "The effects reach further than most of us expect.",
-            "When we ignore this, the costs tend to show up later, and larger.",
-            "Getting it right pays off again and again.",
-        ],
-    ),
-    (
-        "How it works",
-        [
-            "Let us look at how it works, one step at a time.",
-            "Each part depends on the parts around it.",
-            "Small changes in one place can shift the whole picture.",
-            "Seen this way, it is a system rather than a single fact.",
-        ],
-    ),
-    (
-        "A closer look",
-        [
-            "Now for a closer look at the details.",
-            "The numbers behind it tell a story of their own.",
-            "Experts still debate some of these points, and that is healthy.",
-            "What we do know is enough to act on.",
-        ],
-    ),
-    (
-        "Common questions",
-        [
-            "A question that comes up often is where to begin.",
-            "Another is whether this is only for specialists. It is not.",
-            "Most misunderstandings come from one missing piece of context.",
-            "Once that piece is in place, the rest tends to follow.",
-        ],
-    ),
-    (
-        "What you can do",
-        [
-            "Here is what you can do, starting today.",
-            "Start small, and build on what works.",
-            "Share what you learn about {topic} with the people around you.",
-            "Every practical step counts more than a perfect plan.",
-        ],
-    ),
-]
+# Two: the opening and the close, all a ten-second video has time to say.
+MIN_SCENES, MAX_SCENES = 2, 20
+# eSpeak NG speaks 18.4–19.0 characters a second at rate 1.0 over these sentences (words vary
+# more: 3.6–3.8 a second), measured on several topics and lengths.
+CHARS_PER_SECOND = 18.5
+# The sentences are chosen to fill the target with the narrator's pauses at this stretch, the
+# middle of what the narrator may stretch them by to land on the target exactly.
+PLANNED_STRETCH = 1.5
+# The share of a scene's last sentence that may run over its budget: the pauses can shrink by
+# less than they can stretch, so a scene had better fall short a little than run over.
+OVERRUN = 0.25
 
 INTRO = {
     "formal": "This video is about {topic}.",
     "friendly": "Hi there! Today we are talking about {topic}.",
     "default": "Welcome. Today we look at {topic}.",
 }
+# The opening when naming the topic would take over half the video (a long topic, a short target):
+# the first slide's title names it.
+GREETING = {"formal": "Good day.", "friendly": "Hi there!", "default": "Welcome."}
 CLOSE = {
     "formal": "That concludes our overview.",
     "friendly": "That was our short tour. Thanks for watching!",
@@ -88,36 +43,58 @@ CLOSE = {
 
 
 def scene_count(request: VideoRequest) -> int:
-    """One scene per 20, 12 or 8 seconds (sparse, balanced, dense), kept within 3 to 20."""
+    """One scene per 20, 12 or 8 seconds (sparse, balanced, dense), kept within 2 to 20."""
     seconds = SECONDS_PER_SCENE[request.plan.density]
     wanted = round(request.plan.target_duration_seconds / seconds)
     return max(MIN_SCENES, min(MAX_SCENES, wanted))
 
 
+def spoken_seconds(sentence: str, rate: float) -> float:
+    """About how long the narrator takes to say `sentence`, pauses left out."""
+    return len(sentence) / (CHARS_PER_SECOND * rate)
+
+
 def write_script(request: VideoRequest) -> Script:
-    """Write a script whose narration lasts about the target duration."""
+    """Write a script whose narration, spoken with its pauses, lasts about the target duration.
+
+    Middle scenes take turns through the roles (`flows.providers.script_phrases`) in an order of
+    the brief's own, each saying its role's sentences first; no sentence is said twice until all
+    have been said once.
+    """
     brief = request.brief
     topic = _topic_in_sentence(brief.topic)
     rng = random.Random(hashlib.sha256(request.model_dump_json().encode()).digest())
     count = scene_count(request)
-    words_per_scene = request.plan.target_duration_seconds * WORDS_PER_SECOND * request.voice.rate / count
     tone = _tone_key(brief.tone)
-    sections = rng.sample(SECTIONS, k=len(SECTIONS))
+    roles = rng.sample(ROLES, k=len(ROLES))
+    pool = _Pool({role: role.in_turn(topic, rng) for role in roles})
+    pause = PAUSE_SECONDS[request.plan.pacing] * PLANNED_STRETCH
+    scene_change = pause * (SCENE_PAUSE_FACTOR - 1)
+    scenes: list[Scene] = []
 
-    spare = [template.format(topic=topic) for _, templates in sections for template in templates]
-    rng.shuffle(spare)
+    def cost(sentence: str) -> float:
+        return spoken_seconds(sentence, request.voice.rate) + pause
 
-    scenes = [_intro_scene(request, topic, tone, spare, words_per_scene)]
+    def scene(title: str, first: list[str], role: Role | None, last: str = "") -> Scene:
+        # The scenes so far and this one share the target evenly: what earlier ones left over is
+        # this one's to say, what they ran over is taken from it.
+        made = len(scenes) + 1
+        budget = request.plan.target_duration_seconds * made / count - made * scene_change
+        budget -= sum(cost(sentence) for earlier in scenes for sentence in earlier.narration)
+        return _scene(title, chain(first, pool.unsaid(role)), pool.said.add, budget, cost, last=last)
+
+    opening = _opening(request, topic, tone)
+    if cost(opening[0]) > request.plan.target_duration_seconds / 2:
+        opening[0] = GREETING[tone]
+    scenes.append(scene(brief.topic, opening, None))
     for index in range(count - 2):
-        heading, templates = sections[index % len(sections)]
-        sentences = [template.format(topic=topic) for template in templates]
-        rng.shuffle(sentences)
-        scenes.append(_scene(heading, sentences + spare, words_per_scene))
-    scenes.append(_close_scene(request, topic, tone, spare, words_per_scene))
+        role = roles[index % len(roles)]
+        scenes.append(scene(role.headings[index // len(roles) % len(role.headings)], [], role))
+    scenes.append(scene("In summary", _summing_up(request, topic), None, last=CLOSE[tone]))
     return Script(title=brief.topic, scenes=scenes, provider="rules")
 
 
-def _intro_scene(request: VideoRequest, topic: str, tone: str, spare: list[str], words: float) -> Scene:
+def _opening(request: VideoRequest, topic: str, tone: str) -> list[str]:
     brief = request.brief
     sentences = [INTRO[tone].format(topic=topic)]
     if brief.audience:
@@ -125,28 +102,60 @@ def _intro_scene(request: VideoRequest, topic: str, tone: str, spare: list[str],
     if brief.goal:
         sentences.append(f"By the end, you will be able to {_lower_first(brief.goal)}.")
     sentences.append("We will cover what it is, why it matters, and what to do next.")
-    return _scene(brief.topic, sentences + spare, words)
+    return sentences
 
 
-def _close_scene(request: VideoRequest, topic: str, tone: str, spare: list[str], words: float) -> Scene:
+def _summing_up(request: VideoRequest, topic: str) -> list[str]:
     sentences = [
         f"To sum up, there is a lot to learn about {topic}, and a lot to act on.",
         "Keep the main ideas in mind, and come back to them when you need them.",
     ]
     if request.brief.goal:
         sentences.append(f"Remember the goal: {_lower_first(request.brief.goal)}.")
-    # The sign-off stays last however long the scene runs.
-    return _scene("In summary", sentences + spare, words, last=CLOSE[tone])
+    return sentences
 
 
-def _scene(title: str, sentences: list[str], words: float, *, last: str = "") -> Scene:
-    """Take sentences in order, cycling only when a long scene has used them all."""
+class _Pool:
+    """Every role's sentences, each said once before any is said again."""
+
+    def __init__(self, sentences: dict[Role, list[str]]) -> None:
+        self.sentences = sentences
+        self.said: set[str] = set()
+
+    def unsaid(self, role: Role | None) -> Iterator[str]:
+        """The sentences not said yet, of `role` first (any role for None), then of the others in turn."""
+        order = ([role] if role else []) + [other for other in self.sentences if other is not role]
+        every = [sentence for each in order for sentence in self.sentences[each]]
+        if self.said.issuperset(every):
+            # All said once (a video of over a quarter of an hour): begin again.
+            self.said.clear()
+        return (sentence for sentence in every if sentence not in self.said)
+
+
+def _scene(
+    title: str,
+    candidates: Iterable[str],
+    say: Callable[[str], None],
+    budget: float,
+    cost: Callable[[str], float],
+    *,
+    last: str = "",
+) -> Scene:
+    """The scene's sentences: the candidates, in order, that fit in `budget` seconds.
+
+    A sentence fits if no more than `OVERRUN` of it runs over; one that does not is passed over for
+    a shorter one after it. A scene says at least one sentence; its `last`, if it has one, always closes it.
+    """
     chosen: list[str] = []
-    count = len(last.split())
-    while not chosen or count + len(sentences[len(chosen) % len(sentences)].split()) / 2 < words:
-        sentence = sentences[len(chosen) % len(sentences)]
-        chosen.append(sentence)
-        count += len(sentence.split())
+    spent = cost(last) if last else 0.0
+    for candidate in candidates:
+        if spent >= budget and (chosen or last):
+            break
+        if (chosen or last) and spent + cost(candidate) * (1 - OVERRUN) > budget:
+            continue
+        chosen.append(candidate)
+        say(candidate)
+        spent += cost(candidate)
     if last:
         chosen.append(last)
     return Scene(title=title, narration=chosen, on_screen=_key_points(chosen))

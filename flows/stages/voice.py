@@ -25,6 +25,7 @@ def speak_narration(request: VideoRequest, choices: Choices, script: Script) -> 
             script,
             speaker=narrator,
             pacing=request.plan.pacing,
+            target_seconds=request.plan.target_duration_seconds,
             out=report.folders.scratch("voice") / "narration.wav",
             progress=report.progress,
         )

@@ -29,7 +29,14 @@ def rendered(
     script = write_script(request)
     (folder / "out").mkdir(parents=True)
     voice = speaker("espeak", tuning=Tuning(), voice="en", rate=1.0, pitch=1.0, threads=1, warn=print)
-    narration = narrate(script, speaker=voice, pacing="normal", out=folder / "n.wav", progress=lambda *_: None)
+    narration = narrate(
+        script,
+        speaker=voice,
+        pacing="normal",
+        target_seconds=request.plan.target_duration_seconds,
+        out=folder / "n.wav",
+        progress=lambda *_: None,
+    )
     slides, _ = draw_slides(
         script,
         width=size[0],

@@ -109,6 +109,9 @@ def test_outputs_and_manifest_are_published_with_sizes(sidecar_job: str) -> None
         assert (folders.outputs / name).stat().st_size == size
     assert sorted(stage["name"] for stage in manifest["stages"]) == sorted(STAGES[:-1])
     assert manifest["request"]["brief"]["audience"] == "school children"
+    # Asked for 20 s: the narration's pauses land it within a tenth, and the manifest says both.
+    assert manifest["video"]["targetSeconds"] == 20
+    assert manifest["video"]["seconds"] == pytest.approx(20, rel=0.1)
     assert manifest["tools"]["ffmpeg"] and manifest["tools"]["espeakNg"]
     assert "libx264" in (folders.outputs / "ffmpeg.log").read_text()
     assert not list(folders.outputs.glob(".*.partial"))

@@ -99,7 +99,12 @@ def test_a_narration_by_piper_records_its_engine_and_cues_on_the_speech(tmp_path
     seen: list[tuple[int, int]] = []
     chosen = speaker("piper", tuning=piper.Tuning(), voice="en", rate=1.0, pitch=1.0, threads=2, warn=print)
     narration = narrate(
-        script, speaker=chosen, pacing="normal", out=tmp_path / "n.wav", progress=lambda d, t, _m: seen.append((d, t))
+        script,
+        speaker=chosen,
+        pacing="normal",
+        target_seconds=10,
+        out=tmp_path / "n.wav",
+        progress=lambda d, t, _m: seen.append((d, t)),
     )
     assert (narration.engine, narration.voice) == ("piper", "en_US-joe-medium")
     cues = narration.cues()
