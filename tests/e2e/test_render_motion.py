@@ -24,7 +24,10 @@ FPS = 30
 def rendered(
     folder: Path, *, aspect: str = "16:9", width: int = 640, motion: bool, fade: bool
 ) -> tuple[Path, Narration]:
-    request = make_request(brief={"aspect": aspect}, plan={"targetDurationSeconds": 20}, render={"width": width})
+    # Three scenes: the second, whose cuts the tests look at, lies between two others.
+    request = make_request(
+        brief={"aspect": aspect}, plan={"targetDurationSeconds": 24, "density": "dense"}, render={"width": width}
+    )
     size = request.frame_size()
     script = write_script(request)
     (folder / "out").mkdir(parents=True)

@@ -25,8 +25,11 @@ def test_fades_are_centred_on_the_cuts_and_the_two_streams_cut_half_a_fade_apart
     early = [line for line in (tmp_path / "b.ffconcat").read_text().splitlines() if line.startswith("duration")]
     assert early == ["duration 3.766667", "duration 4.000000", "duration 4.233333"], "B starts 7 frames early"
     commands = (tmp_path / "fades.cmd").read_text().splitlines()
-    assert len(commands) == 2 * 15 and commands[0].startswith("3.750000 blend@fade all_opacity 0.9375")
+    # Each value is sent as the frame before the window's leaves the blend: frame 112, at 3.733 s.
+    assert len(commands) == 2 * 15 and commands[0].startswith("3.716667 blend@fade all_opacity 0.9375")
     graph = (tmp_path / "picture.graph").read_text()
+    # After the blend, not before it on stream A, which runs frames ahead of it (the fade was a cut then).
+    assert "enable='(between(n,113,127))+(between(n,233,247))',sendcmd=f=" in graph
     assert "between(n,113,127)" in graph and "between(n,233,247)" in graph, "the windows around frames 120 and 240"
     assert "crop=640:360:x=" in graph and ":exact=1" in graph
 
