@@ -7,7 +7,6 @@ generator seeded with a hash of the request.
 import hashlib
 import random
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain
 
 from flows.contract.request import VideoRequest
 from flows.models import Scene, Script
@@ -63,7 +62,9 @@ def write_script(request: VideoRequest) -> Script:
     """
     brief = request.brief
     topic = _topic_in_sentence(brief.topic)
-    rng = random.Random(hashlib.sha256(request.model_dump_json().encode()).digest())
+    # From what the words depend on: another size or subtitle mode of the same brief says the same.
+    said = request.model_dump_json(include={"brief", "plan", "voice"})
+    rng = random.Random(hashlib.sha256(said.encode()).digest())
     count = scene_count(request)
     tone = _tone_key(brief.tone)
     roles = rng.sample(ROLES, k=len(ROLES))
@@ -81,7 +82,7 @@ def write_script(request: VideoRequest) -> Script:
         made = len(scenes) + 1
         budget = request.plan.target_duration_seconds * made / count - made * scene_change
         budget -= sum(cost(sentence) for earlier in scenes for sentence in earlier.narration)
-        return _scene(title, chain(first, pool.unsaid(role)), pool.said.add, budget, cost, last=last)
+        return _scene(title, first, pool.unsaid(role), pool.said.add, budget, cost, last=last)
 
     opening = _opening(request, topic, tone)
     if cost(opening[0]) > request.plan.target_duration_seconds / 2:
@@ -134,28 +135,37 @@ class _Pool:
 
 def _scene(
     title: str,
-    candidates: Iterable[str],
+    first: list[str],
+    drawn: Iterable[str],
     say: Callable[[str], None],
     budget: float,
     cost: Callable[[str], float],
     *,
     last: str = "",
 ) -> Scene:
-    """The scene's sentences: the candidates, in order, that fit in `budget` seconds.
+    """The scene's sentences that fit in `budget` seconds: of `first` in order, then of `drawn`.
 
     A sentence fits if no more than `OVERRUN` of it runs over; one that does not is passed over for
-    a shorter one after it. A scene says at least one sentence; its `last`, if it has one, always closes it.
+    a shorter one after it. A scene says at least one sentence; its `last`, if it has one, always
+    closes it.
     """
     chosen: list[str] = []
     spent = cost(last) if last else 0.0
-    for candidate in candidates:
-        if spent >= budget and (chosen or last):
+
+    def fits(sentence: str) -> bool:
+        return not (chosen or last) or spent + cost(sentence) * (1 - OVERRUN) <= budget
+
+    for candidate in first:
+        if fits(candidate):
+            chosen.append(candidate)
+            spent += cost(candidate)
+    for candidate in drawn:
+        if spent >= budget:
             break
-        if (chosen or last) and spent + cost(candidate) * (1 - OVERRUN) > budget:
-            continue
-        chosen.append(candidate)
-        say(candidate)
-        spent += cost(candidate)
+        if fits(candidate):
+            chosen.append(candidate)
+            say(candidate)
+            spent += cost(candidate)
     if last:
         chosen.append(last)
     return Scene(title=title, narration=chosen, on_screen=_key_points(chosen))

@@ -29,7 +29,13 @@ def speak_narration(request: VideoRequest, choices: Choices, script: Script) -> 
             out=report.folders.scratch("voice") / "narration.wav",
             progress=report.progress,
         )
-        report.log.info("narration: %.2f s, %s voice %s", narration.seconds, narration.engine, narration.voice)
+        report.log.info(
+            "narration: %.2f s (%g s asked), %s voice %s",
+            narration.seconds,
+            request.plan.target_duration_seconds,
+            narration.engine,
+            narration.voice,
+        )
         # Made in scratch, kept in results once whole: a cancel leaves no partial WAV to resume from.
         [audio] = move_into([narration.audio], report.folders.stage("voice"))
         return narration.model_copy(update={"audio": audio})
