@@ -24,14 +24,14 @@ def use_prefect() -> None:
 def service_stack(worker_limit: int, **api_env: str) -> Iterator[Any]:
     """Deployments applied, one worker running `worker_limit` jobs at once, one `aura api`."""
     use_prefect()
-    from api.supervisor.processes import running_worker, stop_on_sigterm
+    from api.supervisor.processes import running_worker, unwind_on_signals
     from api.supervisor.provisioning import prepare_prefect
     from tests.utils.stack import ApiProcess
 
     prepare_prefect()
     # SIGTERM (`kill`, a timeout) unwinds like Ctrl-C, so the API, the workers and the warm parent stop with
     # the bench; Python's default would end the bench alone and leave them running.
-    stop_on_sigterm()
+    unwind_on_signals()
     with (
         ApiProcess(Path("/tmp/aura-bench-api.log"), **api_env) as api,
         running_worker(os.environ["PREFECT_API_URL"], limit=worker_limit, name="bench-worker"),

@@ -3,12 +3,15 @@
 import gc
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from api.cli import exit_codes
 from api.cli import jobs as jobs_cli
@@ -159,15 +162,22 @@ def generate(
         errors.print(f"[red]invalid[/red] {exc}")
         raise typer.Exit(exit_codes.USAGE) from exc
 
-    server = _use_prefect(verbose)
-    from api.cli.local_run import run_job
+    from api.supervisor.processes import unwind_on_signals
 
-    # What Prefect and the flow's modules made while importing lives as long as the process: out of the
-    # collector's way now, and again before exit, the interpreter's last collections have nearly nothing
-    # to walk (0.6 s less at exit, measured).
-    gc.freeze()
-    code = run_job(request, job_id=job_id, ui_url=server.ui_url, console=console)
-    gc.freeze()
+    # SIGTERM and SIGHUP cancel the job as Ctrl-C does, instead of leaving its flow run to be found lost.
+    unwind_on_signals()
+    server = _use_prefect(verbose)
+    # A server this command started keeps running once the job has ended, whichever way (the run's
+    # page in its UI is printed); it is stopped if the command fails before or around the job.
+    with _stopped_if_it_fails(server):
+        from api.cli.local_run import run_job
+
+        # What Prefect and the flow's modules made while importing lives as long as the process: out of the
+        # collector's way now, and again before exit, the interpreter's last collections have nearly nothing
+        # to walk (0.6 s less at exit, measured).
+        gc.freeze()
+        code = run_job(request, job_id=job_id, ui_url=server.ui_url, console=console)
+        gc.freeze()
     raise typer.Exit(code)
 
 
@@ -199,15 +209,33 @@ def _connect(verbose: bool = True) -> prefect_server.PrefectServer:
     server = _use_prefect(verbose)
     from api.supervisor.provisioning import prepare_prefect
 
-    try:
-        with console.status("Registering blocks, work pool and deployments…"):
-            prepare_prefect()
-    except BaseException:
-        if server.started:
-            prefect_server.stop_server()
-            console.print("Stopped the embedded Prefect server.")
-        raise
+    with _stopped_if_it_fails(server):
+        try:
+            with console.status("Registering blocks, work pool and deployments…"):
+                prepare_prefect()
+        except Exception as exc:
+            # What went wrong and where, not a page of Prefect's frames: a setting or the server is at fault.
+            failure = escape(f"{type(exc).__name__}: {exc}")
+            errors.print(f"[red]Setting up Prefect at {server.api_url} failed[/red]: {failure}")
+            raise typer.Exit(exit_codes.FAILED) from exc
     return server
+
+
+def _stop_if_started(server: prefect_server.PrefectServer) -> None:
+    if server.started:
+        prefect_server.stop_server()
+        console.print("Stopped the embedded Prefect server.")
+
+
+@contextmanager
+def _stopped_if_it_fails(server: prefect_server.PrefectServer) -> Iterator[None]:
+    """The embedded server this command started is stopped if the block raises (Ctrl-C and the signals
+    `unwind_on_signals` turns into it included)."""
+    try:
+        yield
+    except BaseException:
+        _stop_if_started(server)
+        raise
 
 
 @app.command()
@@ -220,18 +248,16 @@ def serve(
 
     Ctrl-C or SIGTERM stops what this command started, in reverse order.
     """
-    server = _connect()
-    from api.supervisor.processes import run_api, running_worker, stop_on_sigterm, worker_name
+    from api.supervisor.processes import run_api, running_worker, unwind_on_signals, worker_name
 
-    stop_on_sigterm()
+    unwind_on_signals()
+    server = _connect()
     try:
         with running_worker(server.api_url, limit=limit, name=worker_name()):
             console.print(f"Prefect UI: {server.ui_url}\nDashboard:  http://{host}:{port}/  (OpenAPI at /docs)")
             run_api(host, port)
     finally:
-        if server.started:
-            prefect_server.stop_server()
-            console.print("Stopped the embedded Prefect server.")
+        _stop_if_started(server)
 
 
 @app.command()
@@ -240,16 +266,19 @@ def worker(
     name: str = typer.Option(None, help="Worker name shown in Prefect; host and PID if not given."),
 ) -> None:
     """Run one worker on the video work pool (scale-out: one or more per machine)."""
-    server = _connect()
-    from api.supervisor.processes import running_worker, stop_on_sigterm, wait_forever, worker_name
+    from api.supervisor.processes import running_worker, unwind_on_signals, wait_forever, worker_name
 
-    stop_on_sigterm()
-    with running_worker(server.api_url, limit=limit, name=name or worker_name()) as process:
-        console.print(f"Worker {name or worker_name()} on pool {settings.work_pool}, up to {limit} jobs at once.")
-        try:
-            raise typer.Exit(wait_forever(process))
-        except KeyboardInterrupt:
-            console.print("Stopping the worker…")
+    unwind_on_signals()
+    server = _connect()
+    try:
+        with running_worker(server.api_url, limit=limit, name=name or worker_name()) as process:
+            console.print(f"Worker {name or worker_name()} on pool {settings.work_pool}, up to {limit} jobs at once.")
+            try:
+                raise typer.Exit(wait_forever(process))
+            except KeyboardInterrupt:
+                console.print("Stopping the worker…")
+    finally:
+        _stop_if_started(server)
 
 
 @app.command()

@@ -147,8 +147,9 @@ def run_api(host: str, port: int) -> None:
     uvicorn.run("api.main:app", host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
-def stop_on_sigterm() -> None:
-    """Make SIGTERM (systemd, `docker stop`, `kill`) unwind like Ctrl-C, so what this process started stops too.
+def unwind_on_signals() -> None:
+    """Make SIGTERM (systemd, `docker stop`, `kill`) and SIGHUP (its terminal closed) unwind like
+    Ctrl-C, so what this process started stops too.
 
     Without it the default action ends the process at once, past every `finally`; uvicorn
     re-raises the SIGTERM it caught once it has shut down, which lands here.
@@ -157,7 +158,8 @@ def stop_on_sigterm() -> None:
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, interrupt)
 
 
 def worker_name() -> str:
