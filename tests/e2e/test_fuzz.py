@@ -29,6 +29,8 @@ FUZZ_KEY = "fuzz-key-0123456789abcdef"
 AS_FUZZ = {"Authorization": f"Bearer {FUZZ_KEY}"}
 # Per operation and generation mode; operations without parameters stop after a few.
 EXAMPLES = 30
+# Each call makes a new Prefect block (0.3 s, a third of the whole fuzz at 30): a few show the route answers.
+FEWER = {"POST /api/webhooks/secret": 5}
 CASES_WANTED = 1100
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "correlationId", "code"}
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -82,7 +84,7 @@ def test_generated_requests_on_every_route_get_documented_answers_and_every_erro
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @settings(FAST, max_examples=EXAMPLES)
+            @settings(FAST, max_examples=FEWER.get(operation.label, EXAMPLES))
             @given(case=operation.as_strategy(mode))
             def call(case: Any, mode: GenerationMode, label: str) -> None:
                 response = case.call(base_url=fuzzed.url, headers=AS_FUZZ, timeout=30)
