@@ -98,7 +98,8 @@ HELD_WARNING_SECONDS = 10.0
 FULL_POLL_WAIT = 0.1
 BURST_SECONDS = 0.03
 # A log line waits this long for its task run to be known, then goes out naming no step (a task run
-# whose events were lost). The flow process resends unconfirmed events when it reconnects.
+# whose events were lost), and a stage state a task run shows this long for its event, then is given
+# up. The flow process resends unconfirmed events when it reconnects.
 STAGE_WAIT = timedelta(seconds=30)
 
 
@@ -418,13 +419,15 @@ class Poller(PeriodicReader):
         await self._read_runs(feeds, runs)
         recent = polled_at - timedelta(seconds=settings.events_end_grace_seconds + settings.events_log_lookback_seconds)
         new = {run.id: feeds[job_id_of(run)] for run in runs if run.end_time is None or run.end_time > recent}
-        # Stored stage events: for a new attempt, for a stage state no event told, and for any job (ended
-        # ones too) that the stream, since it last (re)connected, may not have told everything.
+        # Stored stage events: for a new attempt, for a stage state no event told (of an ended attempt
+        # too: under load Prefect stored a cancelled stage's event after its run had left `new`), and for
+        # any job that the stream, since it last (re)connected, may not have told everything.
         untold = {
             run.id: feed
             for run in runs
             if not self._covered(feed := feeds[job_id_of(run)])
-            or (run.id in new and (run.id not in self._active or feed.awaited))
+            or feed.awaited
+            or (run.id in new and run.id not in self._active)
         }
         await self._read_task_runs(new | untold, events_of=untold)
         # A new attempt's lines and progress so far; later ticks read them with the others.
@@ -622,11 +625,13 @@ class Poller(PeriodicReader):
             holds["the full poll"] = feed.states_read_at - settle
         if feed.held_from is not None:
             holds["a new attempt"] = feed.held_from - timedelta(microseconds=1)
-        if feed.awaited:
-            # An event is received after its state's own time, so nothing it tells can come earlier.
-            holds[f"stage states untold ({', '.join(map(str, feed.awaited))})"] = min(
-                feed.awaited.values()
-            ) - timedelta(microseconds=1)
+        # An event is received after its state's own time, so nothing it tells can come earlier. One that
+        # has not come within `STAGE_WAIT` holds nothing more: a stream must not wait forever on it.
+        awaited = {state_id: at for state_id, at in feed.awaited.items() if polled_at - at < STAGE_WAIT}
+        if awaited:
+            holds[f"stage states untold ({', '.join(map(str, awaited))})"] = min(awaited.values()) - timedelta(
+                microseconds=1
+            )
         unplaced = feed.timeline.first_line_of_unknown_stage()
         if unplaced is not None and polled_at - unplaced < STAGE_WAIT:
             holds["a log line's task run"] = unplaced - timedelta(microseconds=1)

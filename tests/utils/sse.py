@@ -49,10 +49,12 @@ def read_events(
     ):
         source.response.raise_for_status()
         for sse in source.iter_sse():
-            if not sse.data:
-                continue  # the blank line after a `: ping` comment
-            received.append(Received(sse.id, sse.event, json.loads(sse.data), time.time()))
-            if (stop_after and len(received) >= stop_after) or sse.event == until or time.monotonic() > deadline:
+            # A ping (no data) is checked against the deadline too: a stream that only pings ends the read.
+            if sse.data:
+                received.append(Received(sse.id, sse.event, json.loads(sse.data), time.time()))
+                if (stop_after and len(received) >= stop_after) or sse.event == until:
+                    break
+            if time.monotonic() > deadline:
                 break
     return received
 

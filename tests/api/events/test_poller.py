@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType, TaskRun
 from prefect.events.schemas.events import ReceivedEvent
 
 from api.events import poller as poller_module
@@ -307,6 +307,46 @@ async def test_a_stage_log_line_stored_before_its_task_run_is_known_names_its_st
         ("step-status", "render"),
     ]
 
+    assert [(event.id, event.data) for event in await replayed(prefect, job_id)] == [
+        (event.id, event.data) for event in feed.timeline.events
+    ]
+
+
+def cancelled_mid_render(prefect: RecordedPrefect, seconds_ago: float) -> tuple[str, TaskRun, list[State]]:
+    """A job cancelled mid-render `seconds_ago`: the render's task run shows Cancelled, whose event
+    Prefect has not stored (yet)."""
+    job_id, history, run = started_job(prefect)
+    render_states = [state(StateType.RUNNING, ago(seconds_ago + 5)), state(StateType.CANCELLED, ago(seconds_ago))]
+    render = stage_run(run, "render", render_states)
+    prefect.add_task_run(render, render_states[:1])
+    cancelled = state(StateType.CANCELLED, ago(seconds_ago - 0.5))
+    prefect.add_flow_run(in_state(run, cancelled), [*history, cancelled])
+    return job_id, render, render_states
+
+
+async def test_a_stage_state_stored_after_its_attempt_ended_is_read_then_and_the_stream_goes_on() -> None:
+    """A CI run's stream hung after a cancel: the cancelled stage's event was stored once its attempt
+    had left the runs a full poll reads stored events of, and the job's events waited for it for good."""
+    prefect = RecordedPrefect()
+    job_id, render, render_states = cancelled_mid_render(prefect, seconds_ago=24)
+    live, feed, subscriber = await watching(prefect, job_id)
+    assert "job-cancelled" not in [event.name for event in feed.timeline.events], "the end waits for the render's"
+
+    prefect.add_task_run(render, render_states)  # stored at last
+    live._full_poll_at = float("-inf")
+    await live.tick()
+    told = [(event.name, getattr(event.data, "step", None)) for event in drain(subscriber)]
+    assert ("step-status", "render") in told and told[-1] == ("job-cancelled", None), told
+    assert [(event.id, event.data) for event in await replayed(prefect, job_id)] == [
+        (event.id, event.data) for event in feed.timeline.events
+    ]
+
+
+async def test_a_stage_state_whose_event_never_comes_holds_the_stream_no_longer_than_the_stage_wait() -> None:
+    prefect = RecordedPrefect()
+    job_id, _, _ = cancelled_mid_render(prefect, seconds_ago=poller_module.STAGE_WAIT.total_seconds() + 1)
+    _, feed, _ = await watching(prefect, job_id)
+    assert feed.timeline.events[-1].name == "job-cancelled"
     assert [(event.id, event.data) for event in await replayed(prefect, job_id)] == [
         (event.id, event.data) for event in feed.timeline.events
     ]
