@@ -1,7 +1,7 @@
 """The offline script writer: scenes and narration from templates, no model, no network.
 
 The same brief always gives the same script: template choices come from a
-generator seeded with a hash of the request.
+generator seeded with a hash of the request's brief, plan and voice.
 """
 
 import hashlib
