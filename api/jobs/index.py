@@ -8,7 +8,9 @@ jobs deleted in Prefect), and every `job_index_seconds` it reads what can have c
 
 - the runs in a moving state (pending, running, paused, cancelling), with their progress;
 - the runs that ended, or were created, in the last `LOOKBACK_SECONDS`;
-- a run that left the moving states without turning up in either, by its job.
+- a run that left the moving states without turning up in either, by its job;
+- and how many jobs Prefect holds: more than the copy means some were stored too late to be found by
+  time (a batch committed after the lookback), and the next pass reads the copy whole.
 
 Writes made through this process update its copy at once; another process's writes show
 after its next refresh. A job the copy lacks (created elsewhere a moment ago) is read from
@@ -280,7 +282,23 @@ class JobIndex(PeriodicReader):
         log.info("jobs copy read whole: %d jobs", len(entries))
 
     async def _refresh(self, started: float) -> None:
-        """Read what can have changed since the last refresh."""
+        """Read what can have changed since the last refresh; the whole copy at the next pass if Prefect
+        holds jobs this read did not find."""
+        held_by_prefect = await self.client.count_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[LATEST_TAG])),
+            deployment_filter=deployment_filter(),
+        )
+        await self._read_changes(started)
+        if held_by_prefect > len(self._entries) and started - self._synced_at >= LOOKBACK_SECONDS:
+            # A job stored after its scheduled time had left the lookback (a batch Prefect took that long to
+            # commit) is found by no refresh: the next pass reads the whole copy, at most once a lookback
+            # (two runs of one job tagged newest at once, during a retry, count twice).
+            log.info(
+                "jobs copy: Prefect holds %d jobs, the copy %d; reading it whole", held_by_prefect, len(self._entries)
+            )
+            self._synced_at = float("-inf")
+
+    async def _read_changes(self, started: float) -> None:
         now = datetime.now(UTC)
         since = now - timedelta(seconds=LOOKBACK_SECONDS)
         settled = now - timedelta(seconds=TURN_SETTLE_SECONDS)

@@ -177,6 +177,23 @@ async def test_a_job_deleted_in_prefect_goes_at_the_next_whole_read() -> None:
         await index.read(deleted, ADMIN)
 
 
+async def test_a_job_stored_after_its_scheduled_time_left_the_lookback_is_found_by_the_next_pass() -> None:
+    """Another process's batch that Prefect took over 30 s to commit (the likely cause of a scale-out run
+    under load waiting 30 s in vain for another process's jobs to be listed): no refresh finds its runs by
+    time, so Prefect's count of jobs tells the copy to read itself whole."""
+    prefect = RecordedPrefect()
+    index = copy_of(prefect)
+    began = time.monotonic()
+    await index.refresh_once(began)
+    late = new_job_id()
+    prefect.add_flow_run(job_run(late, [state(StateType.SCHEDULED, ago(40))]))
+
+    await index.refresh_once(began + 31)
+    assert await page_ids(index, ALICE) == ([], 0), "a refresh reads by time"
+    await index.refresh_once(began + 32)
+    assert await page_ids(index, ALICE) == ([late], 1)
+
+
 async def test_a_job_created_elsewhere_is_read_from_prefect_and_kept() -> None:
     prefect = RecordedPrefect()
     index = copy_of(prefect)
