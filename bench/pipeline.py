@@ -105,23 +105,14 @@ def render_setup() -> tuple[Path, RenderOnce, Slides, Slides]:
     """The bench request's narration (eSpeak NG) and slides, flat and with pan room, and our render stage."""
     from flows.media.motion import pan_room
     from flows.media.render import render_video
-    from flows.providers.narrator import narrate, speaker
-    from flows.providers.piper import Tuning
     from flows.providers.script_rules import write_script
     from flows.providers.slides import draw_slides
+    from tests.utils.narration import narrated
 
     request = bench_request()
     work = Path(tempfile.mkdtemp(prefix="aura-bench-"))
     script = write_script(request)
-    voice = speaker("espeak", tuning=Tuning(), voice="en", rate=1, pitch=1, threads=1, warn=print)
-    narration = narrate(
-        script,
-        speaker=voice,
-        pacing="normal",
-        target_seconds=request.plan.target_duration_seconds,
-        out=work / "n.wav",
-        progress=lambda *_: None,
-    )
+    narration = narrated(request, script, work / "n.wav")
     size = request.frame_size()
     flat, _ = draw_slides(script, width=size[0], height=size[1], style="modern", folder=work, progress=lambda *_: None)
     moving_folder = work / "moving"

@@ -11,9 +11,9 @@ pan over each, crossfades centred on the cuts, and burned captions on top.
   the fade, stream B with each cut moved early by the other half; `blend` passes A through outside
   the fade windows and, inside them, mixes in B at an opacity `sendcmd` steps frame by frame, from
   the blend's output (on stream A, the steps ran some frames ahead of the blend, and each fade was
-  all but a cut at the window's start). Three
-  inputs whatever the number of scenes: a 120-scene video needs no more memory than an 8-scene one
-  (an `xfade` per scene needed 1.9 GB at 120 scenes, measured).
+  all but a cut at the window's start). Three inputs whatever the number of scenes: a 120-scene
+  video needs no more memory than an 8-scene one (an `xfade` per scene needed 1.9 GB at 120 scenes,
+  measured).
 - **Captions stay still.** Each sentence's caption is a band image of its own, in a third concat list
   laid over the frame's foot after the blend, so it neither pans nor fades with the slides.
 

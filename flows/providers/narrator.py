@@ -128,13 +128,13 @@ def pause_stretch(spoken: float, pauses: float, target: float) -> float:
 
 def gaps(script: Script, pause: float) -> list[float]:
     """The pause after each sentence, unstretched: a scene change gets a longer breath."""
-    gaps = []
+    after = []
     for scene_index, scene in enumerate(script.scenes):
         more_scenes = scene_index < len(script.scenes) - 1
         for position in range(len(scene.narration)):
             ends_scene = position == len(scene.narration) - 1
-            gaps.append(pause * (SCENE_PAUSE_FACTOR if ends_scene and more_scenes else 1))
-    return gaps
+            after.append(pause * (SCENE_PAUSE_FACTOR if ends_scene and more_scenes else 1))
+    return after
 
 
 def _silence(wav: wave.Wave_write, seconds: float, sample_rate: int) -> float:

@@ -11,11 +11,10 @@ from flows.media.motion import FADE_SECONDS, pan_room
 from flows.media.probe import probe
 from flows.media.render import render_video
 from flows.models import Narration
-from flows.providers.narrator import narrate, speaker
-from flows.providers.piper import Tuning
 from flows.providers.script_rules import write_script
 from flows.providers.slides import draw_slides
 from tests.utils.factories import make_request
+from tests.utils.narration import narrated
 
 pytestmark = pytest.mark.slow
 FPS = 30
@@ -31,15 +30,7 @@ def rendered(
     size = request.frame_size()
     script = write_script(request)
     (folder / "out").mkdir(parents=True)
-    voice = speaker("espeak", tuning=Tuning(), voice="en", rate=1.0, pitch=1.0, threads=1, warn=print)
-    narration = narrate(
-        script,
-        speaker=voice,
-        pacing="normal",
-        target_seconds=request.plan.target_duration_seconds,
-        out=folder / "n.wav",
-        progress=lambda *_: None,
-    )
+    narration = narrated(request, script, folder / "n.wav")
     slides, _ = draw_slides(
         script,
         width=size[0],

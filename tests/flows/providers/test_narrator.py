@@ -6,25 +6,17 @@ from pathlib import Path
 import pytest
 
 from flows.contract.request import VoiceEngine
-from flows.providers.narrator import STRETCH, narrate, pause_stretch, speaker
-from flows.providers.piper import Tuning
+from flows.providers.narrator import STRETCH, pause_stretch
 from flows.providers.script_rules import write_script
 from tests.utils.factories import make_request
+from tests.utils.narration import narrated
 
 TOPICS = ["Why honeybees matter", "NASA", "How glaciers carve mountains", "The history of the printing press in Europe"]
 
 
 def spoken(request_fields: dict, topic: str, out: Path, engine: VoiceEngine = "espeak") -> float:
     request = make_request(topic, **request_fields)
-    voice = speaker(engine, tuning=Tuning(), voice="en", rate=request.voice.rate, pitch=1.0, threads=2, warn=print)
-    narration = narrate(
-        write_script(request),
-        speaker=voice,
-        pacing=request.plan.pacing,
-        target_seconds=request.plan.target_duration_seconds,
-        out=out,
-        progress=lambda *_: None,
-    )
+    narration = narrated(request, write_script(request), out, engine)
     with wave.open(str(out)) as audio:
         assert audio.getnframes() / audio.getframerate() == pytest.approx(narration.seconds, abs=0.01)
     return narration.seconds
